@@ -1,0 +1,49 @@
+# smsd: `make test` is the whole check CI runs; see README.md.
+GO       ?= go
+PKGS     ?= ./...
+FUZZTIME ?= 60s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build test deps vet unit race bench fuzz deb package-test clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/smsd ./cmd/smsd
+
+# deps installs the Debian packages the real-part tests need (as root, when missing).
+deps:
+	./scripts/test-deps.sh
+
+vet:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+# race runs the packages with concurrency of their own under the race detector.
+race:
+	$(GO) test -count=1 -race -short -timeout 20m ./mask/... ./modem/... ./queue/... ./crypt/...
+
+test: deps vet unit race
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# fuzz runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+deb:
+	./packaging/build-deb.sh $(VERSION)
+
+package-test:
+	./packaging/test.sh
+
+clean:
+	rm -rf bin dist

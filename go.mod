@@ -1,0 +1,17 @@
+module github.com/clinicsms/smsd
+
+go 1.26.8
+
+require (
+	aead.dev/minisign v0.3.0 // indirect
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
+	github.com/creack/pty v1.1.24 // indirect
+	github.com/mattn/go-sqlite3 v1.14.53 // indirect
+	github.com/nyaruka/phonenumbers v1.8.1 // indirect
+	go.bug.st/serial v1.8.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
+)
