@@ -99,7 +99,8 @@ mkdir -p "$DIST"
 log "version $raw -> $debver, commit $commit, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH, arches ${arches[*]}"
 
 # --- binaries ---------------------------------------------------------------
-# PIE and full RELRO because lintian (and the Pi's ASLR) expect them; the
+# PIE, full RELRO and external linking (a dynamic PIE, as lintian expects,
+# also before cgo is linked in) because lintian and the Pi's ASLR want them; the
 # cgo flags are fixed so the C half of go-sqlite3 builds the same everywhere.
 build_bin() { # arch out
 	local a=$1 out=$2 t0=$SECONDS
@@ -109,7 +110,7 @@ build_bin() { # arch out
 		CGO_CFLAGS="-O2 -g0 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -ffile-prefix-map=$top=." \
 		CGO_CPPFLAGS="" CGO_LDFLAGS="-Wl,-z,relro,-z,now" \
 		go build -trimpath -buildmode=pie \
-		-ldflags "-s -w -buildid= -X main.version=$debver -extldflags '-Wl,-z,relro,-z,now'" \
+		-ldflags "-s -w -buildid= -linkmode=external -X main.version=$debver -extldflags '-Wl,-z,relro,-z,now'" \
 		-o "$out" ./cmd/smsd
 	log "go build $a done in $((SECONDS - t0)) s"
 }

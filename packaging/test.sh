@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# packaging/test.sh (make package-test) checks the smsd .debs as a clinic's Pi
+# would meet them. It builds them itself, so it needs nothing from an earlier
+# step, and it can be rerun at will (each run works in its own temp dir; the
+# only thing kept between runs is a cached Debian root under $CACHE).
+#
+# Sections (each prints what it checks, then PASS, FAIL or SKIP with a reason):
+#   version    git describe -> Debian version mapping, and its sort order
+#   build      build-deb.sh for amd64, arm64, armhf into dist/
+#   repro      a second build gives byte-identical .debs
+#   contents   paths, modes, owners, conffiles, control fields, ELF arch,
+#              GOARM=7, copyright covering every Go module in the binary
+#   man        smsd(8) documents every command of `smsd help`, no groff warnings
+#   lintian    no errors, no warnings, on every .deb
+#   systemd    systemd-analyze verify is clean; security exposure <= 2.0
+#   qemu       arm64/armhf binaries under qemu-user-static: smsd version, and a
+#              real send (smsd serve + smsd send against smsd emulator)
+#   install    a throwaway Debian bookworm root: dpkg -i, user, dirs, modes,
+#              keys, conffile; reinstall; upgrade keeps data and config;
+#              dpkg -r keeps data; dpkg -P removes it
+#
+# Exit status: 0 when nothing failed (SKIPs are listed at the end, each with
+# what to install), 1 otherwise. Environment:
+#   CACHE=/var/cache/smsd-test   where the bookworm root tarball is kept
+#   MIRROR=http://deb.debian.org/debian   where debootstrap fetches it (first run)
+#   SMSD_PACKAGE_TEST_ONLY="lintian systemd"   run only these sections (build always runs)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+export LC_ALL=C TZ=UTC
+cd "$top"
+
+CACHE=${CACHE:-/var/cache/smsd-test}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ROOT_TARBALL="$CACHE/bookworm-minbase-adduser.tar.zst"
+EXPOSURE_MAX=2.0
+ARCHES=(amd64 arm64 armhf)
+
+t_start=$SECONDS
+failures=() skips=()
+work=$(mktemp -d "${TMPDIR:-/tmp}/smsd-pkgtest.XXXXXX")
+mounts=()
+cleanup() {
+	local m
+	for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+	[ -n "${emu_pid:-}" ] && kill "$emu_pid" 2>/dev/null
+	[ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+section() { printf '\n== %s\n' "$*"; s_start=$SECONDS; }
+section_end() { printf '   (%d s)\n' $((SECONDS - s_start)); }
+pass() { printf '  PASS %s\n' "$*"; }
+fail() { printf '  FAIL %s\n' "$*"; failures+=("$*"); }
+skip() { printf '  SKIP %s\n' "$*"; skips+=("$*"); }
+# check DESCRIPTION CMD...: PASS if CMD succeeds; on failure, FAIL and show its output.
+check() {
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then pass "$what"; else fail "$what"; printf '%s\n' "$out" | sed 's/^/       | /' | tail -20; fi
+}
+want() { # want SECTION: true when the section should run
+	[ -z "${SMSD_PACKAGE_TEST_ONLY:-}" ] && return 0
+	[[ " $SMSD_PACKAGE_TEST_ONLY " == *" $1 "* ]]
+}
+# need TOOL PACKAGE: true when TOOL is on PATH, else says what to install.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	skip "$1 is missing: apt-get install $2"
+	return 1
+}
+
+raw=${1:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+debver=$("$here/build-deb.sh" --deb-version "$raw")
+DIST="$top/dist"
+deb() { echo "$DIST/smsd_${debver}_$1.deb"; }
+echo "package-test: smsd $raw -> Debian version $debver; work dir $work"
+
+# --- helpers for the qemu and install sections ------------------------------------
+
+# wait_for SECONDS CMD...: polls CMD every 0.5 s until it succeeds or time is up.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.5
+	done
+}
+
+# qemu_send ARCH RUN...: a real send with the ARCH binary under qemu: the
+# emulated modem (native amd64 smsd emulator) on a pty, smsd serve under qemu
+# driving it, smsd send (under qemu) enqueueing through the daemon, and the
+# daemon's status showing the message sent.
+qemu_send() {
+	local a=$1
+	shift
+	local run=("$@") d="$work/send.$a" native="$work/x.amd64/usr/bin/smsd"
+	mkdir -p "$d" && install -d -m 0700 "$d/data"
+	if ! "${run[@]}" init -data-dir "$d/data" >"$d/init.log" 2>&1; then
+		fail "$a: smsd init under qemu failed"; sed 's/^/       | /' "$d/init.log"; return
+	fi
+	"$native" emulator -link "$d/tty" >"$d/emu.log" 2>&1 &
+	emu_pid=$!
+	if ! wait_for 20 test -e "$d/tty"; then
+		fail "$a: smsd emulator made no link $d/tty in 20 s"; sed 's/^/       | /' "$d/emu.log"; kill "$emu_pid"; emu_pid=; return
+	fi
+	"${run[@]}" serve -config /dev/null -data-dir "$d/data" -modem "$d/tty" -listen 127.0.0.1:0 >"$d/serve.log" 2>&1 &
+	serve_pid=$!
+	if ! wait_for 90 "${run[@]}" status -data-dir "$d/data"; then
+		fail "$a: smsd serve under qemu did not answer smsd status in 90 s"; tail -20 "$d/serve.log" | sed 's/^/       | /'
+	elif ! "${run[@]}" send -data-dir "$d/data" -to +15551234567 -text "package-test $a" >"$d/send.log" 2>&1; then
+		fail "$a: smsd send under qemu failed"; sed 's/^/       | /' "$d/send.log"
+	elif ! wait_for 90 sh -c '"$@" status -json -data-dir "$0" | grep -Eq "\"sent\": *[1-9]|\"delivered\": *[1-9]"' "$d/data" "${run[@]}"; then
+		fail "$a: the message was not sent within 90 s"; "${run[@]}" status -data-dir "$d/data" 2>&1 | sed 's/^/       | /'; tail -20 "$d/serve.log" | sed 's/^/       | /'
+	else
+		pass "$a: smsd serve + smsd send under ${run[0]}: message sent through the emulated modem"
+	fi
+	kill -TERM "$serve_pid" 2>/dev/null
+	if wait_for 20 sh -c "! kill -0 $serve_pid"; then
+		wait "$serve_pid"; local rc=$?
+		[ $rc = 0 ] && pass "$a: smsd serve stopped cleanly on SIGTERM" || fail "$a: smsd serve exited $rc on SIGTERM"
+	else
+		fail "$a: smsd serve still running 20 s after SIGTERM"; kill -KILL "$serve_pid"
+	fi
+	serve_pid=
+	kill "$emu_pid" 2>/dev/null; wait "$emu_pid" 2>/dev/null; emu_pid=
+}
+
+# The install section's root and helpers.
+R=""
+in_root() { chroot "$R" "$@"; }
+# data_sums: one line per file in the data directory with its sha256, so a
+# change to any key or to the database shows up.
+data_sums() { in_root sh -c 'cd /var/lib/smsd 2>/dev/null && find . -type f | sort | xargs -r sha256sum'; }
+
+# expect_installed VERSION: user, directories, modes, keys, conffile, unit.
+expect_installed() {
+	local v=$1 st pw
+	st=$(in_root dpkg-query -W -f '${Status} ${Version}' smsd 2>&1)
+	[ "$st" = "install ok installed $v" ] && pass "dpkg: $st" || fail "dpkg status '$st', want 'install ok installed $v'"
+	pw=$(in_root getent passwd smsd)
+	IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
+	if [ -n "$pw" ] && [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/smsd ] && [ "$shell" = /usr/sbin/nologin ]; then
+		pass "user smsd: system uid $uid, home $home, shell $shell"
+	else
+		fail "user smsd: '$pw' (want a system uid < 1000, home /var/lib/smsd, shell /usr/sbin/nologin)"
+	fi
+	local groups
+	groups=$(in_root id -nG smsd 2>&1)
+	[[ " $groups " == *" dialout "* && " $groups " == " smsd "* ]] && pass "groups of smsd: $groups" || fail "groups of smsd: '$groups' (want smsd first, and dialout)"
+	local m
+	m=$(in_root stat -c '%a %U:%G' /var/lib/smsd 2>&1)
+	[ "$m" = "700 smsd:smsd" ] && pass "/var/lib/smsd: $m" || fail "/var/lib/smsd: '$m', want '700 smsd:smsd'"
+	local files bad
+	files=$(in_root find /var/lib/smsd -mindepth 1 -printf '%m %u:%g %p\n' 2>&1)
+	bad=$(awk '$2 != "smsd:smsd" || and(strtonum("0" $1), 7) != 0' <<<"$files")
+	if [ -n "$files" ] && [ -z "$bad" ]; then
+		pass "keys and database exist, owned by smsd, no access for others: $(awk '{print $3" "$1}' <<<"$files" | tr '\n' ' ')"
+	else
+		fail "data directory contents wrong (want files owned smsd:smsd, no 'other' access): ${files:-empty}"
+	fi
+	m=$(in_root stat -c '%a %U:%G' /etc/smsd/smsd.toml 2>&1)
+	[ "$m" = "640 root:smsd" ] && pass "conffile /etc/smsd/smsd.toml: $m" || fail "/etc/smsd/smsd.toml: '$m', want '640 root:smsd'"
+	in_root dpkg-query -W -f '${Conffiles}\n' smsd | grep -q '^ /etc/smsd/smsd.toml ' && pass "dpkg knows /etc/smsd/smsd.toml as a conffile" || fail "/etc/smsd/smsd.toml is not a registered conffile"
+	local link
+	link=$(in_root readlink /etc/systemd/system/multi-user.target.wants/smsd.service)
+	[ "$link" = /lib/systemd/system/smsd.service ] && pass "unit enabled (multi-user.target.wants -> $link)" || fail "unit not enabled: multi-user.target.wants/smsd.service -> '$link'"
+	local vv
+	vv=$(in_root /usr/bin/smsd version 2>&1)
+	[[ $vv == "smsd $v "* ]] && pass "smsd version in the bookworm root: $vv" || fail "smsd version in the root: '$vv'"
+}
+
+install_test() {
+	need debootstrap debootstrap || return
+	need zstd zstd || return
+	need chroot coreutils || return
+	[ "$(id -u)" = 0 ] || { skip "install: needs root (chroot, dpkg in the root)"; return; }
+	if [ ! -s "$ROOT_TARBALL" ]; then
+		echo "   no cached root at $ROOT_TARBALL: debootstrap --variant=minbase bookworm from $MIRROR (first run only)"
+		local b="$CACHE/build.$$" t0=$SECONDS
+		mkdir -p "$CACHE" && rm -rf "$b"
+		if ! debootstrap --variant=minbase --include=adduser bookworm "$b" "$MIRROR" >"$work/debootstrap.log" 2>&1; then
+			fail "debootstrap bookworm failed (is $MIRROR reachable through apt's proxy?)"; tail -20 "$work/debootstrap.log" | sed 's/^/       | /'
+			rm -rf "$b"; return
+		fi
+		rm -f "$b"/var/cache/apt/archives/*.deb
+		tar -C "$b" --numeric-owner -cf - . | zstd -q -T0 -o "$ROOT_TARBALL.$$" && mv "$ROOT_TARBALL.$$" "$ROOT_TARBALL"
+		rm -rf "$b"
+		echo "   debootstrap + cache took $((SECONDS - t0)) s"
+	fi
+	R="$work/root"
+	mkdir -p "$R"
+	if ! tar -C "$R" --numeric-owner --zstd -xf "$ROOT_TARBALL"; then
+		fail "cannot unpack $ROOT_TARBALL (delete it to rebuild)"; return
+	fi
+	pass "bookworm root unpacked from $ROOT_TARBALL ($(du -h "$ROOT_TARBALL" | cut -f1))"
+	mount -t proc proc "$R/proc" 2>/dev/null && mounts+=("$R/proc")
+
+	# The previous build: the same tree under a lower version.
+	local prevraw prev cur out rc sums0 sums
+	prevraw="${debver%-1}~prev"
+	if ! DIST="$work/prev" "$here/build-deb.sh" "$prevraw" amd64 >"$work/prev.log" 2>&1; then
+		fail "building the previous version $prevraw failed"; sed 's/^/       | /' "$work/prev.log"; return
+	fi
+	prev=$(ls "$work"/prev/smsd_*_amd64.deb)
+	local prevver
+	prevver=$(dpkg-deb -f "$prev" Version)
+	cp "$prev" "$R/tmp/prev.deb" && cp "$(deb amd64)" "$R/tmp/cur.deb"
+
+	echo "   -- first install of $prevver"
+	out=$(in_root dpkg -i /tmp/prev.deb 2>&1); rc=$?
+	printf '%s\n' "$out" | sed 's/^/       | /'
+	[ $rc = 0 ] && pass "dpkg -i smsd $prevver: exit 0 (no systemd in the root: enabled, not started)" || { fail "dpkg -i $prevver: exit $rc"; return; }
+	grep -q 'Next steps' <<<"$out" && pass "postinst printed the next steps" || fail "postinst printed no next steps"
+	expect_installed "$prevver"
+	sums0=$(data_sums)
+
+	echo "   -- reinstall of the same version: nothing in the data directory changes"
+	out=$(in_root dpkg -i /tmp/prev.deb 2>&1); rc=$?
+	[ $rc = 0 ] && [ "$(data_sums)" = "$sums0" ] && ! grep -q 'creating keys' <<<"$out" && pass "reinstall: exit 0, keys and database untouched" || fail "reinstall: exit $rc or the data directory changed"
+
+	echo "   -- upgrade $prevver -> $debver with an admin's edit in the conffile"
+	in_root sh -c 'echo "# edited by the clinic admin (package-test)" >>/etc/smsd/smsd.toml'
+	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
+	printf '%s\n' "$out" | sed 's/^/       | /'
+	[ $rc = 0 ] && pass "dpkg -i smsd $debver over $prevver: exit 0" || fail "upgrade: exit $rc"
+	expect_installed "$debver"
+	[ "$(data_sums)" = "$sums0" ] && pass "upgrade kept every file in /var/lib/smsd byte for byte" || fail "upgrade changed the data directory"
+	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "upgrade kept the admin's edit of /etc/smsd/smsd.toml" || fail "upgrade lost the admin's conffile edit"
+
+	echo "   -- dpkg -r: program gone, data and config kept"
+	out=$(in_root dpkg -r smsd 2>&1); rc=$?
+	st=$(in_root dpkg-query -W -f '${Status}' smsd 2>&1)
+	[ $rc = 0 ] && [ "$st" = "deinstall ok config-files" ] && pass "dpkg -r: exit 0, status '$st'" || fail "dpkg -r: exit $rc, status '$st'"
+	in_root test ! -e /usr/bin/smsd && pass "/usr/bin/smsd removed" || fail "/usr/bin/smsd still there after dpkg -r"
+	[ "$(data_sums)" = "$sums0" ] && [ -n "$sums0" ] && pass "dpkg -r kept /var/lib/smsd (keys, database) byte for byte" || fail "dpkg -r changed or removed /var/lib/smsd"
+	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "dpkg -r kept /etc/smsd/smsd.toml" || fail "dpkg -r removed the config"
+
+	echo "   -- reinstall after remove picks up the same keys"
+	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
+	[ $rc = 0 ] && [ "$(data_sums)" = "$sums0" ] && pass "reinstall after remove: exit 0, same keys and database" || fail "reinstall after remove: exit $rc or data changed"
+	[ "$(in_root readlink /etc/systemd/system/multi-user.target.wants/smsd.service)" = /lib/systemd/system/smsd.service ] &&
+		! in_root test -L /etc/systemd/system/smsd.service && pass "unit enabled again and not masked" || fail "after reinstall the unit is masked or not enabled"
+
+	echo "   -- dpkg -P: data, config and unit state gone"
+	out=$(in_root dpkg -P smsd 2>&1); rc=$?
+	st=$(in_root dpkg-query -W -f '${Status}' smsd 2>&1)
+	[ $rc = 0 ] && pass "dpkg -P: exit 0 ($st)" || fail "dpkg -P: exit $rc: $out"
+	in_root test ! -e /var/lib/smsd && pass "/var/lib/smsd removed on purge" || fail "/var/lib/smsd survived dpkg -P"
+	in_root test ! -e /etc/smsd && pass "/etc/smsd removed on purge" || fail "/etc/smsd survived dpkg -P"
+	in_root dpkg-statoverride --list /etc/smsd/smsd.toml >/dev/null 2>&1 && fail "statoverride for smsd.toml survived purge" || pass "statoverride removed"
+	left=$(in_root find /etc/systemd /var/lib/systemd -name '*smsd*' 2>/dev/null)
+	[ -z "$left" ] && pass "no unit symlinks or deb-systemd-helper state left" || fail "left after purge: $left"
+	in_root getent passwd smsd >/dev/null && pass "system user smsd kept after purge (Debian practice; README says so)" || fail "user smsd vanished on purge (README says it stays)"
+}
+
+# --- version ---------------------------------------------------------------------
+if want version; then
+	section "version: git describe output maps to a valid Debian version that sorts like the commits"
+	SOURCE_DATE_EPOCH=1795543858
+	while read -r in expect; do
+		got=$("$here/build-deb.sh" --deb-version "$in")
+		if [ "$got" = "$expect" ] && dpkg --validate-version "$got" 2>/dev/null; then
+			pass "$in -> $got"
+		else
+			fail "version mapping of '$in': got '$got', want '$expect' (valid Debian version)"
+		fi
+	done <<-'EOF'
+		v1.2.3 1.2.3-1
+		1.2.3 1.2.3-1
+		v1.2.3-rc1 1.2.3~rc1-1
+		v1.2.3-5-gabc1234 1.2.3+git5.gabc1234-1
+		v1.2.3-5-gabc1234-dirty 1.2.3+git5.gabc1234.dirty-1
+		v1.2.3-dirty 1.2.3+dirty-1
+		3fc5da3 0.0~git20261124181058.g3fc5da3-1
+		3fc5da3-dirty 0.0~git20261124181058.g3fc5da3+dirty-1
+		dev 0.0~dev-1
+		release/2026_q1 0.0~release.2026.q1-1
+	EOF
+	# Each must sort strictly before the next, as the commits do.
+	order=(0.0~dev-1 0.0~git20261124181058.g3fc5da3-1 1.2.3~rc1-1 1.2.3-1 1.2.3+git5.gabc1234-1 1.2.3+git5.gabc1234.dirty-1 1.2.4~rc1-1)
+	ok=1
+	for ((i = 0; i + 1 < ${#order[@]}; i++)); do
+		dpkg --compare-versions "${order[i]}" lt "${order[i+1]}" || { ok=0; fail "sort order: ${order[i]} is not before ${order[i+1]}"; }
+	done
+	[ $ok = 1 ] && pass "sort order: ${order[*]}"
+	SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 0)
+	section_end
+fi
+
+# --- build -----------------------------------------------------------------------
+section "build: make deb (build-deb.sh $raw) for ${ARCHES[*]}"
+build_ok=0
+if out=$(DIST="$DIST" "$here/build-deb.sh" "$raw" "${ARCHES[@]}" 2>&1); then
+	build_ok=1
+	printf '%s\n' "$out" | sed 's/^/     /'
+	for a in "${ARCHES[@]}"; do
+		if [ -s "$(deb "$a")" ]; then pass "built $(basename "$(deb "$a")")"; else fail "no $(deb "$a") after build-deb.sh"; build_ok=0; fi
+	done
+else
+	printf '%s\n' "$out" | sed 's/^/       | /'
+	fail "build-deb.sh $raw failed (output above)"
+fi
+section_end
+if [ $build_ok = 0 ]; then
+	echo; echo "package-test: FAIL: nothing to test without the .debs"; exit 1
+fi
+
+# --- repro -----------------------------------------------------------------------
+if want repro; then
+	section "repro: a second build of the same commit gives byte-identical .debs"
+	# Different dir, umask and clock: only SOURCE_DATE_EPOCH and the tree matter.
+	if (umask 0002 && DIST="$work/repro" "$here/build-deb.sh" "$raw" "${ARCHES[@]}" >"$work/repro.log" 2>&1); then
+		for a in "${ARCHES[@]}"; do
+			h1=$(sha256sum <"$(deb "$a")" | cut -d' ' -f1)
+			h2=$(sha256sum <"$work/repro/$(basename "$(deb "$a")")" | cut -d' ' -f1)
+			if [ "$h1" = "$h2" ]; then pass "$a: sha256 $h1 both times"; else fail "$a: builds differ ($h1 vs $h2); diffoscope would show where"; fi
+		done
+	else
+		fail "second build failed"; sed 's/^/       | /' "$work/repro.log"
+	fi
+	section_end
+fi
+
+# --- contents --------------------------------------------------------------------
+if want contents; then
+	section "contents: files, modes, owners, conffiles, control, binaries"
+	declare -A elf=([amd64]="x86-64" [arm64]="ARM aarch64" [armhf]="ARM, EABI5")
+	for a in "${ARCHES[@]}"; do
+		d=$(deb "$a") x="$work/x.$a"
+		mkdir -p "$x" && dpkg-deb -R "$d" "$x"
+		listing=$(dpkg-deb -c "$d" | awk '{print $1, $2, $6}' | sed 's|^\(\S*\) \(\S*\) \./|\1 \2 /|')
+		bad=""
+		for want_entry in \
+			"-rwxr-xr-x root/root /usr/bin/smsd" \
+			"-rw-r--r-- root/root /lib/systemd/system/smsd.service" \
+			"-rw-r--r-- root/root /lib/udev/rules.d/60-smsd-modem.rules" \
+			"-rw-r--r-- root/root /etc/smsd/smsd.toml" \
+			"-rw-r--r-- root/root /usr/share/doc/smsd/copyright" \
+			"-rw-r--r-- root/root /usr/share/doc/smsd/changelog.Debian.gz" \
+			"-rw-r--r-- root/root /usr/share/man/man8/smsd.8.gz" \
+			"-rw-r--r-- root/root /usr/share/lintian/overrides/smsd"; do
+			grep -qxF -- "$want_entry" <<<"$listing" || bad+=" [$want_entry]"
+		done
+		if [ -z "$bad" ]; then pass "$a: every file at its path, root-owned, with its mode"; else fail "$a: missing or wrong:$bad"; fi
+		others=$(grep -v '^d' <<<"$listing" | grep -v -E ' /(usr/bin/smsd|lib/systemd/system/smsd.service|lib/udev/rules.d/60-smsd-modem.rules|etc/smsd/smsd.toml|usr/share/doc/smsd/(copyright|changelog.Debian.gz|README.Debian)|usr/share/man/man8/smsd.8.gz|usr/share/lintian/overrides/smsd)$' || true)
+		[ -z "$others" ] && pass "$a: no unexpected files" || fail "$a: unexpected files: $others"
+		mt=$(dpkg-deb --fsys-tarfile "$d" | tar -tv --full-time | awk '{print $4" "$5}' | sort -u)
+		want_mt=$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')
+		[ "$mt" = "$want_mt" ] && pass "$a: every mtime is SOURCE_DATE_EPOCH ($want_mt)" || fail "$a: mtimes $mt, want $want_mt"
+		[ "$(cat "$x/DEBIAN/conffiles")" = "/etc/smsd/smsd.toml" ] && pass "$a: conffiles = /etc/smsd/smsd.toml" || fail "$a: conffiles: $(cat "$x/DEBIAN/conffiles")"
+		ctl_ver=$(dpkg-deb -f "$d" Version) ctl_arch=$(dpkg-deb -f "$d" Architecture) dep=$(dpkg-deb -f "$d" Depends)
+		[ "$ctl_ver" = "$debver" ] && [ "$ctl_arch" = "$a" ] && pass "$a: control Version $ctl_ver, Architecture $ctl_arch, Depends $dep" ||
+			fail "$a: control Version '$ctl_ver' Architecture '$ctl_arch' (want $debver $a)"
+		(cd "$x" && md5sum --quiet -c DEBIAN/md5sums >/dev/null 2>&1) && pass "$a: md5sums match the files" || fail "$a: DEBIAN/md5sums does not match"
+		ft=$(file -b "$x/usr/bin/smsd")
+		[[ $ft == *"${elf[$a]}"* ]] && pass "$a: binary is ${elf[$a]} ($(cut -d, -f1-2 <<<"$ft"))" || fail "$a: binary is '$ft', want ${elf[$a]}"
+		[[ $ft == *"stripped"* && $ft != *"not stripped"* ]] && pass "$a: binary stripped" || fail "$a: binary not stripped: $ft"
+		bi=$(go version -m "$x/usr/bin/smsd" 2>&1)
+		grep -q -- '-trimpath=true' <<<"$bi" && pass "$a: built with -trimpath" || fail "$a: no -trimpath in build info"
+		if [ "$a" = armhf ]; then grep -q 'GOARM=7' <<<"$bi" && pass "armhf: GOARM=7" || fail "armhf: not GOARM=7: $(grep GOARM <<<"$bi")"; fi
+		# Every Go module compiled in must have a Files: paragraph in copyright.
+		miss=""
+		for m in $(awk '$1 == "dep" {print $2}' <<<"$bi"); do
+			grep -qE "^Files:.*(^| )$m( |$)" "$x/usr/share/doc/smsd/copyright" || grep -qE "^Files:.* $m( |$)" "$x/usr/share/doc/smsd/copyright" || miss+=" $m"
+		done
+		[ -z "$miss" ] && pass "$a: copyright names every module in the binary ($(awk '$1 == "dep"' <<<"$bi" | wc -l) modules)" || fail "$a: copyright lacks a Files: paragraph for:$miss (packaging/debian/copyright)"
+	done
+	section_end
+fi
+
+# --- man -------------------------------------------------------------------------
+if want man; then
+	section "man: smsd(8) is generated from the CLI help and renders cleanly"
+	x="$work/x.amd64"; [ -d "$x" ] || { mkdir -p "$x" && dpkg-deb -R "$(deb amd64)" "$x"; }
+	if need man man-db; then
+		warn=$(man --warnings -E UTF-8 -l -Tutf8 -Z "$x/usr/share/man/man8/smsd.8.gz" 2>&1 >/dev/null)
+		[ -z "$warn" ] && pass "man --warnings: none" || fail "groff warnings: $warn"
+		text=$(MANWIDTH=80 man -l "$x/usr/share/man/man8/smsd.8.gz" 2>/dev/null | col -b)
+		miss=""
+		for c in $("$x/usr/bin/smsd" help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p'); do
+			grep -q "smsd $c" <<<"$text" || miss+=" $c"
+		done
+		[ -z "$miss" ] && pass "every command of 'smsd help' has a section" || fail "commands missing from smsd(8):$miss"
+		grep -q "$debver" <<<"$text" && pass "page names version $debver" || fail "page does not name $debver"
+	fi
+	section_end
+fi
+
+# --- lintian ---------------------------------------------------------------------
+if want lintian; then
+	section "lintian: no errors and no warnings on each .deb (overrides carry their reasons)"
+	if need lintian lintian; then
+		for a in "${ARCHES[@]}"; do
+			# No --fail-on: with --show-overrides it would count overridden tags too.
+			lintian --display-info --show-overrides "$(deb "$a")" >"$work/lintian.$a" 2>&1
+			rc=$?
+			out=$(grep -v 'running with root privileges' "$work/lintian.$a")
+			ew=$(grep -cE '^[EW]: ' <<<"$out")
+			if [ "$rc" = 0 ] && [ "$ew" = 0 ]; then
+				pass "$a: 0 errors, 0 warnings ($(grep -cE '^I: ' <<<"$out") info, $(grep -cE '^O: ' <<<"$out") overridden)"
+			else
+				fail "$a: lintian exit $rc, $ew errors/warnings"
+			fi
+			[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/       | /'
+		done
+	fi
+	section_end
+fi
+
+# --- systemd ---------------------------------------------------------------------
+if want systemd; then
+	section "systemd: the unit verifies clean and its exposure is <= $EXPOSURE_MAX"
+	if need systemd-analyze systemd; then
+		x="$work/x.amd64"; [ -d "$x" ] || { mkdir -p "$x" && dpkg-deb -R "$(deb amd64)" "$x"; }
+		# verify resolves ExecStart, User and man: pages against --root: give it
+		# the package's files on top of the system's own units.
+		vr="$work/verify-root"
+		mkdir -p "$vr/lib/systemd" "$vr/etc"
+		cp -a /lib/systemd/system "$vr/lib/systemd/"
+		cp -a "$x/." "$vr/"
+		rm -rf "$vr/DEBIAN"
+		vout=$(MANPATH="$vr/usr/share/man" systemd-analyze verify --root="$vr" smsd.service 2>&1)
+		vrc=$?
+		[ $vrc = 0 ] && [ -z "$vout" ] && pass "systemd-analyze verify smsd.service: clean (exit 0, no output)" ||
+			{ fail "systemd-analyze verify: exit $vrc"; printf '%s\n' "$vout" | sed 's/^/       | /'; }
+		# The check must be able to fail: a unit with a typo must not pass.
+		sed 's/^ProtectHome=yes/ProtectHme=yes/' "$vr/lib/systemd/system/smsd.service" >"$vr/lib/systemd/system/smsd-typo.service"
+		tout=$(MANPATH="$vr/usr/share/man" systemd-analyze verify --root="$vr" smsd-typo.service 2>&1)
+		[ -n "$tout" ] && pass "control: verify reports a misspelt key ($(head -1 <<<"$tout" | cut -c1-80))" || fail "control: verify stayed silent on a misspelt key, so the check above proves nothing"
+		rm -f "$vr/lib/systemd/system/smsd-typo.service"
+		sout=$(systemd-analyze security --offline=yes --root="$vr" smsd.service 2>&1)
+		score=$(sed -n 's/.*Overall exposure level for smsd.service: \([0-9.]*\).*/\1/p' <<<"$sout")
+		if [ -z "$score" ]; then
+			fail "systemd-analyze security printed no exposure level"; printf '%s\n' "$sout" | tail -5 | sed 's/^/       | /'
+		elif awk -v s="$score" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(s <= m) }'; then
+			pass "systemd-analyze security --offline=yes: exposure $score (<= $EXPOSURE_MAX)"
+		else
+			fail "exposure $score > $EXPOSURE_MAX"
+		fi
+		echo "     what still counts against the unit (systemd-analyze marks it - or ✗):"
+		grep -E '^(- |✗ )' <<<"$sout" | sed 's/  */ /g; s/^/       /'
+		grep -q '^IPAddressDeny=any' "$vr/lib/systemd/system/smsd.service" && grep -q '^ExecStart=/usr/bin/smsd serve -config /etc/smsd/smsd.toml$' "$vr/lib/systemd/system/smsd.service" &&
+			pass "IPAddressDeny=any and ExecStart as specified" || fail "unit lost IPAddressDeny=any or its ExecStart"
+	fi
+	section_end
+fi
+
+# --- qemu ------------------------------------------------------------------------
+# has_cmds CMD...: the built smsd knows every named subcommand.
+has_cmds() {
+	local h c
+	h=$("$work/x.amd64/usr/bin/smsd" help 2>/dev/null)
+	for c in "$@"; do grep -qE "^  $c " <<<"$h" || return 1; done
+}
+if want qemu; then
+	section "qemu: the arm64 and armhf binaries run under qemu-user-static"
+	x="$work/x.amd64"; [ -d "$x" ] || { mkdir -p "$x" && dpkg-deb -R "$(deb amd64)" "$x"; }
+	declare -A qemu=([arm64]=qemu-aarch64-static [armhf]=qemu-arm-static)
+	declare -A sysroot=([arm64]=/usr/aarch64-linux-gnu [armhf]=/usr/arm-linux-gnueabihf)
+	declare -A goarch=([arm64]=arm64 [armhf]=arm)
+	for a in arm64 armhf; do
+		need "${qemu[$a]}" qemu-user-static || continue
+		[ -d "${sysroot[$a]}/lib" ] || { skip "$a: ${sysroot[$a]} missing: apt-get install crossbuild-essential-$a"; continue; }
+		xa="$work/x.$a"; [ -d "$xa" ] || { mkdir -p "$xa" && dpkg-deb -R "$(deb "$a")" "$xa"; }
+		run=("${qemu[$a]}" -L "${sysroot[$a]}" "$xa/usr/bin/smsd")
+		v=$("${run[@]}" version 2>&1)
+		[[ $v == "smsd $debver "*"linux/${goarch[$a]}"* ]] && pass "$a: smsd version -> $v" || fail "$a: smsd version printed '$v'"
+		if ! has_cmds init serve send emulator status; then
+			skip "$a: real send under qemu: smsd has no init/serve/send/emulator/status subcommands yet ($(sed -n 's/^  \([a-z]*\) .*/\1/p' <<<"$("$x/usr/bin/smsd" help)" | tr '\n' ' '))"
+			continue
+		fi
+		qemu_send "$a" "${run[@]}"
+	done
+	section_end
+fi
+
+# --- install ---------------------------------------------------------------------
+if want install; then
+	section "install: dpkg in a throwaway Debian bookworm root"
+	install_test
+	section_end
+fi
+
+# --- summary ---------------------------------------------------------------------
+printf '\n== summary: %d s in all\n' $((SECONDS - t_start))
+for s in "${skips[@]}"; do printf '  SKIP %s\n' "$s"; done
+if [ ${#failures[@]} -gt 0 ]; then
+	for f in "${failures[@]}"; do printf '  FAIL %s\n' "$f"; done
+	echo "package-test: FAIL (${#failures[@]} failed)"
+	exit 1
+fi
+echo "package-test: OK"
