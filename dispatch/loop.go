@@ -1,0 +1,429 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clinicsms/smsd/mask"
+	"github.com/clinicsms/smsd/modem"
+	"github.com/clinicsms/smsd/queue"
+)
+
+// Loop states shown in Status.
+const (
+	StateStarting    = "starting"
+	StateWaitModem   = "waiting for modem"
+	StateIdle        = "idle"
+	StateSending     = "sending"
+	StateRateLimited = "rate limited"
+	StateDailyCap    = "daily cap reached"
+	StateQuietHours  = "quiet hours"
+	StateBackoff     = "backing off after a store error"
+	StateStopped     = "stopped"
+)
+
+// storeRetry is how long a loop waits after the store failed it before
+// trying again (a locked or full database heals or the watchdog restarts us).
+const storeRetry = 2 * time.Second
+
+// errStopping ends a Send after the part in flight when the daemon stops.
+var errStopping = errors.New("dispatch: stopping after the part in flight")
+
+// errInterrupted: the drain deadline cut Send off in the middle of a part,
+// which may or may not have gone out.
+var errInterrupted = errors.New("dispatch: send interrupted by shutdown")
+
+// errRecordFailed: a part went out but the store could not record it. The
+// message is left in `sending` so that it becomes `uncertain` at the next
+// start instead of being sent again.
+var errRecordFailed = errors.New("dispatch: could not record an accepted part")
+
+// loop is one modem's send loop and its state for Status.
+type loop struct {
+	d    *Dispatcher
+	id   string
+	m    *modem.Modem
+	rate time.Duration // 0: no limit
+	cap  int           // 0: no cap
+	wake chan struct{} // cap 1: something may have become due
+	log  *slog.Logger
+
+	lastBeat atomic.Int64 // unix nanoseconds of the last sign of progress
+
+	mu         sync.Mutex
+	state      string
+	until      time.Time // end of the current deferral, if any
+	lastStart  time.Time // start of the last message (rate limit)
+	day        string    // local date the counter below is for
+	startedDay int       // messages started on day (daily cap)
+	sent       int       // since Run: all parts accepted
+	failed     int       // since Run: permanent failures
+	retried    int       // since Run: transient failures sent back
+	lastErr    string    // code of the last failure, never PHI
+	stopped    bool
+}
+
+func (l *loop) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *loop) beat(t time.Time) { l.lastBeat.Store(t.UnixNano()) }
+
+func (l *loop) setState(s string, until time.Time) {
+	l.mu.Lock()
+	l.state, l.until = s, until
+	l.mu.Unlock()
+}
+
+func (l *loop) setStopped(err error) {
+	l.mu.Lock()
+	l.stopped = true
+	l.state = StateStopped
+	l.lastErr = errorCode(err)
+	l.mu.Unlock()
+}
+
+// run is the send loop: until ctx is done, wait for the modem, respect the
+// limits, claim one due message and send it.
+func (l *loop) run(ctx, sendCtx context.Context) {
+	defer l.setState(StateStopped, time.Time{})
+	for ctx.Err() == nil {
+		now := l.d.now()
+		l.beat(now)
+		if !l.m.Ready() {
+			l.setState(StateWaitModem, time.Time{})
+			l.waitReady(ctx)
+			continue
+		}
+		if until, why := l.deferral(now); !until.IsZero() {
+			l.setState(why, until)
+			l.sleepUntil(ctx, until, false)
+			continue
+		}
+		msg, err := l.d.store.Claim(ctx, l.id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.log.Error("claiming from the queue failed; retrying", "err", err, "retry_in", storeRetry)
+			l.setState(StateBackoff, now.Add(storeRetry))
+			l.sleepUntil(ctx, now.Add(storeRetry), false)
+			continue
+		}
+		if msg == nil {
+			l.idle(ctx)
+			continue
+		}
+		// More may be due: let the other modems of the pool look too.
+		l.d.wakeAll(l)
+		l.send(ctx, sendCtx, msg)
+	}
+}
+
+// deferral says whether the loop must hold off claiming, until when and why:
+// quiet hours, the daily cap, the rate limit.
+func (l *loop) deferral(now time.Time) (time.Time, string) {
+	if q := l.d.quiet; q != nil {
+		if end, in := q.active(now, l.d.loc); in {
+			return end, StateQuietHours
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cap > 0 {
+		day := now.In(l.d.loc).Format(time.DateOnly)
+		if day != l.day {
+			l.day, l.startedDay = day, 0
+		}
+		if l.startedDay >= l.cap {
+			return nextMidnight(now, l.d.loc), StateDailyCap
+		}
+	}
+	if l.rate > 0 && !l.lastStart.IsZero() {
+		if next := l.lastStart.Add(l.rate); next.After(now) {
+			return next, StateRateLimited
+		}
+	}
+	return time.Time{}, ""
+}
+
+// countStart charges one message against the rate limit and the daily cap.
+func (l *loop) countStart(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastStart = now
+	day := now.In(l.d.loc).Format(time.DateOnly)
+	if day != l.day {
+		l.day, l.startedDay = day, 0
+	}
+	l.startedDay++
+}
+
+// loadToday restores the daily-cap counter from the store, so that a
+// restart does not hand a modem a fresh day's allowance.
+func (l *loop) loadToday(ctx context.Context) {
+	if l.cap <= 0 {
+		return
+	}
+	now := l.d.now()
+	n, err := l.d.startedSince(ctx, l.id, midnight(now, l.d.loc))
+	if err != nil {
+		l.log.Warn("could not count today's messages for the daily cap; counting from zero", "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.day, l.startedDay = now.In(l.d.loc).Format(time.DateOnly), n
+	l.mu.Unlock()
+}
+
+// waitReady blocks until the modem is ready or ctx is done, beating.
+func (l *loop) waitReady(ctx context.Context) {
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithTimeout(ctx, l.d.beatEvery)
+		err := l.m.WaitReady(wctx)
+		cancel()
+		l.beat(l.d.now())
+		if err == nil && l.m.Ready() {
+			return
+		}
+	}
+}
+
+// sleepUntil waits until t or ctx is done; if wakeable, a poke ends it too.
+func (l *loop) sleepUntil(ctx context.Context, t time.Time, wakeable bool) {
+	var wake <-chan struct{}
+	if wakeable {
+		wake = l.wake
+	}
+	for {
+		d := t.Sub(l.d.now())
+		if d <= 0 {
+			return
+		}
+		timer := time.NewTimer(min(d, l.d.beatEvery))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+			timer.Stop()
+			return
+		case <-timer.C:
+			l.beat(l.d.now())
+		}
+	}
+}
+
+// idle waits for something to become due: an enqueue (poke), the next
+// scheduled time, or at the latest a minute (in case a wake-up was missed,
+// e.g. a message requeued by another process).
+func (l *loop) idle(ctx context.Context) {
+	now := l.d.now()
+	until := now.Add(time.Minute)
+	next, ok, err := l.d.store.NextDue(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		l.log.Error("asking the queue for the next due message failed", "err", err)
+		until = now.Add(storeRetry)
+	case ok && next.Before(until):
+		until = next
+		// Claim found nothing although something is due: a race with another
+		// loop or a row Claim will not take. Don't spin on it.
+		if !until.After(now) {
+			until = now.Add(250 * time.Millisecond)
+		}
+	}
+	l.setState(StateIdle, time.Time{})
+	l.sleepUntil(ctx, until, true)
+}
+
+// send sends one claimed message and records the outcome. ctx ending means
+// "stop after the part in flight"; sendCtx ending means "stop now".
+func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
+	// Bookkeeping must happen even while shutting down.
+	bg := context.WithoutCancel(ctx)
+	log := l.log.With("id", msg.ID, "to", mask.Number(msg.To))
+	l.setState(StateSending, time.Time{})
+
+	if msg.PartsTotal > 0 && len(msg.PartsAccepted) >= msg.PartsTotal {
+		// Every part went out before a crash, only MarkSent was missing.
+		log.Info("all parts were accepted before; marking sent", "parts", msg.PartsTotal)
+		l.finish(bg, log, msg, nil, 0)
+		return
+	}
+	// Opt-outs that came after the enqueue are caught by Claim itself.
+	l.countStart(l.d.now())
+	newParts := 0
+	accepted := func(seq, total, mr int) error {
+		if err := l.recordPart(bg, msg.ID, seq, total, mr); err != nil {
+			log.Error("a part went out but recording it failed; leaving the message in sending (it becomes uncertain at the next start)",
+				"part", seq, "of", total, "err", err)
+			return errRecordFailed
+		}
+		newParts++
+		l.beat(l.d.now())
+		log.Debug("part accepted", "part", seq, "of", total, "mr", mr)
+		if ctx.Err() != nil && seq < total {
+			return errStopping
+		}
+		return nil
+	}
+	out := modem.Outgoing{
+		To:        msg.To,
+		Text:      msg.Text,
+		Reference: msg.Reference,
+		Skip:      append([]int(nil), msg.PartsAccepted...),
+	}
+	start := l.d.now()
+	err := l.m.Send(sendCtx, out, accepted)
+	log.Debug("send returned", "took", l.d.now().Sub(start), "new_parts", newParts, "err", err != nil)
+	if err != nil && sendCtx.Err() != nil && !errors.Is(err, errStopping) && !errors.Is(err, errRecordFailed) {
+		err = errInterrupted
+	}
+	l.finish(bg, log, msg, err, newParts)
+}
+
+// recordPart stores one accepted part, retrying a few times: a part that
+// went out and is not recorded could be sent twice.
+func (l *loop) recordPart(ctx context.Context, id int64, seq, total, mr int) error {
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		}
+		if err = l.d.store.RecordPart(ctx, id, seq, total, mr); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// finish records the outcome of Send.
+func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message, err error, newParts int) {
+	prior := len(msg.PartsAccepted)
+	switch {
+	case err == nil:
+		if e := l.d.store.MarkSent(ctx, msg.ID); e != nil {
+			log.Error("message went out but marking it sent failed (it becomes uncertain at the next start)", "err", e)
+			l.noteErr("store_mark_sent")
+			return
+		}
+		l.mu.Lock()
+		l.sent++
+		l.mu.Unlock()
+		log.Info("sent")
+	case errors.Is(err, errRecordFailed):
+		l.noteErr("store_record_part")
+	case errors.Is(err, errStopping):
+		// Stopped between parts: the accepted ones are recorded; the rest
+		// goes out, with the same reference, after the restart.
+		log.Info("stopping between parts; the rest is sent after the restart", "parts_accepted", prior+newParts)
+		l.release(ctx, log, msg.ID)
+	case errors.Is(err, errInterrupted):
+		// The drain deadline cut a part off mid-command: it may or may not
+		// have gone out. Leave it `sending`: the next start marks it
+		// `uncertain` and staff decide, rather than sending it twice.
+		log.Warn("stopped in the middle of a part; the message becomes uncertain at the next start", "parts_accepted", prior+newParts)
+		l.noteErr("interrupted")
+	case modem.IsTransient(err):
+		code := errorCode(err)
+		l.noteErr(code)
+		if newParts == 0 && !l.m.Ready() && !mayHaveSent(err) {
+			// The modem went away before this message got anywhere:
+			// another modem (or this one, once back) takes it, and it
+			// costs no attempt.
+			log.Warn("modem not available; message goes back to the queue", "code", code)
+			l.release(ctx, log, msg.ID)
+			return
+		}
+		log.Warn("transient send failure; retrying later", "code", code, "parts_accepted", prior+newParts)
+		if e := l.d.store.MarkRetry(ctx, msg.ID, code); e != nil {
+			log.Error("recording the retry failed", "err", e)
+			return
+		}
+		l.mu.Lock()
+		l.retried++
+		l.mu.Unlock()
+	default:
+		code := errorCode(err)
+		if prior+newParts > 0 {
+			code = fmt.Sprintf("%s after %d parts", code, prior+newParts)
+		}
+		log.Warn("permanent send failure", "code", code)
+		l.markFailed(ctx, log, msg.ID, code)
+	}
+}
+
+func (l *loop) release(ctx context.Context, log *slog.Logger, id int64) {
+	if err := l.d.store.Release(ctx, id); err != nil {
+		log.Error("releasing the message back to the queue failed (it becomes uncertain at the next start)", "err", err)
+	}
+}
+
+func (l *loop) markFailed(ctx context.Context, log *slog.Logger, id int64, code string) {
+	l.noteErr(code)
+	if err := l.d.store.MarkFailed(ctx, id, code); err != nil {
+		log.Error("marking the message failed did not work", "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.failed++
+	l.mu.Unlock()
+}
+
+func (l *loop) noteErr(code string) {
+	l.mu.Lock()
+	l.lastErr = code
+	l.mu.Unlock()
+}
+
+// mayHaveSent reports whether the modem error says the PDU was already
+// handed to the modem when the failure happened.
+func mayHaveSent(err error) bool {
+	return false
+}
+
+// errorCode turns a send error into a short code for the store and logs:
+// the modem's +CMS/+CME number or the failing operation, never text that
+// could carry a number or a message.
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var me *modem.Error
+	switch {
+	case errors.Is(err, modem.ErrTooManyParts):
+		return "too_many_parts"
+	case errors.Is(err, modem.ErrInvalidNumber):
+		return "invalid_number"
+	case errors.As(err, &me):
+		switch {
+		case me.CMS >= 0:
+			return fmt.Sprintf("cms_%d", me.CMS)
+		case me.CME >= 0:
+			return fmt.Sprintf("cme_%d", me.CME)
+		case errors.Is(err, modem.ErrNotReady):
+			return "modem_not_ready"
+		case errors.Is(err, context.DeadlineExceeded):
+			return "modem_timeout"
+		case me.Op != "":
+			return "modem_" + me.Op
+		}
+	case errors.Is(err, modem.ErrNotReady):
+		return "modem_not_ready"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "send_error"
+}
