@@ -1,0 +1,187 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Inbound is a received SMS. From is E.164 when it parsed as a number,
+// otherwise as received (an alphanumeric sender).
+type Inbound struct {
+	ID          int64
+	From, Text  string
+	ReceivedAt  time.Time // when smsd stored it; default now
+	SentAt      time.Time // the SMSC timestamp
+	ReplyTo     int64     // the latest message sent to From before it arrived; 0 none
+	Raw         []byte    // the undecodable PDU, when DecodeError is set
+	DecodeError string
+	Incomplete  bool // some parts of a concatenated message never came
+	Purged      bool
+}
+
+// AddInbound stores a received message and threads it to the latest
+// message sent (or being sent) to the same number, found by blind index.
+func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
+	from := in.From
+	if e, err := NormalizeNumber(in.From, s.opt.DefaultRegion); err == nil {
+		from = e
+	}
+	in.From = from
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = s.now()
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		id, err := nextID(ctx, tx, "inbound")
+		if err != nil {
+			return err
+		}
+		in.ID = id
+		idx := s.indexes(from)
+		q, args := inList(`SELECT id FROM messages WHERE to_index IN `, idx)
+		q += ` AND state IN ('sending','sent','delivered','undelivered','uncertain') AND created_at <= ? ORDER BY updated_at DESC, id DESC LIMIT 1`
+		var reply int64
+		switch err := tx.QueryRowContext(ctx, q, append(args, ms(in.ReceivedAt))...).Scan(&reply); {
+		case err == nil:
+			in.ReplyTo = reply
+		case errors.Is(err, sql.ErrNoRows):
+			in.ReplyTo = 0
+		default:
+			return err
+		}
+		var replyTo any
+		if in.ReplyTo != 0 {
+			replyTo = in.ReplyTo
+		}
+		var raw, decErr []byte
+		if in.Raw != nil {
+			raw = s.seal(in.Raw, "inbound", "raw_sealed", id)
+		}
+		if in.DecodeError != "" {
+			decErr = s.seal([]byte(in.DecodeError), "inbound", "decode_error_sealed", id)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO inbound (id, from_sealed, from_index, text_sealed, raw_sealed, decode_error_sealed,
+			received_at, sent_at, reply_to, incomplete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, s.seal([]byte(from), "inbound", "from_sealed", id), idx[0], s.seal([]byte(in.Text), "inbound", "text_sealed", id),
+			raw, decErr, ms(in.ReceivedAt), ms(in.SentAt), replyTo, in.Incomplete)
+		return err
+	})
+	if err != nil {
+		return Inbound{}, err
+	}
+	in.ReceivedAt, in.SentAt = fromMS(ms(in.ReceivedAt)), fromMS(ms(in.SentAt))
+	return in, nil
+}
+
+const inboundCols = `id, from_sealed, text_sealed, raw_sealed, decode_error_sealed, received_at, sent_at, COALESCE(reply_to, 0), incomplete, purged_at`
+
+func (s *Store) scanInbound(sc scanner) (Inbound, error) {
+	var in Inbound
+	var fromS, textS, rawS, decS []byte
+	var recv, sent int64
+	var purged sql.NullInt64
+	if err := sc.Scan(&in.ID, &fromS, &textS, &rawS, &decS, &recv, &sent, &in.ReplyTo, &in.Incomplete, &purged); err != nil {
+		return Inbound{}, err
+	}
+	in.ReceivedAt, in.SentAt, in.Purged = fromMS(recv), fromMS(sent), purged.Valid
+	var err error
+	if in.From, err = s.open(fromS, "inbound", "from_sealed", in.ID); err != nil {
+		return Inbound{}, err
+	}
+	if in.Text, err = s.open(textS, "inbound", "text_sealed", in.ID); err != nil {
+		return Inbound{}, err
+	}
+	if rawS != nil {
+		r, err := s.open(rawS, "inbound", "raw_sealed", in.ID)
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Raw = []byte(r)
+	}
+	if in.DecodeError, err = s.open(decS, "inbound", "decode_error_sealed", in.ID); err != nil {
+		return Inbound{}, err
+	}
+	return in, nil
+}
+
+// Inbox returns the latest limit (default 100) inbound messages, newest first.
+func (s *Store) Inbox(ctx context.Context, limit int) ([]Inbound, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+inboundCols+" FROM inbound ORDER BY received_at DESC, id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Inbound
+	for rows.Next() {
+		in, err := s.scanInbound(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// GetInbound returns one inbound message.
+func (s *Store) GetInbound(ctx context.Context, id int64) (Inbound, error) {
+	in, err := s.scanInbound(s.r.QueryRowContext(ctx, "SELECT "+inboundCols+" FROM inbound WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Inbound{}, fmt.Errorf("inbound message %d: %w", id, ErrNotFound)
+	}
+	return in, err
+}
+
+// OptOut records that number (any format) wants no more messages. Opt-outs
+// are never purged. Opting out twice is not an error.
+func (s *Store) OptOut(ctx context.Context, number string) error {
+	return s.OptOutFrom(ctx, number, "")
+}
+
+// OptOutFrom is OptOut with a short non-PHI source ("sms_stop", "staff:alice").
+func (s *Store) OptOutFrom(ctx context.Context, number, source string) error {
+	e, err := NormalizeNumber(number, s.opt.DefaultRegion)
+	if err != nil {
+		return fmt.Errorf("opt out: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		idx := s.indexes(e)
+		if out, err := optedOutTx(ctx, tx, idx); err != nil || out {
+			return err
+		}
+		id, err := nextID(ctx, tx, "optouts")
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO optouts (id, number_index, number_sealed, created_at, source) VALUES (?, ?, ?, ?, ?)",
+			id, idx[0], s.seal([]byte(e), "optouts", "number_sealed", id), ms(s.now()), clip(source))
+		return err
+	})
+}
+
+// OptIn removes an opt-out (the patient texted START). Not opted out is not
+// an error.
+func (s *Store) OptIn(ctx context.Context, number string) error {
+	e, err := NormalizeNumber(number, s.opt.DefaultRegion)
+	if err != nil {
+		return fmt.Errorf("opt in: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		q, args := inList("DELETE FROM optouts WHERE number_index IN ", s.indexes(e))
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+}
+
+// IsOptedOut reports whether number (any format) has opted out.
+func (s *Store) IsOptedOut(ctx context.Context, number string) (bool, error) {
+	e, err := NormalizeNumber(number, s.opt.DefaultRegion)
+	if err != nil {
+		return false, err
+	}
+	return optedOutTx(ctx, s.r, s.indexes(e))
+}

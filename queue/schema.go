@@ -1,0 +1,151 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from user_version i to i+1. Forward only:
+// never edit a released step, append a new one. Each runs in its own
+// transaction together with the user_version bump.
+var migrations = []string{
+	// 1: keys, outgoing messages and their parts, settings.
+	`CREATE TABLE data_keys (
+		gen        INTEGER PRIMARY KEY,
+		wrapped    BLOB    NOT NULL,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE messages (
+		id              INTEGER PRIMARY KEY,
+		state           TEXT    NOT NULL CHECK (state IN ('queued','sending','sent','delivered','undelivered','failed','uncertain','cancelled')),
+		to_sealed       BLOB,
+		to_index        BLOB,
+		text_sealed     BLOB,
+		idem_index      BLOB UNIQUE,
+		created_at      INTEGER NOT NULL,
+		send_at         INTEGER NOT NULL,
+		next_attempt_at INTEGER NOT NULL,
+		due_at          INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL,
+		attempts        INTEGER NOT NULL DEFAULT 0,
+		last_error      TEXT    NOT NULL DEFAULT '',
+		reference       INTEGER NOT NULL DEFAULT 0,
+		parts_total     INTEGER NOT NULL DEFAULT 0,
+		modem_id        TEXT    NOT NULL DEFAULT '',
+		created_by      TEXT    NOT NULL DEFAULT '',
+		purged_at       INTEGER
+	);
+	CREATE INDEX messages_due ON messages (state, due_at);
+	CREATE INDEX messages_created ON messages (created_at);
+	CREATE INDEX messages_to ON messages (to_index);
+	CREATE TABLE message_parts (
+		message_id  INTEGER NOT NULL REFERENCES messages (id),
+		seq         INTEGER NOT NULL,
+		total       INTEGER NOT NULL,
+		mr          INTEGER NOT NULL,
+		accepted_at INTEGER NOT NULL,
+		report      TEXT    NOT NULL DEFAULT '',
+		reported_at INTEGER,
+		PRIMARY KEY (message_id, seq)
+	) WITHOUT ROWID;
+	CREATE INDEX message_parts_mr ON message_parts (mr, accepted_at);
+	CREATE TABLE settings (
+		id           INTEGER PRIMARY KEY,
+		key          TEXT    NOT NULL UNIQUE,
+		value_sealed BLOB    NOT NULL,
+		updated_at   INTEGER NOT NULL
+	);`,
+	// 2: inbound messages and opt-outs.
+	`CREATE TABLE inbound (
+		id                  INTEGER PRIMARY KEY,
+		from_sealed         BLOB,
+		from_index          BLOB,
+		text_sealed         BLOB,
+		raw_sealed          BLOB,
+		decode_error_sealed BLOB,
+		received_at         INTEGER NOT NULL,
+		sent_at             INTEGER NOT NULL,
+		reply_to            INTEGER REFERENCES messages (id),
+		incomplete          INTEGER NOT NULL DEFAULT 0,
+		purged_at           INTEGER
+	);
+	CREATE INDEX inbound_received ON inbound (received_at);
+	CREATE TABLE optouts (
+		id            INTEGER PRIMARY KEY,
+		number_index  BLOB    NOT NULL UNIQUE,
+		number_sealed BLOB    NOT NULL,
+		created_at    INTEGER NOT NULL,
+		source        TEXT    NOT NULL DEFAULT ''
+	);`,
+	// 3: staff accounts and message templates.
+	`CREATE TABLE users (
+		id              INTEGER PRIMARY KEY,
+		username        TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+		name_sealed     BLOB,
+		role            TEXT    NOT NULL CHECK (role IN ('admin','staff')),
+		password_sealed BLOB    NOT NULL,
+		totp_sealed     BLOB,
+		disabled        INTEGER NOT NULL DEFAULT 0,
+		break_glass     INTEGER NOT NULL DEFAULT 0,
+		failed_logins   INTEGER NOT NULL DEFAULT 0,
+		locked_until    INTEGER NOT NULL DEFAULT 0,
+		created_at      INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL
+	);
+	CREATE TABLE templates (
+		id          INTEGER PRIMARY KEY,
+		name        TEXT    NOT NULL UNIQUE,
+		body_sealed BLOB    NOT NULL,
+		created_at  INTEGER NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);`,
+}
+
+// SchemaVersion is the user_version this build of smsd writes.
+var SchemaVersion = len(migrations)
+
+// sealedColumns lists every sealed column, for key rotation and the
+// purge: table → columns.
+var sealedColumns = []struct {
+	table   string
+	columns []string
+}{
+	{"messages", []string{"to_sealed", "text_sealed"}},
+	{"settings", []string{"value_sealed"}},
+	{"inbound", []string{"from_sealed", "text_sealed", "raw_sealed", "decode_error_sealed"}},
+	{"optouts", []string{"number_sealed"}},
+	{"users", []string{"name_sealed", "password_sealed", "totp_sealed"}},
+	{"templates", []string{"body_sealed"}},
+}
+
+// migrate brings the database on conn from its user_version up to target,
+// one transaction per step.
+func migrate(ctx context.Context, db *sql.DB, target int) error {
+	for {
+		var v int
+		if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if v >= target {
+			return nil
+		}
+		if err := inTx(ctx, db, func(tx *sql.Tx) error {
+			// Re-read inside the write lock: another process may have migrated.
+			var cur int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+				return err
+			}
+			if cur != v {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("step %d→%d: %w", v, v+1, err)
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			return err
+		}); err != nil {
+			return fmt.Errorf("migrate schema from version %d: %w", v, err)
+		}
+	}
+}

@@ -1,0 +1,487 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/clinicsms/smsd/crypt"
+)
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// DefaultRegion is the ISO 3166 region for numbers written without a
+	// country code ("US", "GB"). Default "US".
+	DefaultRegion string
+	// MaxAttempts caps send attempts (claims) per message before MarkRetry
+	// gives up and marks it failed. Default 5.
+	MaxAttempts int
+	// Backoff gives the wait before attempt n+1 after n attempts. Default
+	// DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// RetentionDays is how long sealed content of finished messages and of
+	// inbound messages is kept (see Purge; the daemon calls it daily). 0 means
+	// the caller decides; the store never purges on its own.
+	RetentionDays int
+	// Now is the clock; default time.Now. Tests set it.
+	Now func() time.Time
+	// Logger gets operational messages (never PHI). Default: discard.
+	Logger *slog.Logger
+	// BusyTimeout is how long a write waits for another process holding the
+	// database. Default 10 s.
+	BusyTimeout time.Duration
+}
+
+// DefaultBackoff is 30 s after the first attempt, doubling up to 30 minutes.
+func DefaultBackoff(attempt int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < attempt && d < 30*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Minute)
+}
+
+func (o *Options) defaults() {
+	if o.DefaultRegion == "" {
+		o.DefaultRegion = "US"
+	}
+	o.DefaultRegion = strings.ToUpper(o.DefaultRegion)
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+}
+
+// Errors a caller may need to tell apart (errors.Is).
+var (
+	// ErrOptedOut: the recipient texted STOP; the message is refused.
+	ErrOptedOut = errors.New("the recipient has opted out (replied STOP); no message can be sent to this number until they text START")
+	// ErrInvalidNumber: not a phone number that can receive SMS.
+	ErrInvalidNumber = errors.New("invalid phone number")
+	// ErrNotFound: no such message (or inbound message, user, setting).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidTransition: the message is not in a state that allows this.
+	ErrInvalidTransition = errors.New("invalid state transition")
+	// ErrWrongKey: the key does not open this database. Nothing was written.
+	ErrWrongKey = crypt.ErrWrongKey
+	// ErrTampered: a sealed value failed authentication; the error names the row.
+	ErrTampered = crypt.ErrTampered
+	// ErrNotInitialized: there is no database yet.
+	ErrNotInitialized = errors.New("no smsd database: run `smsd init` first")
+	// ErrExists: Init found a database already there and left it alone.
+	ErrExists = errors.New("a database already exists; smsd init never overwrites one")
+	// ErrIdempotencyConflict: an idempotency key was reused for a different message.
+	ErrIdempotencyConflict = errors.New("idempotency key already used for a different message")
+	// ErrReadOnly: the database file or its file system is read-only.
+	ErrReadOnly = errors.New("the database is read-only")
+	// ErrDiskFull: the disk (or the database's size limit) is full.
+	ErrDiskFull = errors.New("the disk is full")
+	// ErrTooNew: the database was written by a newer smsd.
+	ErrTooNew = errors.New("the database was created by a newer version of smsd")
+)
+
+// Store is an open queue database. Its methods are safe for concurrent use.
+type Store struct {
+	path string
+	w    *sql.DB // the one writer connection
+	r    *sql.DB // readers
+	opt  Options
+	log  *slog.Logger
+
+	keyMu   sync.RWMutex
+	kek     crypt.KEK
+	wrapped crypt.WrappedKey // current generation's wrapping (method, salt, params)
+	sealers map[uint32]*crypt.Sealer
+	cur     *crypt.Sealer
+
+	changed chan struct{}
+	closeMu sync.Mutex
+	closed  bool
+}
+
+func dsn(path string, params string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + params
+}
+
+func (o Options) writerDSN(path string) string {
+	return dsn(path, fmt.Sprintf("_journal_mode=WAL&_synchronous=FULL&_secure_delete=on&_foreign_keys=on&_busy_timeout=%d&_txlock=immediate", o.BusyTimeout.Milliseconds()))
+}
+
+func (o Options) readerDSN(path string) string {
+	return dsn(path, fmt.Sprintf("_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d&_query_only=1", o.BusyTimeout.Milliseconds()))
+}
+
+// roDSN opens the file strictly read-only: used to check the key before
+// anything is written.
+func (o Options) roDSN(path string) string {
+	return dsn(path, fmt.Sprintf("mode=ro&_busy_timeout=%d", o.BusyTimeout.Milliseconds()))
+}
+
+// Init creates a new database at path with a fresh data key wrapped by the
+// KEK from keys (creating the key file if keys.KeyFile does not exist). It
+// never overwrites: an existing database is ErrExists.
+func Init(ctx context.Context, path string, keys KeySource, opt Options) error {
+	opt.defaults()
+	for _, p := range []string{path, path + "-wal", path + "-journal"} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("init %s: %w (to start again, stop smsd and move the old files away)", path, ErrExists)
+		}
+	}
+	kek, method, salt, params, err := keys.create()
+	if err != nil {
+		return fmt.Errorf("init %s: %w", path, err)
+	}
+	dk, err := crypt.NewDataKey()
+	if err != nil {
+		return err
+	}
+	w, err := crypt.Wrap(dk, kek, method, salt, params)
+	if err != nil {
+		return err
+	}
+	blob, err := w.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("init: create data directory: %w", err)
+	}
+	// Create the file ourselves, exclusively and 0600, so that a racing init
+	// cannot overwrite and the DB is never world-readable.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("init %s: %w", path, ErrExists)
+		}
+		return fmt.Errorf("init %s: %w", path, err)
+	}
+	f.Close()
+	db, err := sql.Open("sqlite3", opt.writerDSN(path))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db, SchemaVersion); err != nil {
+		return classify(fmt.Errorf("init %s: %w", path, err))
+	}
+	if err := inTx(ctx, db, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO data_keys (gen, wrapped, created_at) VALUES (1, ?, ?)", blob, opt.Now().UnixMilli())
+		return err
+	}); err != nil {
+		return classify(fmt.Errorf("init %s: store data key: %w", path, err))
+	}
+	opt.Logger.Info("created queue database", "path", path, "key", method, "schema", SchemaVersion)
+	return nil
+}
+
+// Open opens the database at path. It first checks, read-only, that the
+// schema is one it knows and that keys unwraps the data key (ErrWrongKey,
+// ErrLocked: nothing written), then runs PRAGMA integrity_check, migrates
+// forward, and turns every message left in `sending` into `uncertain`
+// (the previous process died mid-send; staff decide to resend or dismiss).
+func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store, error) {
+	opt.defaults()
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open queue %s: %w", path, ErrNotInitialized)
+		}
+		return nil, fmt.Errorf("open queue %s: %w", path, err)
+	}
+	s := &Store{path: path, opt: opt, log: opt.Logger, changed: make(chan struct{}, 1), sealers: map[uint32]*crypt.Sealer{}}
+	if err := s.unlock(ctx, keys); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite3", opt.writerDSN(path))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	s.w = w
+	fail := func(err error) (*Store, error) {
+		w.Close()
+		if s.r != nil {
+			s.r.Close()
+		}
+		return nil, classify(fmt.Errorf("open queue %s: %w", path, err))
+	}
+	// A write transaction at once: a read-only file or file system shows here,
+	// before anything else, with a clear error.
+	if err := inTx(ctx, w, func(tx *sql.Tx) error { return nil }); err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, w, SchemaVersion); err != nil {
+		return fail(err)
+	}
+	var n int64
+	if err := inTx(ctx, w, func(tx *sql.Tx) error {
+		now := opt.Now().UnixMilli()
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'uncertain', updated_at = ?,
+			last_error = 'interrupted: smsd stopped while sending' WHERE state = 'sending'`, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	}); err != nil {
+		return fail(fmt.Errorf("mark interrupted sends uncertain: %w", err))
+	}
+	if n > 0 {
+		s.log.Warn("messages were being sent when smsd stopped; they are now uncertain and need a staff decision (resend or dismiss)", "count", n)
+	}
+	r, err := sql.Open("sqlite3", opt.readerDSN(path))
+	if err != nil {
+		return fail(err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+// unlock reads the wrapped data keys read-only, derives the KEK from keys
+// and unwraps them, and runs the integrity check. It writes nothing.
+func (s *Store) unlock(ctx context.Context, keys KeySource) error {
+	ro, err := sql.Open("sqlite3", s.opt.roDSN(s.path))
+	if err != nil {
+		return err
+	}
+	defer ro.Close()
+	var v int
+	if err := ro.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return classify(fmt.Errorf("open queue %s: not a readable SQLite database (%w)", s.path, err))
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("open queue %s: schema version %d, this smsd knows up to %d: %w; install the newer smsd again", s.path, v, SchemaVersion, ErrTooNew)
+	}
+	if v == 0 {
+		return fmt.Errorf("open queue %s: %w (the file exists but has no smsd schema)", s.path, ErrNotInitialized)
+	}
+	rows, err := ro.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
+	if err != nil {
+		return fmt.Errorf("open queue %s: read data keys: %w", s.path, err)
+	}
+	type wk struct {
+		gen uint32
+		w   crypt.WrappedKey
+	}
+	var wks []wk
+	for rows.Next() {
+		var gen int64
+		var blob []byte
+		if err := rows.Scan(&gen, &blob); err != nil {
+			rows.Close()
+			return err
+		}
+		var w crypt.WrappedKey
+		if err := w.UnmarshalBinary(blob); err != nil {
+			rows.Close()
+			return fmt.Errorf("open queue %s: data key generation %d: %w", s.path, gen, err)
+		}
+		wks = append(wks, wk{uint32(gen), w})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(wks) == 0 {
+		return fmt.Errorf("open queue %s: %w (no data key stored)", s.path, ErrNotInitialized)
+	}
+	// All generations are wrapped by the same KEK (RewrapKEK rewraps all).
+	kek, err := keys.unwrapKEK(wks[len(wks)-1].w)
+	if err != nil {
+		return fmt.Errorf("open queue %s: %w", s.path, err)
+	}
+	for _, k := range wks {
+		dk, err := crypt.Unwrap(k.w, kek)
+		if err != nil {
+			if errors.Is(err, crypt.ErrWrongKey) {
+				return fmt.Errorf("open queue %s: %w (check the key file, passphrase or credential; the database was not changed)", s.path, ErrWrongKey)
+			}
+			return fmt.Errorf("open queue %s: %w", s.path, err)
+		}
+		s.sealers[k.gen] = crypt.NewSealerGen(dk, k.gen)
+	}
+	last := wks[len(wks)-1]
+	s.cur = s.sealers[last.gen]
+	s.kek = kek
+	s.wrapped = last.w
+	var res string
+	if err := ro.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return fmt.Errorf("open queue %s: integrity check: %w", s.path, err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("open queue %s: integrity check failed (%s): restore from backup or run sqlite3 .recover", s.path, res)
+	}
+	return nil
+}
+
+// Close closes the database. The last close checkpoints the WAL into the
+// main file.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err1 := s.r.Close()
+	err2 := s.w.Close()
+	return errors.Join(err1, err2)
+}
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Changed is signalled (non-blocking, capacity 1) whenever a message becomes
+// due sooner: enqueue, release, retry, resend. The dispatcher selects on it
+// together with a timer for NextDue.
+func (s *Store) Changed() <-chan struct{} { return s.changed }
+
+func (s *Store) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) now() time.Time { return s.opt.Now() }
+
+// inTx runs fn in one transaction (BEGIN IMMEDIATE on the writer DSN).
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return classify(inTx(ctx, s.w, fn))
+}
+
+// classify turns SQLite's read-only and full errors into ErrReadOnly and
+// ErrDiskFull with advice, keeping the original in the chain.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrReadonly:
+			return fmt.Errorf("%w: %w (check the file's owner and mode, and that the file system is mounted read-write; nothing was changed)", ErrReadOnly, err)
+		case sqlite3.ErrFull:
+			return fmt.Errorf("%w: %w (free space in the data directory; the change was rolled back)", ErrDiskFull, err)
+		case sqlite3.ErrCantOpen, sqlite3.ErrPerm:
+			return fmt.Errorf("%w (check the permissions of the data directory)", err)
+		}
+	}
+	return err
+}
+
+// sealer picks the Sealer for a sealed value's key generation.
+func (s *Store) sealerFor(sealed []byte) (*crypt.Sealer, bool) {
+	s.keyMu.RLock()
+	defer s.keyMu.RUnlock()
+	sl, ok := s.sealers[crypt.Generation(sealed)]
+	return sl, ok
+}
+
+func (s *Store) current() *crypt.Sealer {
+	s.keyMu.RLock()
+	defer s.keyMu.RUnlock()
+	return s.cur
+}
+
+// seal seals v for table.column of row id under the current data key.
+func (s *Store) seal(v []byte, table, column string, id int64) []byte {
+	return s.current().Seal(v, crypt.AD{Table: table, Column: column, RowID: id})
+}
+
+// open opens a sealed value; a NULL (purged) value opens to "" with ok=false.
+// Failures name the table, column and row, never the content.
+func (s *Store) open(sealed []byte, table, column string, id int64) (string, error) {
+	if sealed == nil {
+		return "", nil
+	}
+	sl, ok := s.sealerFor(sealed)
+	if !ok {
+		return "", fmt.Errorf("%s %d: %s: %w (unknown key generation %d)", table, id, column, ErrTampered, crypt.Generation(sealed))
+	}
+	pt, err := sl.Open(sealed, crypt.AD{Table: table, Column: column, RowID: id})
+	if err != nil {
+		return "", fmt.Errorf("%s %d: %s: %w", table, id, column, err)
+	}
+	return string(pt), nil
+}
+
+// indexes returns the blind index of an E.164 number under every loaded
+// data key generation (more than one only during a data-key rotation).
+func (s *Store) indexes(e164 string) [][]byte {
+	s.keyMu.RLock()
+	defer s.keyMu.RUnlock()
+	out := [][]byte{s.cur.BlindIndex(e164)}
+	for g, sl := range s.sealers {
+		if g != s.cur.Gen() {
+			out = append(out, sl.BlindIndex(e164))
+		}
+	}
+	return out
+}
+
+func (s *Store) idemIndexes(key string) [][]byte {
+	s.keyMu.RLock()
+	defer s.keyMu.RUnlock()
+	out := [][]byte{s.cur.IdempotencyIndex(key)}
+	for g, sl := range s.sealers {
+		if g != s.cur.Gen() {
+			out = append(out, sl.IdempotencyIndex(key))
+		}
+	}
+	return out
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}

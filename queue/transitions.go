@@ -1,0 +1,319 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/clinicsms/smsd/mask"
+)
+
+// TransitionError is returned for a transition the message's state does not
+// allow. errors.Is(err, ErrInvalidTransition) holds.
+type TransitionError struct {
+	ID   int64
+	From State
+	Op   string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("message %d: %s not allowed in state %s: %v", e.ID, e.Op, e.From, ErrInvalidTransition)
+}
+
+// Is makes errors.Is(err, ErrInvalidTransition) true.
+func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
+
+// transition runs one state change in one transaction: it reads the row's
+// state, checks it against from, calls fn (which may update more), and
+// fails with TransitionError when the state is not allowed.
+func (s *Store) transition(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, cur State, attempts int) error) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var st string
+		var attempts int
+		err := tx.QueryRowContext(ctx, "SELECT state, attempts FROM messages WHERE id = ?", id).Scan(&st, &attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		for _, f := range from {
+			if State(st) == f {
+				return fn(tx, f, attempts)
+			}
+		}
+		return &TransitionError{ID: id, From: State(st), Op: op}
+	})
+}
+
+func (s *Store) setState(ctx context.Context, tx *sql.Tx, id int64, to State, extra string, args ...any) error {
+	q := "UPDATE messages SET state = ?, updated_at = ?"
+	if extra != "" {
+		q += ", " + extra
+	}
+	q += " WHERE id = ?"
+	all := append([]any{string(to), ms(s.now())}, args...)
+	all = append(all, id)
+	_, err := tx.ExecContext(ctx, q, all...)
+	return err
+}
+
+// Claim takes the next due queued message for modemID and moves it to
+// sending, counting one attempt, in one transaction: two callers never get
+// the same message. It returns nil, nil when nothing is due. A message whose
+// number opted out after it was enqueued is moved to failed ("opted_out")
+// instead of being returned. The concatenation reference is assigned on the
+// first claim and kept for resends, so resumed parts join the earlier ones.
+func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
+	var out *Message
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for {
+			now := ms(s.now())
+			var id int64
+			var toS []byte
+			err := tx.QueryRowContext(ctx, `SELECT id, to_sealed FROM messages WHERE state = 'queued' AND due_at <= ?
+				ORDER BY due_at, id LIMIT 1`, now).Scan(&id, &toS)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			to, err := s.open(toS, "messages", "to_sealed", id)
+			if err != nil {
+				return err
+			}
+			opted, err := optedOutTx(ctx, tx, s.indexes(to))
+			if err != nil {
+				return err
+			}
+			if opted {
+				if err := s.setState(ctx, tx, id, Failed, "last_error = 'opted_out'"); err != nil {
+					return err
+				}
+				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Number(to))
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, modem_id = ?,
+				reference = CASE reference WHEN 0 THEN ? ELSE reference END, updated_at = ? WHERE id = ?`,
+				modemID, int64(randomReference()), now, id); err != nil {
+				return err
+			}
+			m, err := s.getTx(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = &m
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecordPart records that the SMSC accepted part seq of total with message
+// reference mr (TP-MR, 0-255), so a resumed send skips it and a status
+// report can be matched. Only while sending. Recording the same seq again
+// (a resend of that part) updates its MR.
+func (s *Store) RecordPart(ctx context.Context, id int64, seq, total, mr int) error {
+	if total < 1 || total > 255 || seq < 1 || seq > total || mr < 0 || mr > 255 {
+		return fmt.Errorf("message %d: record part %d/%d mr %d: out of range", id, seq, total, mr)
+	}
+	return s.transition(ctx, id, "record part", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
+		var pt int
+		if err := tx.QueryRowContext(ctx, "SELECT parts_total FROM messages WHERE id = ?", id).Scan(&pt); err != nil {
+			return err
+		}
+		if pt != 0 && pt != total {
+			return fmt.Errorf("message %d: record part: total %d differs from the %d recorded before (the text must not change between attempts)", id, total, pt)
+		}
+		now := ms(s.now())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_parts (message_id, seq, total, mr, accepted_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (message_id, seq) DO UPDATE SET mr = excluded.mr, accepted_at = excluded.accepted_at, report = '', reported_at = NULL`,
+			id, seq, total, mr, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE messages SET parts_total = ?, updated_at = ? WHERE id = ?", total, now, id)
+		return err
+	})
+}
+
+// MarkSent moves a sending message to sent. When parts were recorded, all
+// of them must be (otherwise ErrInvalidTransition: resume the send, or
+// MarkRetry). Status reports that arrived before MarkSent are applied.
+func (s *Store) MarkSent(ctx context.Context, id int64) error {
+	return s.transition(ctx, id, "mark sent", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
+		var total, got int
+		if err := tx.QueryRowContext(ctx, `SELECT parts_total, (SELECT COUNT(*) FROM message_parts WHERE message_id = ?)
+			FROM messages WHERE id = ?`, id, id).Scan(&total, &got); err != nil {
+			return err
+		}
+		if total != 0 && got != total {
+			return fmt.Errorf("message %d: mark sent with %d of %d parts accepted: %w", id, got, total, ErrInvalidTransition)
+		}
+		if err := s.setState(ctx, tx, id, Sent, "last_error = ''"); err != nil {
+			return err
+		}
+		return s.settleReports(ctx, tx, id)
+	})
+}
+
+// settleReports moves a sent message to delivered when every part has a
+// final delivered report, or to undelivered when any part has a final
+// failure.
+func (s *Store) settleReports(ctx context.Context, tx *sql.Tx, id int64) error {
+	var total, delivered, failed int
+	if err := tx.QueryRowContext(ctx, `SELECT m.parts_total,
+		(SELECT COUNT(*) FROM message_parts WHERE message_id = m.id AND report = 'delivered'),
+		(SELECT COUNT(*) FROM message_parts WHERE message_id = m.id AND report = 'failed')
+		FROM messages m WHERE m.id = ? AND m.state = 'sent'`, id).Scan(&total, &delivered, &failed); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	switch {
+	case failed > 0:
+		return s.setState(ctx, tx, id, Undelivered, "last_error = 'status_report_failed'")
+	case total > 0 && delivered == total:
+		return s.setState(ctx, tx, id, Delivered, "last_error = ''")
+	}
+	return nil
+}
+
+// MarkRetry records a transient failure (code: a short error code such as
+// "cms_38" or "timeout", never PHI): back to queued with NextAttemptAt =
+// now + Backoff(attempts), or to failed when MaxAttempts were made.
+func (s *Store) MarkRetry(ctx context.Context, id int64, code string) error {
+	retried := false
+	err := s.transition(ctx, id, "retry", []State{Sending}, func(tx *sql.Tx, _ State, attempts int) error {
+		if attempts >= s.opt.MaxAttempts {
+			return s.setState(ctx, tx, id, Failed, "last_error = ?", clip("attempts_exhausted: "+code))
+		}
+		next := ms(s.now().Add(s.opt.Backoff(attempts)))
+		retried = true
+		return s.setState(ctx, tx, id, Queued, "last_error = ?, next_attempt_at = ?, due_at = MAX(send_at, ?)", clip(code), next, next)
+	})
+	if err == nil && retried {
+		s.notify()
+	}
+	return err
+}
+
+// MarkFailed records a permanent failure (code, never PHI): sending → failed.
+func (s *Store) MarkFailed(ctx context.Context, id int64, code string) error {
+	return s.transition(ctx, id, "mark failed", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
+		return s.setState(ctx, tx, id, Failed, "last_error = ?", clip(code))
+	})
+}
+
+// Release returns a claimed message to queued without counting an attempt:
+// for when nothing went out (modem not ready, shutting down before the
+// first part).
+func (s *Store) Release(ctx context.Context, id int64) error {
+	err := s.transition(ctx, id, "release", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
+		return s.setState(ctx, tx, id, Queued, "attempts = MAX(attempts - 1, 0)")
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// Cancel stops a queued (possibly scheduled) message: queued → cancelled.
+func (s *Store) Cancel(ctx context.Context, id int64) error {
+	return s.transition(ctx, id, "cancel", []State{Queued}, func(tx *sql.Tx, _ State, _ int) error {
+		return s.setState(ctx, tx, id, Cancelled, "last_error = 'cancelled'")
+	})
+}
+
+// Resend is a staff decision to try again: uncertain, failed or undelivered
+// → queued, due now, attempts reset. Parts already accepted and the
+// concatenation reference are kept, so only the missing parts go out (for
+// uncertain, the part in flight when smsd died may arrive twice; the
+// handset's reassembly drops the duplicate). A purged message cannot be resent.
+func (s *Store) Resend(ctx context.Context, id int64) error {
+	err := s.transition(ctx, id, "resend", []State{Uncertain, Failed, Undelivered}, func(tx *sql.Tx, cur State, _ int) error {
+		var purged sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT purged_at FROM messages WHERE id = ?", id).Scan(&purged); err != nil {
+			return err
+		}
+		if purged.Valid {
+			return fmt.Errorf("message %d: resend: its content was purged by the retention policy: %w", id, ErrInvalidTransition)
+		}
+		if cur == Undelivered {
+			// The SMSC gave up on the earlier parts: send them all again.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM message_parts WHERE message_id = ?", id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE messages SET parts_total = 0, reference = 0 WHERE id = ?", id); err != nil {
+				return err
+			}
+		}
+		now := ms(s.now())
+		return s.setState(ctx, tx, id, Queued, "attempts = 0, last_error = '', next_attempt_at = ?, due_at = ?", now, now)
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// Dismiss is a staff decision not to resend an uncertain message: → failed
+// ("dismissed").
+func (s *Store) Dismiss(ctx context.Context, id int64) error {
+	return s.transition(ctx, id, "dismiss", []State{Uncertain}, func(tx *sql.Tx, _ State, _ int) error {
+		return s.setState(ctx, tx, id, Failed, "last_error = 'dismissed'")
+	})
+}
+
+// RecordStatusReport applies an SMS-STATUS-REPORT: it finds the most
+// recently accepted part with TP-MR mr sent to recipient (any format; it is
+// normalised like Enqueue does) and records the outcome on that part. Final
+// reports settle the message: every part delivered → delivered, any part
+// failed → undelivered. Non-final (SC still trying) reports are recorded
+// only. It returns the message id, ErrNotFound when nothing matches. A
+// report for a message already settled is accepted and changes nothing.
+func (s *Store) RecordStatusReport(ctx context.Context, mr int, recipient string, delivered bool, final bool) (int64, error) {
+	to, err := NormalizeNumber(recipient, s.opt.DefaultRegion)
+	if err != nil {
+		return 0, fmt.Errorf("status report: %w", err)
+	}
+	var id int64
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		q, args := inList(`SELECT p.message_id, p.seq FROM message_parts p JOIN messages m ON m.id = p.message_id
+			WHERE p.mr = ? AND m.to_index IN `, s.indexes(to))
+		q += " ORDER BY p.accepted_at DESC, p.message_id DESC LIMIT 1"
+		var seq int
+		if err := tx.QueryRowContext(ctx, q, append([]any{mr}, args...)...).Scan(&id, &seq); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("status report mr %d for %s: %w", mr, mask.Number(to), ErrNotFound)
+			}
+			return err
+		}
+		report := "pending"
+		if final && delivered {
+			report = "delivered"
+		} else if final {
+			report = "failed"
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE message_parts SET report = ?, reported_at = ? WHERE message_id = ? AND seq = ?",
+			report, ms(s.now()), id, seq); err != nil {
+			return err
+		}
+		return s.settleReports(ctx, tx, id)
+	})
+	return id, err
+}
+
+func clip(code string) string {
+	code = strings.TrimSpace(code)
+	if len(code) > 200 {
+		code = code[:200]
+	}
+	return code
+}
