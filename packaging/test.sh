@@ -13,6 +13,7 @@
 #   man        smsd(8) documents every command of `smsd help`, no groff warnings
 #   lintian    no errors, no warnings, on every .deb
 #   systemd    systemd-analyze verify is clean; security exposure <= 2.0
+#   udev       the modem rule parses (udevadm test in a private mount namespace)
 #   qemu       arm64/armhf binaries under qemu-user-static: smsd version, and a
 #              real send (smsd serve + smsd send against smsd emulator)
 #   install    a throwaway Debian bookworm root: dpkg -i, user, dirs, modes,
@@ -158,7 +159,8 @@ expect_installed() {
 	[ "$m" = "700 smsd:smsd" ] && pass "/var/lib/smsd: $m" || fail "/var/lib/smsd: '$m', want '700 smsd:smsd'"
 	local files bad
 	files=$(in_root find /var/lib/smsd -mindepth 1 -printf '%m %u:%g %p\n' 2>&1)
-	bad=$(awk '$2 != "smsd:smsd" || and(strtonum("0" $1), 7) != 0' <<<"$files")
+	# Regular files (keys, database): owned by smsd, nothing for group or other.
+	bad=$(in_root find /var/lib/smsd -mindepth 1 \( ! -user smsd -o ! -group smsd -o \( -type f -perm /077 \) \) -printf '%m %u:%g %p\n' 2>&1)
 	if [ -n "$files" ] && [ -z "$bad" ]; then
 		pass "keys and database exist, owned by smsd, no access for others: $(awk '{print $3" "$1}' <<<"$files" | tr '\n' ' ')"
 	else
@@ -447,6 +449,34 @@ if want systemd; then
 		grep -E '^(- |✗ )' <<<"$sout" | sed 's/  */ /g; s/^/       /'
 		grep -q '^IPAddressDeny=any' "$vr/lib/systemd/system/smsd.service" && grep -q '^ExecStart=/usr/bin/smsd serve -config /etc/smsd/smsd.toml$' "$vr/lib/systemd/system/smsd.service" &&
 			pass "IPAddressDeny=any and ExecStart as specified" || fail "unit lost IPAddressDeny=any or its ExecStart"
+	fi
+	section_end
+fi
+
+# --- udev ------------------------------------------------------------------------
+if want udev; then
+	section "udev: 60-smsd-modem.rules parses without complaint (udevadm test, in a private mount namespace)"
+	# udevadm test reads /run/udev/rules.d: a tmpfs on /run inside unshare
+	# keeps the host untouched. No USB modem here, so this checks syntax, not matching.
+	udev_msgs() { # RULESFILE -> udevadm's lines about it
+		unshare --mount sh -c 'mount -t tmpfs tmpfs /run && mkdir -p /run/udev/rules.d && cp "$1" /run/udev/rules.d/60-smsd-modem.rules && udevadm test --action=add /class/tty/console 2>&1' sh "$1" |
+			grep '60-smsd-modem.rules' | grep -v '^Reading rules file'
+	}
+	if need udevadm udev && need unshare util-linux; then
+		x="$work/x.amd64"; [ -d "$x" ] || { mkdir -p "$x" && dpkg-deb -R "$(deb amd64)" "$x"; }
+		rules="$x/lib/udev/rules.d/60-smsd-modem.rules"
+		if ! unshare --mount true 2>/dev/null || [ ! -e /sys/class/tty/console ]; then
+			skip "udev: no mount namespace or no /sys/class/tty/console here"
+		else
+			m=$(udev_msgs "$rules")
+			[ -z "$m" ] && pass "udevadm test: no complaint about 60-smsd-modem.rules" || fail "udevadm: $m"
+			{ cat "$rules"; echo 'ATTRS{idVendor}=="12d1", FOO{x}="1"'; } >"$work/bad.rules"
+			m=$(udev_msgs "$work/bad.rules")
+			[ -n "$m" ] && pass "control: udevadm reports a bad line ($m)" || fail "control: udevadm stayed silent on a bad key, so the check above proves nothing"
+			n=$(grep -c 'SYMLINK+="smsd-modem"' "$rules")
+			v=$(grep -o 'ATTRS{idVendor}=="[0-9a-f|]*", GOTO="smsd_modem_known"' "$rules")
+			[ "$n" -ge 7 ] && [[ $v == *12d1*1e0e*2c7c*19d2*1199*1546*1bc7* ]] && pass "rule covers Huawei, SIMCom, Quectel, ZTE, Sierra, u-blox, Telit ($n /dev/smsd-modem lines), group dialout" || fail "rule lost vendors or links: $v, $n links"
+		fi
 	fi
 	section_end
 fi
