@@ -193,6 +193,8 @@ for a in "${arches[@]}"; do
 	chmod 0644 "$root/DEBIAN/md5sums"
 	find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	out="$DIST/smsd_${debver}_$a.deb"
-	dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
+	# Written aside and renamed, so a concurrent reader never sees half a .deb.
+	dpkg-deb --root-owner-group -Zxz --build "$root" "$out.tmp.$$" >/dev/null
+	mv -f "$out.tmp.$$" "$out"
 	log "wrote $out ($(du -k "$out" | cut -f1) KiB, Depends: $depends)"
 done
