@@ -1,0 +1,145 @@
+package pdu
+
+// GSM 7-bit default alphabet and its extension table, 3GPP TS 23.038 6.2.1
+// and 6.2.1.1. Index = septet value.
+var gsm7Basic = [128]rune{
+	'@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å',
+	'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', 0x1B, 'Æ', 'æ', 'ß', 'É',
+	' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
+	'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
+	'¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',
+	'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§',
+	'¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+	'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à',
+}
+
+// gsm7Escape is the escape septet (0x1B) that selects the extension table.
+const gsm7Escape = 0x1B
+
+// gsm7Ext is the extension table (23.038 6.2.1.1): septet after an escape.
+var gsm7Ext = map[byte]rune{
+	0x0A: '\f',
+	0x14: '^',
+	0x28: '{',
+	0x29: '}',
+	0x2F: '\\',
+	0x3C: '[',
+	0x3D: '~',
+	0x3E: ']',
+	0x40: '|',
+	0x65: '€',
+}
+
+// gsm7Enc maps a rune to its septet(s): one septet for the basic table, two
+// (escape, code) for the extension table.
+var (
+	gsm7BasicRev = map[rune]byte{}
+	gsm7ExtRev   = map[rune]byte{}
+)
+
+func init() {
+	for i, r := range gsm7Basic {
+		if i == gsm7Escape {
+			continue
+		}
+		gsm7BasicRev[r] = byte(i)
+	}
+	for c, r := range gsm7Ext {
+		gsm7ExtRev[r] = c
+	}
+}
+
+// gsm7Len returns how many septets r takes in GSM-7 (1 or 2), or 0 if r is not
+// representable.
+func gsm7Len(r rune) int {
+	if r < 0x80 && r != 0x1B {
+		// Fast path for ASCII: most printable ASCII is in the basic table.
+		if _, ok := gsm7BasicRev[r]; ok {
+			return 1
+		}
+		if _, ok := gsm7ExtRev[r]; ok {
+			return 2
+		}
+		return 0
+	}
+	if _, ok := gsm7BasicRev[r]; ok {
+		return 1
+	}
+	if _, ok := gsm7ExtRev[r]; ok {
+		return 2
+	}
+	return 0
+}
+
+// appendGSM7 appends the septets of r (which must be representable).
+func appendGSM7(dst []byte, r rune) []byte {
+	if c, ok := gsm7BasicRev[r]; ok {
+		return append(dst, c)
+	}
+	return append(dst, gsm7Escape, gsm7ExtRev[r])
+}
+
+// decodeGSM7 turns unpacked septets into text. An escape followed by a code
+// not in the extension table shows the basic-table character, as 23.038
+// 6.2.1.1 requires; an escape followed by another escape (reserved for a
+// further table) or ending the text shows a space (23.038 6.2.1, note 1).
+func decodeGSM7(septets []byte) string {
+	out := make([]rune, 0, len(septets))
+	for i := 0; i < len(septets); i++ {
+		c := septets[i] & 0x7F
+		if c != gsm7Escape {
+			out = append(out, gsm7Basic[c])
+			continue
+		}
+		if i+1 >= len(septets) {
+			out = append(out, ' ')
+			break
+		}
+		i++
+		n := septets[i] & 0x7F
+		if r, ok := gsm7Ext[n]; ok {
+			out = append(out, r)
+		} else if n == gsm7Escape {
+			out = append(out, ' ')
+		} else {
+			out = append(out, gsm7Basic[n])
+		}
+	}
+	return string(out)
+}
+
+// packSeptets packs septets into dst starting at bit offset bitOff (0..7 of
+// the first octet of dst, or further), least significant bit first, as 23.038
+// 6.1.2.1.1 lays them out. dst must be large enough and zeroed.
+func packSeptets(dst []byte, bitOff int, septets []byte) {
+	for i, s := range septets {
+		bit := bitOff + i*7
+		idx, sh := bit/8, uint(bit%8)
+		v := uint16(s&0x7F) << sh
+		dst[idx] |= byte(v)
+		if sh > 1 {
+			dst[idx+1] |= byte(v >> 8)
+		}
+	}
+}
+
+// unpackSeptets reads n septets from src starting at bit offset bitOff. The
+// caller has checked that src holds bitOff+7n bits.
+func unpackSeptets(src []byte, bitOff, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		bit := bitOff + i*7
+		idx, sh := bit/8, uint(bit%8)
+		v := uint16(src[idx]) >> sh
+		if sh > 1 && idx+1 < len(src) {
+			v |= uint16(src[idx+1]) << (8 - sh)
+		}
+		out[i] = byte(v & 0x7F)
+	}
+	return out
+}
+
+// septetOctets is the number of octets that hold n septets after bitOff bits.
+func septetOctets(bitOff, n int) int {
+	return (bitOff + n*7 + 7) / 8
+}

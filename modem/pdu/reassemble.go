@@ -1,0 +1,128 @@
+package pdu
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultReassemblyTimeout is how long the Reassembler waits for missing
+// parts when Timeout is 0. Networks normally deliver all parts within
+// seconds, but a handset that was off may get them hours apart; a day keeps
+// such messages whole without holding fragments forever.
+const DefaultReassemblyTimeout = 24 * time.Hour
+
+// Reassembler joins the parts of concatenated messages: in any order,
+// duplicates ignored, incomplete ones handed out by Expire after Timeout.
+// Parts belong together when sender, reference, total and encoding class
+// agree. It is not safe for concurrent use. The zero value is ready.
+type Reassembler struct {
+	// Timeout is how long after its first part an incomplete message is
+	// kept; 0 means DefaultReassemblyTimeout.
+	Timeout time.Duration
+
+	pending map[reassemblyKey]*partial
+}
+
+// Assembled is a complete message, or an incomplete one that timed out.
+type Assembled struct {
+	From Address
+	// Text is the joined text of the parts present, in order.
+	Text string
+	// Timestamp is the SCTS of the first part (by sequence number) present.
+	Timestamp time.Time
+	// Parts is the total the message announced (1 for a single SMS).
+	Parts int
+	// Missing lists the 1-based parts that never came; empty when complete.
+	Missing []int
+	// Keys are the keys given to Add with the parts present (one per part,
+	// duplicates included, in arrival order), so that the caller can delete
+	// them from modem storage once the message is stored.
+	Keys []any
+}
+
+type reassemblyKey struct {
+	from  string
+	ton   byte
+	ref   uint16
+	total int
+}
+
+type partial struct {
+	first time.Time
+	parts []*Deliver // index seq-1
+	keys  []any
+}
+
+func (r *Reassembler) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultReassemblyTimeout
+}
+
+// Add gives the Reassembler one received part. A message without
+// concatenation header is returned at once. A part completing its message
+// returns (message, true); otherwise (nil, false) and the part is kept. A
+// duplicate (same sequence number again) is ignored except that its key is
+// recorded, so the caller can still delete it from modem storage.
+func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool) {
+	if d.Concat == nil || d.Concat.Total <= 1 {
+		return &Assembled{From: d.From, Text: d.Text, Timestamp: d.Timestamp, Parts: 1, Keys: []any{key}}, true
+	}
+	if r.pending == nil {
+		r.pending = make(map[reassemblyKey]*partial)
+	}
+	k := reassemblyKey{from: d.From.Number, ton: d.From.TON, ref: d.Concat.Ref, total: d.Concat.Total}
+	p := r.pending[k]
+	if p == nil {
+		p = &partial{first: now, parts: make([]*Deliver, d.Concat.Total)}
+		r.pending[k] = p
+	}
+	p.keys = append(p.keys, key)
+	if p.parts[d.Concat.Seq-1] == nil {
+		p.parts[d.Concat.Seq-1] = d
+	}
+	for _, part := range p.parts {
+		if part == nil {
+			return nil, false
+		}
+	}
+	delete(r.pending, k)
+	return p.assemble(), true
+}
+
+// Expire returns the incomplete messages whose first part arrived more than
+// Timeout before now, with Missing set, and forgets them. Nothing is dropped
+// silently: the caller stores what came and marks it incomplete.
+func (r *Reassembler) Expire(now time.Time) []*Assembled {
+	var out []*Assembled
+	for k, p := range r.pending {
+		if now.Sub(p.first) >= r.timeout() {
+			out = append(out, p.assemble())
+			delete(r.pending, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Assembled) int { return a.Timestamp.Compare(b.Timestamp) })
+	return out
+}
+
+// Pending is the number of incomplete messages held.
+func (r *Reassembler) Pending() int { return len(r.pending) }
+
+func (p *partial) assemble() *Assembled {
+	a := &Assembled{Parts: len(p.parts), Keys: p.keys}
+	var sb strings.Builder
+	for i, part := range p.parts {
+		if part == nil {
+			a.Missing = append(a.Missing, i+1)
+			continue
+		}
+		if a.Timestamp.IsZero() {
+			a.From, a.Timestamp = part.From, part.Timestamp
+		}
+		sb.WriteString(part.Text)
+	}
+	a.Text = sb.String()
+	return a
+}
