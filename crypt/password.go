@@ -14,10 +14,13 @@ import (
 )
 
 // PasswordParams are the argon2id parameters for staff passwords: m=32 MiB,
-// t=2, p=2. See the package tests/benchmarks for timings: about 40-50 ms on
-// the amd64 build machine (BenchmarkHashPassword), which, at the 5-6x
-// slower argon2 of a Raspberry Pi 4 (Cortex-A72, no SIMD path in x/crypto's
-// argon2 for arm64), is about 0.25 s there.
+// t=2, p=2. On the amd64 build machine one hash takes 37 ms (best of 5;
+// BenchmarkHashPassword's mean is higher when the machine is shared).
+// x/crypto's argon2 has SSE assembly on amd64 but only generic Go on arm64,
+// and a Pi 4's Cortex-A72 at 1.5 GHz with LPDDR4 is several times slower
+// again; at an estimated 6-7x that is about 0.25 s per login there. The
+// estimate is not a measurement on a Pi: re-tune if one shows otherwise
+// (NeedsRehash lets stored hashes follow).
 var PasswordParams = Argon2Params{Time: 2, MemoryKiB: 32 * 1024, Threads: 2}
 
 const passwordKeyLen = 32
