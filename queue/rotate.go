@@ -1,0 +1,274 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/clinicsms/smsd/crypt"
+)
+
+// RewrapKEK replaces the key-encryption key: every stored data key is
+// unwrapped with the current KEK and wrapped with the one from newKeys, in
+// one transaction (all or nothing). The sealed rows are not touched. For a
+// key file, newKeys.KeyFile is created if it does not exist; after
+// RewrapKEK returns, only newKeys opens the database, so keep the old key
+// until the new one is in place (e.g. write smsd.key.new, rewrap, rename).
+func (s *Store) RewrapKEK(ctx context.Context, newKeys KeySource) error {
+	kek, method, salt, params, err := newKeys.create()
+	if err != nil {
+		return fmt.Errorf("rewrap data key: %w", err)
+	}
+	var last crypt.WrappedKey
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
+		if err != nil {
+			return err
+		}
+		type gw struct {
+			gen  int64
+			blob []byte
+		}
+		var all []gw
+		for rows.Next() {
+			var g gw
+			if err := rows.Scan(&g.gen, &g.blob); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, g)
+		}
+		rows.Close()
+		s.keyMu.RLock()
+		oldKEK := s.kek
+		s.keyMu.RUnlock()
+		for _, g := range all {
+			var w crypt.WrappedKey
+			if err := w.UnmarshalBinary(g.blob); err != nil {
+				return err
+			}
+			dk, err := crypt.Unwrap(w, oldKEK)
+			if err != nil {
+				return fmt.Errorf("data key generation %d: %w", g.gen, err)
+			}
+			nw, err := crypt.Wrap(dk, kek, method, salt, params)
+			if err != nil {
+				return err
+			}
+			blob, err := nw.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE data_keys SET wrapped = ? WHERE gen = ?", blob, g.gen); err != nil {
+				return err
+			}
+			last = nw
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rewrap data key: %w", err)
+	}
+	s.keyMu.Lock()
+	s.kek, s.wrapped = kek, last
+	s.keyMu.Unlock()
+	s.log.Info("data key rewrapped under a new key-encryption key", "method", method)
+	return nil
+}
+
+// RotationStats says what RotateDataKey did.
+type RotationStats struct {
+	Gen      uint32 // the data key generation now in use
+	Resumed  bool   // an interrupted rotation was continued
+	Resealed int    // rows resealed by this call
+}
+
+// RotateDataKey replaces the data key: a new random key (the next
+// generation) is stored wrapped under the current KEK and becomes the one
+// new values are sealed with; then every row holding values sealed under an
+// older generation is opened and sealed again (blind indexes recomputed), in
+// transactions of batchSize rows (default 500), so the daemon keeps working
+// in between. When no old value remains, the old data keys are deleted.
+//
+// It is resumable: if it is interrupted (ctx cancelled, crash, power cut),
+// the next call — in this or a later process — finds more than one
+// generation stored and carries on without making another key. Reads work
+// throughout, because each sealed value names its generation.
+//
+// Idempotency hashes made under the old key are dropped (they cannot be
+// recomputed: the keys themselves are not stored), so a client retrying an
+// enqueue across a rotation is not deduplicated.
+func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats, error) {
+	if batchSize <= 0 {
+		batchSize = 500
+	}
+	var st RotationStats
+	// Start a new generation unless a rotation is already under way.
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		var maxGen int64
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(MAX(gen), 0) FROM data_keys").Scan(&n, &maxGen); err != nil {
+			return err
+		}
+		if n > 1 {
+			st.Resumed = true
+			return nil
+		}
+		dk, err := crypt.NewDataKey()
+		if err != nil {
+			return err
+		}
+		s.keyMu.RLock()
+		w, kek := s.wrapped, s.kek
+		s.keyMu.RUnlock()
+		nw, err := crypt.Wrap(dk, kek, w.Method, w.Salt, w.Params)
+		if err != nil {
+			return err
+		}
+		blob, err := nw.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		gen := uint32(maxGen + 1)
+		if _, err := tx.ExecContext(ctx, "INSERT INTO data_keys (gen, wrapped, created_at) VALUES (?, ?, ?)", gen, blob, ms(s.now())); err != nil {
+			return err
+		}
+		s.keyMu.Lock()
+		s.sealers[gen] = crypt.NewSealerGen(dk, gen)
+		s.cur = s.sealers[gen]
+		s.wrapped = nw
+		s.keyMu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("rotate data key: %w", err)
+	}
+	cur := s.current()
+	st.Gen = cur.Gen()
+	if st.Resumed {
+		s.log.Info("resuming an interrupted data key rotation", "gen", st.Gen)
+	}
+	var genBytes [4]byte
+	binary.BigEndian.PutUint32(genBytes[:], cur.Gen())
+	for _, t := range sealedColumns {
+		for {
+			if err := ctx.Err(); err != nil {
+				return st, fmt.Errorf("rotate data key: interrupted after %d rows (run it again to resume): %w", st.Resealed, err)
+			}
+			n, err := s.resealBatch(ctx, t.table, t.columns, genBytes[:], batchSize)
+			if err != nil {
+				return st, fmt.Errorf("rotate data key: table %s: %w", t.table, err)
+			}
+			st.Resealed += n
+			if rotateBatchHook != nil {
+				rotateBatchHook(st.Resealed)
+			}
+			if n < batchSize {
+				break
+			}
+		}
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE gen != ?", cur.Gen())
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("rotate data key: retire old keys: %w", err)
+	}
+	s.keyMu.Lock()
+	for g := range s.sealers {
+		if g != cur.Gen() {
+			delete(s.sealers, g)
+		}
+	}
+	s.keyMu.Unlock()
+	s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	s.log.Info("data key rotated", "gen", st.Gen, "rows_resealed", st.Resealed)
+	return st, nil
+}
+
+// rotateBatchHook, when set by a test, runs after each batch.
+var rotateBatchHook func(resealed int)
+
+// resealBatch reseals up to limit rows of table that hold a value sealed
+// under another generation than cur (compared on the stamped header bytes,
+// without opening anything).
+func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cur []byte, limit int) (int, error) {
+	var conds []string
+	var args []any
+	for _, c := range cols {
+		conds = append(conds, fmt.Sprintf("(%s IS NOT NULL AND substr(%s, 2, 4) != ?)", c, c))
+		args = append(args, cur)
+	}
+	q := fmt.Sprintf("SELECT id, %s FROM %s WHERE %s LIMIT ?", strings.Join(cols, ", "), table, strings.Join(conds, " OR "))
+	args = append(args, limit)
+	n := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id   int64
+			vals [][]byte
+		}
+		var todo []row
+		for rows.Next() {
+			r := row{vals: make([][]byte, len(cols))}
+			dest := []any{&r.id}
+			for i := range cols {
+				dest = append(dest, &r.vals[i])
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return err
+			}
+			todo = append(todo, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		cs := s.current()
+		for _, r := range todo {
+			sets := make([]string, 0, len(cols)+2)
+			uargs := make([]any, 0, len(cols)+3)
+			for i, c := range cols {
+				if r.vals[i] == nil {
+					continue
+				}
+				pt, err := s.open(r.vals[i], table, c, r.id)
+				if err != nil {
+					return err
+				}
+				sets = append(sets, c+" = ?")
+				uargs = append(uargs, cs.Seal([]byte(pt), crypt.AD{Table: table, Column: c, RowID: r.id}))
+				// Blind indexes follow the number they index.
+				switch table + "." + c {
+				case "messages.to_sealed":
+					sets = append(sets, "to_index = ?", "idem_index = NULL")
+					uargs = append(uargs, cs.BlindIndex(pt))
+				case "inbound.from_sealed":
+					sets = append(sets, "from_index = ?")
+					uargs = append(uargs, cs.BlindIndex(pt))
+				case "optouts.number_sealed":
+					sets = append(sets, "number_index = ?")
+					uargs = append(uargs, cs.BlindIndex(pt))
+				}
+			}
+			uargs = append(uargs, r.id)
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", table, strings.Join(sets, ", ")), uargs...); err != nil {
+				return err
+			}
+		}
+		n = len(todo)
+		return nil
+	})
+	if errors.Is(err, context.Canceled) {
+		return 0, err
+	}
+	return n, err
+}

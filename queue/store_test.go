@@ -1,0 +1,357 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/clinicsms/smsd/crypt"
+)
+
+// TestClaimExclusive: many goroutines claim and finish messages at once;
+// every message is claimed exactly once. Run under -race in make test.
+func TestClaimExclusive(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	n, workers := 300, 16
+	if testing.Short() {
+		n = 120
+	}
+	batch := make([]NewMessage, n)
+	for i := range batch {
+		batch[i] = NewMessage{To: fmt.Sprintf("+1555%07d", i), Text: fmt.Sprint("msg ", i)}
+	}
+	if _, err := s.EnqueueBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	claimed := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			modem := fmt.Sprint("m", w)
+			for {
+				c, err := s.Claim(ctx, modem)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if c == nil {
+					return
+				}
+				mu.Lock()
+				if prev, dup := claimed[c.ID]; dup {
+					mu.Unlock()
+					errs <- fmt.Errorf("message %d claimed by %s and %s", c.ID, prev, modem)
+					return
+				}
+				claimed[c.ID] = modem
+				mu.Unlock()
+				if err := s.RecordPart(ctx, c.ID, 1, 1, int(c.ID%256)); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.MarkSent(ctx, c.ID); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(claimed) != n {
+		t.Fatalf("claimed %d of %d", len(claimed), n)
+	}
+	counts, _ := s.Counts(ctx)
+	if counts[Sent] != n || counts[Queued] != 0 || counts[Sending] != 0 {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func TestIdempotentEnqueue(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	nm := NewMessage{To: "(555) 123-4567", Text: "Hello", IdempotencyKey: "form-42"}
+	a, err := s.Enqueue(ctx, nm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm.To = num // same number, other format
+	b, err := s.Enqueue(ctx, nm)
+	if err != nil || b.ID != a.ID {
+		t.Fatalf("second enqueue: %+v %v", b, err)
+	}
+	// Also after a restart and once the message moved on.
+	s.Claim(ctx, "m1")
+	s.Close()
+	s = e.open(t)
+	c, err := s.Enqueue(ctx, nm)
+	if err != nil || c.ID != a.ID || c.State != Uncertain {
+		t.Fatalf("after reopen: %+v %v", c, err)
+	}
+	nm.Text = "Different"
+	if _, err := s.Enqueue(ctx, nm); !errors.Is(err, ErrIdempotencyConflict) {
+		t.Fatalf("reused key for other text: %v", err)
+	}
+	// Within a batch too.
+	res, err := s.EnqueueBatch(ctx, []NewMessage{{To: num, Text: "B", IdempotencyKey: "k"}, {To: num, Text: "B", IdempotencyKey: "k"}})
+	if err != nil || res[0].Err != nil || res[1].Err != nil || res[0].Message.ID != res[1].Message.ID {
+		t.Fatalf("batch duplicate: %+v %v", res, err)
+	}
+	if counts, _ := s.Counts(ctx); counts[Queued]+counts[Uncertain] != 2 {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func TestOptOutRefusal(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	queued := mustEnqueue(t, s, num, "queued before STOP")
+	if err := s.OptOutFrom(ctx, "555.123.4567", "sms_stop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OptOut(ctx, num); err != nil {
+		t.Fatal("second opt-out:", err)
+	}
+	if ok, _ := s.IsOptedOut(ctx, "+1 555 123 4567"); !ok {
+		t.Fatal("not opted out")
+	}
+	_, err := s.Enqueue(ctx, NewMessage{To: num, Text: "x"})
+	if !errors.Is(err, ErrOptedOut) {
+		t.Fatalf("enqueue to opted-out: %v", err)
+	}
+	if strings.Contains(err.Error(), "5551234567") || !strings.Contains(err.Error(), "+1******4567") || !strings.Contains(err.Error(), "START") {
+		t.Fatalf("error not clear or leaks the number: %v", err)
+	}
+	res, err := s.EnqueueBatch(ctx, []NewMessage{{To: num, Text: "x"}, {To: "+15557654321", Text: "y"}, {To: "12", Text: "z"}})
+	if err != nil || !errors.Is(res[0].Err, ErrOptedOut) || res[1].Err != nil || !errors.Is(res[2].Err, ErrInvalidNumber) {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	// The message queued before the STOP is not sent: Claim fails it.
+	c, err := s.Claim(ctx, "m1")
+	if err != nil || c == nil || c.ID == queued.ID {
+		t.Fatalf("claim %+v %v", c, err)
+	}
+	if got := mustState(t, s, queued.ID, Failed); got.LastError != "opted_out" {
+		t.Fatalf("last error %q", got.LastError)
+	}
+	if err := s.OptIn(ctx, num); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, num, "after START")
+}
+
+func TestInvalidInput(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	for _, to := range []string{"", "12", "CLINIC", "+1 555 123 4567 8901 2345", "+15551234567; DROP"} {
+		if _, err := s.Enqueue(ctx, NewMessage{To: to, Text: "x"}); !errors.Is(err, ErrInvalidNumber) {
+			t.Errorf("%q: %v", to, err)
+		}
+	}
+	for _, text := range []string{"", "   ", strings.Repeat("x", MaxTextBytes+1), "\xff\xfe"} {
+		if _, err := s.Enqueue(ctx, NewMessage{To: num, Text: text}); err == nil {
+			t.Errorf("text %.10q accepted", text)
+		}
+	}
+}
+
+func TestNormalizeNumber(t *testing.T) {
+	for _, tc := range []struct{ in, region, want string }{
+		{"+15551234567", "US", "+15551234567"},
+		{"(555) 123-4567", "US", "+15551234567"},
+		{"07700 900123", "GB", "+447700900123"},
+		{"+44 7700 900123", "US", "+447700900123"},
+		{"0151 12345678", "DE", "+4915112345678"},
+	} {
+		got, err := NormalizeNumber(tc.in, tc.region)
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizeNumber(%q, %s) = %q, %v; want %q", tc.in, tc.region, got, err, tc.want)
+		}
+	}
+}
+
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	old := map[State]int64{}
+	_, unc := into(t, e, s, Sending)
+	for _, st := range []State{Sent, Delivered, Undelivered, Failed, Cancelled, Queued} {
+		_, id := into(t, e, s, st)
+		old[st] = id
+	}
+	s.Close()
+	s = e.open(t) // → uncertain
+	in, _ := s.AddInbound(ctx, Inbound{From: num, Text: "C to confirm", SentAt: e.clk.Now()})
+	s.OptOut(ctx, "+15550001111")
+	e.clk.Add(31 * 24 * time.Hour)
+	fresh := mustEnqueue(t, s, "+15550002222", "new")
+	s.opt.RetentionDays = 30
+	n, err := s.PurgeExpired(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sent, delivered, undelivered, failed, cancelled + 1 inbound
+	if n != 6 {
+		t.Fatalf("purged %d rows, want 6", n)
+	}
+	for st, id := range old {
+		m := mustState(t, s, id, st)
+		wantPurged := st != Queued
+		if m.Purged != wantPurged || (wantPurged && (m.To != "" || m.Text != "")) || (!wantPurged && m.Text == "") {
+			t.Errorf("%s: purged=%v to=%q", st, m.Purged, m.To)
+		}
+	}
+	if m := mustState(t, s, unc, Uncertain); m.Purged {
+		t.Error("uncertain message purged before a staff decision")
+	}
+	if m, _ := s.Get(ctx, fresh.ID); m.Purged {
+		t.Error("fresh message purged")
+	}
+	gi, err := s.GetInbound(ctx, in.ID)
+	if err != nil || !gi.Purged || gi.Text != "" || gi.From != "" {
+		t.Fatalf("inbound %+v %v", gi, err)
+	}
+	if ok, _ := s.IsOptedOut(ctx, "+15550001111"); !ok {
+		t.Fatal("opt-out purged")
+	}
+	counts, _ := s.Counts(ctx)
+	if counts[Delivered] != 1 || counts[Cancelled] != 1 {
+		t.Fatalf("statistics lost: %v", counts)
+	}
+	if err := s.Resend(ctx, old[Failed]); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("resend of purged: %v", err)
+	}
+	if n, _ := s.Purge(ctx, e.clk.Now()); n != 0 {
+		t.Fatalf("second purge: %d", n)
+	}
+}
+
+func TestListAndCounts(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	var ids []int64
+	for i := range 5 {
+		ids = append(ids, mustEnqueue(t, s, num, fmt.Sprint("m", i)).ID)
+		e.clk.Add(time.Hour)
+	}
+	s.Cancel(ctx, ids[1])
+	s.Cancel(ctx, ids[3])
+	got, err := s.List(ctx, ListFilter{State: Cancelled})
+	if err != nil || len(got) != 2 || got[0].ID != ids[3] || got[1].ID != ids[1] || got[0].Text != "m3" {
+		t.Fatalf("list cancelled: %+v %v", got, err)
+	}
+	start := newClock().Now()
+	got, _ = s.List(ctx, ListFilter{Since: start.Add(time.Hour), Until: start.Add(3 * time.Hour)})
+	if len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[1] {
+		t.Fatalf("list by date: %+v", got)
+	}
+	got, _ = s.List(ctx, ListFilter{Limit: 2, NoContent: true})
+	if len(got) != 2 || got[0].ID != ids[4] || got[0].Text != "" || got[0].State != Queued {
+		t.Fatalf("list no content: %+v", got)
+	}
+	counts, _ := s.Counts(ctx)
+	if counts[Queued] != 3 || counts[Cancelled] != 2 || counts[Sent] != 0 || len(counts) != len(States) {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func TestInboundThreading(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	_, sent := into(t, e, s, Sent)
+	e.clk.Add(time.Minute)
+	in, err := s.AddInbound(ctx, Inbound{From: "5551234567", Text: "C", SentAt: e.clk.Now()})
+	if err != nil || in.ReplyTo != sent || in.From != num {
+		t.Fatalf("%+v %v", in, err)
+	}
+	other, _ := s.AddInbound(ctx, Inbound{From: "+15550000000", Text: "who?"})
+	alpha, _ := s.AddInbound(ctx, Inbound{From: "CARRIER", Text: "Your bill", Raw: []byte{1, 2, 3}, DecodeError: "bad udh", Incomplete: true})
+	if other.ReplyTo != 0 || alpha.ReplyTo != 0 {
+		t.Fatal("threaded to an unrelated message")
+	}
+	box, err := s.Inbox(ctx, 10)
+	if err != nil || len(box) != 3 {
+		t.Fatal(box, err)
+	}
+	var a Inbound
+	for _, b := range box {
+		if b.ID == alpha.ID {
+			a = b
+		}
+	}
+	if a.From != "CARRIER" || string(a.Raw) != "\x01\x02\x03" || a.DecodeError != "bad udh" || !a.Incomplete {
+		t.Fatalf("%+v", a)
+	}
+}
+
+func TestSettingsUsersTemplates(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	if _, err := s.Setting(ctx, "help"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	s.SetSetting(ctx, "help", "Call Dr. Who")
+	s.SetSetting(ctx, "help", "Call Dr. Lee")
+	if v, _ := s.Setting(ctx, "help"); v != "Call Dr. Lee" {
+		t.Fatal(v)
+	}
+	phc, _ := crypt.HashPassword("pw")
+	u, err := s.CreateUser(ctx, User{Username: "alice", Name: "Alice A", Role: RoleAdmin, PasswordHash: phc, TOTPSecret: "JBSWY3DPEHPK3PXP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, User{Username: "ALICE", Role: RoleStaff, PasswordHash: phc}); !errors.Is(err, ErrUserExists) {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, User{Username: "bob", Role: "root", PasswordHash: phc}); err == nil {
+		t.Fatal("bad role accepted")
+	}
+	u.FailedLogins, u.TOTPSecret = 2, ""
+	if err := s.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByName(ctx, "Alice")
+	if err != nil || got.Name != "Alice A" || got.FailedLogins != 2 || got.TOTPSecret != "" || got.PasswordHash != phc {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if ok, _ := crypt.VerifyPassword(got.PasswordHash, "pw"); !ok {
+		t.Fatal("password")
+	}
+	s.SaveTemplate(ctx, Template{Name: "24h", Body: "Reminder: {time}"})
+	s.SaveTemplate(ctx, Template{Name: "24h", Body: "Reminder at {time}"})
+	ts, _ := s.Templates(ctx)
+	if len(ts) != 1 || ts[0].Body != "Reminder at {time}" {
+		t.Fatal(ts)
+	}
+	if err := s.DeleteTemplate(ctx, "24h"); err != nil {
+		t.Fatal(err)
+	}
+	k1, err := s.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = e.open(t)
+	k2, err := s.SigningKey(ctx)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatal("signing key not kept", err)
+	}
+	sig := minisign.Sign(k2, []byte("x"))
+	if !minisign.Verify(crypt.SigningPublicKey(k1), []byte("x"), sig) {
+		t.Fatal("signature")
+	}
+}

@@ -1,0 +1,363 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const num = "+15551234567"
+
+// into puts a fresh message into state st on store s (reopening e's store
+// for uncertain, the one way a message gets there) and returns the store
+// to use and the message id.
+func into(t *testing.T, e *env, s *Store, st State) (*Store, int64) {
+	t.Helper()
+	ctx := context.Background()
+	m := mustEnqueue(t, s, num, "Reminder: dentist Tuesday 10:00")
+	claim := func() {
+		c, err := s.Claim(ctx, "m1")
+		if err != nil || c == nil || c.ID != m.ID {
+			t.Fatalf("claim: %+v %v", c, err)
+		}
+	}
+	switch st {
+	case Queued:
+	case Sending:
+		claim()
+	case Sent, Delivered, Undelivered:
+		claim()
+		if err := s.RecordPart(ctx, m.ID, 1, 1, 9); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkSent(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if st != Sent {
+			if _, err := s.RecordStatusReport(ctx, 9, num, st == Delivered, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	case Failed:
+		claim()
+		if err := s.MarkFailed(ctx, m.ID, "cms_21"); err != nil {
+			t.Fatal(err)
+		}
+	case Cancelled:
+		if err := s.Cancel(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+	case Uncertain:
+		claim()
+		s.Close()
+		s = e.open(t)
+	}
+	mustState(t, s, m.ID, st)
+	return s, m.ID
+}
+
+// TestTransitions tries every operation from every state: the allowed ones
+// reach their target, every other one is ErrInvalidTransition and changes
+// nothing.
+func TestTransitions(t *testing.T) {
+	ctx := context.Background()
+	type op struct {
+		name string
+		do   func(s *Store, id int64) error
+		// allowed: from state → resulting state
+		allowed map[State]State
+	}
+	ops := []op{
+		{"record_part", func(s *Store, id int64) error { return s.RecordPart(ctx, id, 1, 1, 5) }, map[State]State{Sending: Sending}},
+		{"mark_sent", func(s *Store, id int64) error { return s.MarkSent(ctx, id) }, map[State]State{Sending: Sent}},
+		{"mark_retry", func(s *Store, id int64) error { return s.MarkRetry(ctx, id, "cms_38") }, map[State]State{Sending: Queued}},
+		{"mark_failed", func(s *Store, id int64) error { return s.MarkFailed(ctx, id, "cms_21") }, map[State]State{Sending: Failed}},
+		{"release", func(s *Store, id int64) error { return s.Release(ctx, id) }, map[State]State{Sending: Queued}},
+		{"cancel", func(s *Store, id int64) error { return s.Cancel(ctx, id) }, map[State]State{Queued: Cancelled}},
+		{"resend", func(s *Store, id int64) error { return s.Resend(ctx, id) }, map[State]State{Uncertain: Queued, Failed: Queued, Undelivered: Queued}},
+		{"dismiss", func(s *Store, id int64) error { return s.Dismiss(ctx, id) }, map[State]State{Uncertain: Failed}},
+	}
+	for _, from := range States {
+		for _, o := range ops {
+			t.Run(string(from)+"/"+o.name, func(t *testing.T) {
+				e, s := openEnv(t)
+				s, id := into(t, e, s, from)
+				before, _ := s.Get(ctx, id)
+				err := o.do(s, id)
+				to, ok := o.allowed[from]
+				if ok {
+					if err != nil {
+						t.Fatalf("allowed transition failed: %v", err)
+					}
+					mustState(t, s, id, to)
+					return
+				}
+				if !errors.Is(err, ErrInvalidTransition) {
+					t.Fatalf("err = %v, want ErrInvalidTransition", err)
+				}
+				if !strings.Contains(err.Error(), "state "+string(from)) {
+					t.Fatalf("error does not name the state: %v", err)
+				}
+				after, _ := s.Get(ctx, id)
+				if after.State != from || after.Attempts != before.Attempts || !after.UpdatedAt.Equal(before.UpdatedAt) {
+					t.Fatalf("rejected transition changed the row: %+v → %+v", before, after)
+				}
+			})
+		}
+		// Claim only takes queued messages.
+		t.Run(string(from)+"/claim", func(t *testing.T) {
+			e, s := openEnv(t)
+			s, id := into(t, e, s, from)
+			c, err := s.Claim(ctx, "m2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if from == Queued {
+				if c == nil || c.ID != id || c.State != Sending {
+					t.Fatalf("claim = %+v", c)
+				}
+			} else if c != nil {
+				t.Fatalf("claimed a %s message", from)
+			}
+		})
+		// Status reports change only sent messages' states.
+		t.Run(string(from)+"/status_report", func(t *testing.T) {
+			e, s := openEnv(t)
+			s, id := into(t, e, s, from)
+			got, err := s.RecordStatusReport(ctx, 9, num, true, true)
+			switch from {
+			case Sent:
+				if err != nil || got != id {
+					t.Fatal(got, err)
+				}
+				mustState(t, s, id, Delivered)
+			case Delivered, Undelivered:
+				// A duplicate report is accepted and changes nothing.
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustState(t, s, id, from)
+			default:
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("err = %v, want ErrNotFound (no part with that MR)", err)
+				}
+				mustState(t, s, id, from)
+			}
+		})
+	}
+	t.Run("unknown_id", func(t *testing.T) {
+		_, s := openEnv(t)
+		for _, o := range ops {
+			if err := o.do(s, 999); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: %v, want ErrNotFound", o.name, err)
+			}
+		}
+	})
+}
+
+func TestRetryBackoffAndCap(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t) // MaxAttempts 3
+	m := mustEnqueue(t, s, num, "x")
+	for attempt := 1; attempt <= 3; attempt++ {
+		c, err := s.Claim(ctx, "m1")
+		if err != nil || c == nil || c.Attempts != attempt {
+			t.Fatalf("attempt %d: claim %+v %v", attempt, c, err)
+		}
+		if err := s.MarkRetry(ctx, m.ID, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 3 {
+			break
+		}
+		got := mustState(t, s, m.ID, Queued)
+		wantNext := e.clk.Now().Add(DefaultBackoff(attempt))
+		if !got.NextAttemptAt.Equal(wantNext) || got.LastError != "timeout" {
+			t.Fatalf("next attempt %v, want %v; last error %q", got.NextAttemptAt, wantNext, got.LastError)
+		}
+		if c, _ := s.Claim(ctx, "m1"); c != nil {
+			t.Fatal("claimed before its backoff elapsed")
+		}
+		if due, ok, _ := s.NextDue(ctx); !ok || !due.Equal(wantNext) {
+			t.Fatalf("NextDue = %v %v", due, ok)
+		}
+		e.clk.Add(DefaultBackoff(attempt))
+	}
+	got := mustState(t, s, m.ID, Failed)
+	if !strings.HasPrefix(got.LastError, "attempts_exhausted") {
+		t.Fatalf("last error %q", got.LastError)
+	}
+	// Release does not count an attempt.
+	m2 := mustEnqueue(t, s, num, "y")
+	for range 5 {
+		if c, _ := s.Claim(ctx, "m1"); c == nil || c.ID != m2.ID {
+			t.Fatal("claim after release")
+		}
+		if err := s.Release(ctx, m2.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mustState(t, s, m2.ID, Queued); got.Attempts != 0 {
+		t.Fatalf("release counted attempts: %d", got.Attempts)
+	}
+}
+
+func TestScheduling(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	later, err := s.Enqueue(ctx, NewMessage{To: num, Text: "later", SendAt: e.clk.Now().Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soon, _ := s.Enqueue(ctx, NewMessage{To: num, Text: "soon", SendAt: e.clk.Now().Add(time.Hour)})
+	if c, _ := s.Claim(ctx, "m1"); c != nil {
+		t.Fatal("claimed a message scheduled for later")
+	}
+	if due, ok, _ := s.NextDue(ctx); !ok || !due.Equal(soon.SendAt) {
+		t.Fatalf("NextDue %v %v, want %v", due, ok, soon.SendAt)
+	}
+	e.clk.Add(90 * time.Minute)
+	if c, _ := s.Claim(ctx, "m1"); c == nil || c.ID != soon.ID {
+		t.Fatalf("claim = %+v", c)
+	}
+	if c, _ := s.Claim(ctx, "m1"); c != nil {
+		t.Fatal("claimed later too early")
+	}
+	e.clk.Add(time.Hour)
+	if c, _ := s.Claim(ctx, "m1"); c == nil || c.ID != later.ID {
+		t.Fatalf("claim = %+v", c)
+	}
+	if _, ok, _ := s.NextDue(ctx); ok {
+		t.Fatal("NextDue with nothing queued")
+	}
+}
+
+func TestChangedSignalled(t *testing.T) {
+	_, s := openEnv(t)
+	select {
+	case <-s.Changed():
+		t.Fatal("signalled before anything happened")
+	default:
+	}
+	mustEnqueue(t, s, num, "x")
+	select {
+	case <-s.Changed():
+	default:
+		t.Fatal("enqueue did not signal")
+	}
+}
+
+func TestOpenMarksSendingUncertain(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	a := mustEnqueue(t, s, num, "a")
+	b := mustEnqueue(t, s, num, "b")
+	s.Claim(ctx, "m1")
+	s.RecordPart(ctx, a.ID, 1, 2, 3)
+	s.Close()
+	s = e.open(t)
+	got := mustState(t, s, a.ID, Uncertain)
+	if !strings.Contains(got.LastError, "interrupted") || len(got.PartsAccepted) != 1 {
+		t.Fatalf("%+v", got)
+	}
+	mustState(t, s, b.ID, Queued)
+	// Resend resumes: same reference, the accepted part kept.
+	if err := s.Resend(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Claim(ctx, "m1")
+	if c == nil || c.ID != a.ID || c.Reference != got.Reference || len(c.PartsAccepted) != 1 || c.PartsAccepted[0] != 1 {
+		t.Fatalf("resumed claim %+v, want reference %d and part 1 kept", c, got.Reference)
+	}
+}
+
+func TestMultipart(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	m := mustEnqueue(t, s, num, strings.Repeat("long text ", 40))
+	c, _ := s.Claim(ctx, "m1")
+	ref := c.Reference
+	if ref == 0 {
+		t.Fatal("no reference assigned")
+	}
+	if err := s.RecordPart(ctx, m.ID, 1, 3, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordPart(ctx, m.ID, 2, 4, 201); err == nil {
+		t.Fatal("changed part total accepted")
+	}
+	if err := s.MarkSent(ctx, m.ID); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("mark sent with 1 of 3 parts: %v", err)
+	}
+	// The modem went away: retry keeps the parts and the reference.
+	if err := s.MarkRetry(ctx, m.ID, "port_gone"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Claim(ctx, "m1") // the test clock does not move, so push it
+	if c != nil {
+		t.Fatal("claimed during backoff")
+	}
+	s.opt.Now = func() time.Time { return newClock().Now().Add(time.Hour) }
+	c, _ = s.Claim(ctx, "m2")
+	if c == nil || c.Reference != ref || len(c.PartsAccepted) != 1 || c.ModemID != "m2" {
+		t.Fatalf("resume claim %+v", c)
+	}
+	s.RecordPart(ctx, m.ID, 2, 3, 201)
+	s.RecordPart(ctx, m.ID, 3, 3, 202)
+	// A report for part 1 arrives before MarkSent: recorded, applied later.
+	if id, err := s.RecordStatusReport(ctx, 200, "555-123-4567", true, true); err != nil || id != m.ID {
+		t.Fatal(id, err)
+	}
+	if err := s.MarkSent(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := mustState(t, s, m.ID, Sent)
+	if len(got.PartsAccepted) != 3 || got.PartMRs[3] != 202 {
+		t.Fatalf("%+v", got)
+	}
+	// Pending (non-final) report: no change.
+	s.RecordStatusReport(ctx, 201, num, false, false)
+	mustState(t, s, m.ID, Sent)
+	s.RecordStatusReport(ctx, 201, num, true, true)
+	mustState(t, s, m.ID, Sent)
+	s.RecordStatusReport(ctx, 202, num, true, true)
+	mustState(t, s, m.ID, Delivered)
+}
+
+func TestStatusReportMatching(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	send := func(to string, mr int) int64 {
+		m := mustEnqueue(t, s, to, "x")
+		c, _ := s.Claim(ctx, "m1")
+		if c == nil || c.ID != m.ID {
+			t.Fatal("claim")
+		}
+		s.RecordPart(ctx, m.ID, 1, 1, mr)
+		if err := s.MarkSent(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	a := send(num, 7)
+	b := send("+447700900123", 7) // same MR, other recipient
+	if id, err := s.RecordStatusReport(ctx, 7, "+447700900123", false, true); err != nil || id != b {
+		t.Fatalf("matched %d %v, want %d", id, err, b)
+	}
+	mustState(t, s, b, Undelivered)
+	mustState(t, s, a, Sent)
+	// MR wraps around: a later message with the same MR and recipient wins.
+	c := send(num, 7)
+	if id, _ := s.RecordStatusReport(ctx, 7, num, true, true); id != c {
+		t.Fatalf("matched %d, want the latest %d", id, c)
+	}
+	mustState(t, s, a, Sent)
+	if _, err := s.RecordStatusReport(ctx, 8, num, true, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown MR: %v", err)
+	}
+	if _, err := s.RecordStatusReport(ctx, 7, "+15559999999", true, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown recipient: %v", err)
+	}
+}

@@ -1,0 +1,271 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/clinicsms/smsd/crypt"
+)
+
+// Role of a staff account.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin Role = "admin"
+	RoleStaff Role = "staff"
+)
+
+// User is a staff account. PasswordHash (argon2id PHC) and TOTPSecret are
+// stored sealed; Username is in clear (it is how a login finds the row).
+type User struct {
+	ID           int64
+	Username     string
+	Name         string // display name, sealed
+	Role         Role
+	PasswordHash string // crypt.HashPassword output
+	TOTPSecret   string // base32; "" when no second factor
+	Disabled     bool
+	BreakGlass   bool
+	FailedLogins int
+	LockedUntil  time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ErrUserExists: the username is taken.
+var ErrUserExists = errors.New("a user with that name already exists")
+
+func checkUser(u User) error {
+	if u.Username == "" || len(u.Username) > 64 || strings.ContainsAny(u.Username, " \t\r\n") {
+		return errors.New("username must be 1 to 64 characters without spaces")
+	}
+	if u.Role != RoleAdmin && u.Role != RoleStaff {
+		return fmt.Errorf("role %q: must be admin or staff", u.Role)
+	}
+	if _, err := crypt.ParsePHC(u.PasswordHash); err != nil {
+		return fmt.Errorf("user %s: password hash: %w (use crypt.HashPassword)", u.Username, err)
+	}
+	return nil
+}
+
+// CreateUser adds an account and returns it with its id.
+func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
+	if err := checkUser(u); err != nil {
+		return User{}, err
+	}
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE username = ?", u.Username).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("user %s: %w", u.Username, ErrUserExists)
+		}
+		id, err := nextID(ctx, tx, "users")
+		if err != nil {
+			return err
+		}
+		u.ID, u.CreatedAt, u.UpdatedAt = id, fromMS(ms(now)), fromMS(ms(now))
+		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, role, password_sealed, disabled, break_glass,
+			failed_logins, locked_until, created_at, updated_at) VALUES (?, ?, ?, x'', ?, ?, ?, ?, ?, ?)`,
+			id, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins, ms(u.LockedUntil), ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		return s.writeUserSecrets(ctx, tx, u)
+	})
+	return u, err
+}
+
+func (s *Store) writeUserSecrets(ctx context.Context, tx *sql.Tx, u User) error {
+	var name, totp []byte
+	if u.Name != "" {
+		name = s.seal([]byte(u.Name), "users", "name_sealed", u.ID)
+	}
+	if u.TOTPSecret != "" {
+		totp = s.seal([]byte(u.TOTPSecret), "users", "totp_sealed", u.ID)
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE users SET name_sealed = ?, password_sealed = ?, totp_sealed = ? WHERE id = ?",
+		name, s.seal([]byte(u.PasswordHash), "users", "password_sealed", u.ID), totp, u.ID)
+	return err
+}
+
+// UpdateUser writes every field of u (found by u.ID) except CreatedAt.
+func (s *Store) UpdateUser(ctx context.Context, u User) error {
+	if err := checkUser(u); err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, role = ?, disabled = ?, break_glass = ?, failed_logins = ?,
+			locked_until = ?, updated_at = ? WHERE id = ?`, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins,
+			ms(u.LockedUntil), ms(s.now()), u.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("user %d: %w", u.ID, ErrNotFound)
+		}
+		return s.writeUserSecrets(ctx, tx, u)
+	})
+}
+
+const userCols = `id, username, name_sealed, role, password_sealed, totp_sealed, disabled, break_glass, failed_logins, locked_until, created_at, updated_at`
+
+func (s *Store) scanUser(sc scanner) (User, error) {
+	var u User
+	var nameS, pwS, totpS []byte
+	var role string
+	var locked, created, updated int64
+	if err := sc.Scan(&u.ID, &u.Username, &nameS, &role, &pwS, &totpS, &u.Disabled, &u.BreakGlass, &u.FailedLogins,
+		&locked, &created, &updated); err != nil {
+		return User{}, err
+	}
+	u.Role, u.LockedUntil, u.CreatedAt, u.UpdatedAt = Role(role), fromMS(locked), fromMS(created), fromMS(updated)
+	var err error
+	if u.Name, err = s.open(nameS, "users", "name_sealed", u.ID); err != nil {
+		return User{}, err
+	}
+	if u.PasswordHash, err = s.open(pwS, "users", "password_sealed", u.ID); err != nil {
+		return User{}, err
+	}
+	if u.TOTPSecret, err = s.open(totpS, "users", "totp_sealed", u.ID); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// UserByName finds an account by username (case-insensitive).
+func (s *Store) UserByName(ctx context.Context, username string) (User, error) {
+	u, err := s.scanUser(s.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE username = ?", username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %q: %w", username, ErrNotFound)
+	}
+	return u, err
+}
+
+// Users lists every account by username.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY username")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := s.scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// Template is a saved message text.
+type Template struct {
+	ID   int64
+	Name string // in clear: a label such as "reminder-24h"
+	Body string // sealed
+}
+
+// SaveTemplate creates or replaces the template called t.Name.
+func (s *Store) SaveTemplate(ctx context.Context, t Template) (Template, error) {
+	if t.Name == "" || len(t.Name) > 100 {
+		return Template{}, errors.New("template name must be 1 to 100 bytes")
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := ms(s.now())
+		err := tx.QueryRowContext(ctx, "SELECT id FROM templates WHERE name = ?", t.Name).Scan(&t.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			if t.ID, err = nextID(ctx, tx, "templates"); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, "INSERT INTO templates (id, name, body_sealed, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+				t.ID, t.Name, s.seal([]byte(t.Body), "templates", "body_sealed", t.ID), now, now)
+			return err
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE templates SET body_sealed = ?, updated_at = ? WHERE id = ?",
+			s.seal([]byte(t.Body), "templates", "body_sealed", t.ID), now, t.ID)
+		return err
+	})
+	return t, err
+}
+
+// Templates lists templates by name.
+func (s *Store) Templates(ctx context.Context) ([]Template, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT id, name, body_sealed FROM templates ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Template
+	for rows.Next() {
+		var t Template
+		var b []byte
+		if err := rows.Scan(&t.ID, &t.Name, &b); err != nil {
+			return nil, err
+		}
+		if t.Body, err = s.open(b, "templates", "body_sealed", t.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteTemplate removes a template by name (ErrNotFound if none).
+func (s *Store) DeleteTemplate(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM templates WHERE name = ?", name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("template %q: %w", name, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+const signingKeySetting = "audit.signing_key"
+
+// SigningKey returns the audit export's minisign private key, generating it
+// and storing it sealed (as a setting) on first use.
+func (s *Store) SigningKey(ctx context.Context) (minisign.PrivateKey, error) {
+	var key minisign.PrivateKey
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var v []byte
+		err := tx.QueryRowContext(ctx, "SELECT id, value_sealed FROM settings WHERE key = ?", signingKeySetting).Scan(&id, &v)
+		if err == nil {
+			txt, err := s.open(v, "settings", "value_sealed", id)
+			if err != nil {
+				return err
+			}
+			return key.UnmarshalText([]byte(txt))
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if key, err = crypt.NewSigningKey(); err != nil {
+			return err
+		}
+		txt, err := key.MarshalText()
+		if err != nil {
+			return err
+		}
+		s.log.Info("generated the audit signing key", "public_key_id", fmt.Sprintf("%016X", key.ID()))
+		return s.setSettingTx(ctx, tx, signingKeySetting, string(txt))
+	})
+	return key, err
+}
