@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,7 @@ type loop struct {
 	sent       int       // since Run: all parts accepted
 	failed     int       // since Run: permanent failures
 	retried    int       // since Run: transient failures sent back
+	uncertain  int       // since Run: parts that may have gone out unconfirmed
 	lastErr    string    // code of the last failure, never PHI
 	stopped    bool
 }
@@ -266,6 +268,12 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 	l.countStart(l.d.now())
 	newParts := 0
 	accepted := func(seq, total, mr int) error {
+		if mr < 0 {
+			// The modem said OK without a TP-MR: the part is out, but its
+			// status report cannot be matched. The store takes 0..255 only.
+			log.Warn("part accepted without a message reference; its delivery report cannot be matched", "part", seq)
+			mr = 0
+		}
 		if err := l.recordPart(bg, msg.ID, seq, total, mr); err != nil {
 			log.Error("a part went out but recording it failed; leaving the message in sending (it becomes uncertain at the next start)",
 				"part", seq, "of", total, "err", err)
@@ -336,10 +344,21 @@ func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message,
 		// `uncertain` and staff decide, rather than sending it twice.
 		log.Warn("stopped in the middle of a part; the message becomes uncertain at the next start", "parts_accepted", prior+newParts)
 		l.noteErr("interrupted")
+	case modem.IsTransient(err) && mayHaveSent(err):
+		// The part was (or may have been) handed to the modem when the
+		// answer was lost: sending it again could deliver it twice. Leave
+		// the message in `sending`; the store makes it `uncertain` at the
+		// next start and staff decide (resend or dismiss).
+		code := errorCode(err)
+		log.Warn("the part in flight may have gone out but was not confirmed; not retrying it (uncertain)", "code", code, "parts_accepted", prior+newParts)
+		l.mu.Lock()
+		l.uncertain++
+		l.lastErr = "maybe_sent_" + code
+		l.mu.Unlock()
 	case modem.IsTransient(err):
 		code := errorCode(err)
 		l.noteErr(code)
-		if newParts == 0 && !l.m.Ready() && !mayHaveSent(err) {
+		if newParts == 0 && !l.m.Ready() {
 			// The modem went away before this message got anywhere:
 			// another modem (or this one, once back) takes it, and it
 			// costs no attempt.
@@ -388,10 +407,35 @@ func (l *loop) noteErr(code string) {
 	l.mu.Unlock()
 }
 
-// mayHaveSent reports whether the modem error says the PDU was already
-// handed to the modem when the failure happened.
+// mayHaveSent reports whether a failed Send may have handed the part in
+// flight to the network: true unless the error shows the modem never took
+// the PDU (not ready, encoding failed, no "> " prompt, or the modem answered
+// with an error result, which means it refused the part).
 func mayHaveSent(err error) bool {
-	return false
+	if errors.Is(err, modem.ErrNotReady) || errors.Is(err, modem.ErrTooManyParts) || errors.Is(err, modem.ErrInvalidNumber) {
+		return false
+	}
+	var ms interface{ MaybeSubmitted() bool }
+	if errors.As(err, &ms) {
+		// A modem error that knows whether the PDU went out says so.
+		return ms.MaybeSubmitted()
+	}
+	var me *modem.Error
+	if !errors.As(err, &me) {
+		return true
+	}
+	switch {
+	case me.CMS >= 0 || me.CME >= 0:
+		return false // the modem answered "+CMS ERROR": the part was refused
+	case me.Op == "encode":
+		return false
+	case me.Err != nil && me.Err.Error() == "ERROR":
+		return false // a plain ERROR result: refused as well
+	case strings.Contains(err.Error(), `no "> " prompt`):
+		// modem/at.go: the prompt never came, so the PDU was never written.
+		return false
+	}
+	return true
 }
 
 // errorCode turns a send error into a short code for the store and logs:

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/queue"
 )
 
 // Status is a snapshot for `smsd status` and systemd's STATUS= line. It
-// carries no PHI: modem identifiers are as modem.Health reports them (the
-// modem package masks IMEI/ICCID), error fields are codes.
+// carries no PHI: the IMEI is masked (mask.Serial), loop errors are codes.
 type Status struct {
 	Running bool           `json:"running"`
 	Alive   bool           `json:"alive"`
@@ -40,7 +40,11 @@ type ModemStatus struct {
 	Sent       int       `json:"sent"`
 	Failed     int       `json:"failed"`
 	Retried    int       `json:"retried"`
-	LastError  string    `json:"last_error,omitempty"`
+	// Uncertain counts messages left `sending` because the part in flight
+	// may have gone out unconfirmed (they become `uncertain` at the next
+	// start of the store).
+	Uncertain int    `json:"uncertain"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Alive reports whether Run is running and every send loop (of a modem that
@@ -79,6 +83,7 @@ func (d *Dispatcher) Status() Status {
 	}
 	for _, l := range d.loops {
 		ms := ModemStatus{ID: l.id, Ready: l.m.Ready(), Health: l.m.Health(), DailyCap: l.cap, RateLimit: "none"}
+		ms.Health.IMEI = mask.Serial(ms.Health.IMEI)
 		if l.rate > 0 {
 			ms.RateLimit = l.rate.String()
 		}
@@ -93,7 +98,7 @@ func (d *Dispatcher) Status() Status {
 		if l.day == d.now().In(d.loc).Format(time.DateOnly) {
 			ms.StartedDay = l.startedDay
 		}
-		ms.Sent, ms.Failed, ms.Retried, ms.LastError = l.sent, l.failed, l.retried, l.lastErr
+		ms.Sent, ms.Failed, ms.Retried, ms.Uncertain, ms.LastError = l.sent, l.failed, l.retried, l.uncertain, l.lastErr
 		l.mu.Unlock()
 		st.Modems = append(st.Modems, ms)
 	}
