@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 
 	"github.com/clinicsms/smsd/crypt"
 )
@@ -138,8 +139,15 @@ func (o Options) readerDSN(path string) string {
 }
 
 // roDSN opens the file strictly read-only: used to check the key before
-// anything is written.
+// anything is written. When the database was closed cleanly (no -wal, no
+// -shm), it is opened immutable, so that not even an -shm index is
+// created: a failed open leaves the directory exactly as it was.
 func (o Options) roDSN(path string) string {
+	_, werr := os.Stat(path + "-wal")
+	_, serr := os.Stat(path + "-shm")
+	if errors.Is(werr, os.ErrNotExist) && errors.Is(serr, os.ErrNotExist) {
+		return dsn(path, "mode=ro&immutable=1")
+	}
 	return dsn(path, fmt.Sprintf("mode=ro&_busy_timeout=%d", o.BusyTimeout.Milliseconds()))
 }
 
@@ -218,6 +226,14 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	if err := s.unlock(ctx, keys); err != nil {
 		return nil, err
 	}
+	// The database, its -wal and -shm must be writable. access(2) reports a
+	// read-only file system (EROFS) even to root, which SQLite would only
+	// report as "unable to open database file".
+	for _, p := range []string{path, filepath.Dir(path)} {
+		if err := unix.Access(p, unix.W_OK); err != nil {
+			return nil, fmt.Errorf("open queue %s: %w: %s: %v (check the file's owner and mode, and that the file system is mounted read-write; nothing was changed)", path, ErrReadOnly, p, err)
+		}
+	}
 	w, err := sql.Open("sqlite3", opt.writerDSN(path))
 	if err != nil {
 		return nil, err
@@ -235,6 +251,12 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	// A write transaction at once: a read-only file or file system shows here,
 	// before anything else, with a clear error.
 	if err := inTx(ctx, w, func(tx *sql.Tx) error { return nil }); err != nil {
+		return fail(err)
+	}
+	if err := s.integrityCheck(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.reloadKeys(ctx); err != nil {
 		return fail(err)
 	}
 	if err := migrate(ctx, w, SchemaVersion); err != nil {
@@ -332,12 +354,57 @@ func (s *Store) unlock(ctx context.Context, keys KeySource) error {
 	s.cur = s.sealers[last.gen]
 	s.kek = kek
 	s.wrapped = last.w
+	return nil
+}
+
+// reloadKeys reads the wrapped data keys again through the writer and
+// unwraps them with the KEK found by unlock: the immutable read in unlock
+// sees only the main file, and a rotation may have committed since.
+func (s *Store) reloadKeys(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	sealers := map[uint32]*crypt.Sealer{}
+	var last crypt.WrappedKey
+	var lastGen uint32
+	for rows.Next() {
+		var gen int64
+		var blob []byte
+		if err := rows.Scan(&gen, &blob); err != nil {
+			return err
+		}
+		var w crypt.WrappedKey
+		if err := w.UnmarshalBinary(blob); err != nil {
+			return fmt.Errorf("data key generation %d: %w", gen, err)
+		}
+		dk, err := crypt.Unwrap(w, s.kek)
+		if err != nil {
+			return fmt.Errorf("data key generation %d: %w", gen, err)
+		}
+		sealers[uint32(gen)] = crypt.NewSealerGen(dk, uint32(gen))
+		last, lastGen = w, uint32(gen)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(sealers) == 0 {
+		return ErrNotInitialized
+	}
+	s.keyMu.Lock()
+	s.sealers, s.cur, s.wrapped = sealers, sealers[lastGen], last
+	s.keyMu.Unlock()
+	return nil
+}
+
+func (s *Store) integrityCheck(ctx context.Context) error {
 	var res string
-	if err := ro.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
-		return fmt.Errorf("open queue %s: integrity check: %w", s.path, err)
+	if err := s.w.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
 	}
 	if res != "ok" {
-		return fmt.Errorf("open queue %s: integrity check failed (%s): restore from backup or run sqlite3 .recover", s.path, res)
+		return fmt.Errorf("integrity check failed (%s): restore the database from a backup, or try `sqlite3 smsd.db .recover`", res)
 	}
 	return nil
 }
