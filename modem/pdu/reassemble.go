@@ -14,8 +14,8 @@ const DefaultReassemblyTimeout = 24 * time.Hour
 
 // Reassembler joins the parts of concatenated messages: in any order,
 // duplicates ignored, incomplete ones handed out by Expire after Timeout.
-// Parts belong together when sender, reference, total and encoding class
-// agree. It is not safe for concurrent use. The zero value is ready.
+// Parts belong together when sender (number and type), reference and total
+// agree (23.040 9.2.3.24.1). It is not safe for concurrent use. The zero value is ready.
 type Reassembler struct {
 	// Timeout is how long after its first part an incomplete message is
 	// kept; 0 means DefaultReassemblyTimeout.

@@ -46,9 +46,11 @@ func (o Outcome) Final() bool { return o == Delivered || o == Failed }
 //	0x60..0x7F  temporary error, SC not making more attempts → Failed
 //	0x80..0xFF  reserved                                      → Failed
 //
-// Reserved values count as failed, because 23.040 asks receivers to treat
-// unknown values as "service rejected" (a final error) — and a message
-// wrongly shown as delivered is worse for a clinic than one shown as failed.
+// Within each range, reserved and SC-specific values take the meaning of
+// their range, since bits 6..5 carry the class of the status. Values with bit
+// 7 set have no defined class; smsd counts them as failed, since a message
+// wrongly shown as delivered is worse for a clinic than one shown as failed
+// (staff can resend; nobody looks again at a "delivered" reminder).
 func OutcomeOf(st byte) Outcome {
 	switch {
 	case st <= 0x1F:
