@@ -155,6 +155,11 @@ func (o Options) roDSN(path string) string {
 // KEK from keys (creating the key file if keys.KeyFile does not exist). It
 // never overwrites: an existing database is ErrExists.
 func Init(ctx context.Context, path string, keys KeySource, opt Options) error {
+	return initVersion(ctx, path, keys, opt, SchemaVersion)
+}
+
+// initVersion is Init stopping at schema version v (tests build old databases).
+func initVersion(ctx context.Context, path string, keys KeySource, opt Options, version int) error {
 	opt.defaults()
 	for _, p := range []string{path, path + "-wal", path + "-journal"} {
 		if _, err := os.Stat(p); err == nil {
@@ -196,7 +201,7 @@ func Init(ctx context.Context, path string, keys KeySource, opt Options) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if err := migrate(ctx, db, SchemaVersion); err != nil {
+	if err := migrate(ctx, db, version); err != nil {
 		return classify(fmt.Errorf("init %s: %w", path, err))
 	}
 	if err := inTx(ctx, db, func(tx *sql.Tx) error {
@@ -205,7 +210,7 @@ func Init(ctx context.Context, path string, keys KeySource, opt Options) error {
 	}); err != nil {
 		return classify(fmt.Errorf("init %s: store data key: %w", path, err))
 	}
-	opt.Logger.Info("created queue database", "path", path, "key", method, "schema", SchemaVersion)
+	opt.Logger.Info("created queue database", "path", path, "key", method, "schema", version)
 	return nil
 }
 
