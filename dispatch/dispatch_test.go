@@ -48,7 +48,7 @@ func TestSendMixedEncodingsExactlyOnce(t *testing.T) {
 	r.start()
 	got := r.waitHandset(0, len(want), 30*time.Second)
 	for i, id := range ids {
-		m := r.waitState(id, queue.Sent, 10*time.Second)
+		m := r.waitOut(id, 10*time.Second)
 		wantParts := pdu.CountText(texts[i]).Parts
 		if m.PartsTotal != wantParts || len(m.PartsAccepted) != wantParts {
 			t.Errorf("message %d: parts total %d, accepted %v; want %d parts", i, m.PartsTotal, m.PartsAccepted, wantParts)
@@ -77,7 +77,7 @@ func TestWakeOnEnqueue(t *testing.T) {
 	// signal can bring this message out within the wait below.
 	m := r.enqueue(alice, "Reminder: appointment today")
 	r.waitHandset(0, 1, 10*time.Second)
-	r.waitState(m.ID, queue.Sent, 5*time.Second)
+	r.waitOut(m.ID, 5*time.Second)
 }
 
 func TestScheduledSendAt(t *testing.T) {
@@ -101,8 +101,8 @@ func TestScheduledSendAt(t *testing.T) {
 	if got[1].To != alice || got[1].At.Before(at) {
 		t.Fatalf("scheduled message: to %s at %v, want to %s not before %v", got[1].To, got[1].At, alice, at)
 	}
-	r.waitState(now.ID, queue.Sent, 5*time.Second)
-	r.waitState(later.ID, queue.Sent, 5*time.Second)
+	r.waitOut(now.ID, 5*time.Second)
+	r.waitOut(later.ID, 5*time.Second)
 }
 
 func TestRateLimitDefers(t *testing.T) {
@@ -122,7 +122,7 @@ func TestRateLimitDefers(t *testing.T) {
 	if got[0].To != alice {
 		t.Errorf("first message went to %s, want the oldest (%s)", got[0].To, alice)
 	}
-	r.waitState(a.ID, queue.Sent, 5*time.Second)
+	r.waitOut(a.ID, 5*time.Second)
 	for _, id := range []int64{b.ID, c.ID} {
 		if m := r.get(id); m.State != queue.Queued || m.Attempts != 0 {
 			t.Errorf("message %d: state %s attempts %d, want queued with no attempt", id, m.State, m.Attempts)
@@ -136,7 +136,7 @@ func TestRateLimitDefers(t *testing.T) {
 	r.cfg.Modems[0].RateLimit = -1
 	r.start()
 	r.waitHandset(0, 3, 15*time.Second)
-	r.waitState(c.ID, queue.Sent, 5*time.Second)
+	r.waitOut(c.ID, 5*time.Second)
 }
 
 func TestDailyCapDefers(t *testing.T) {
@@ -183,7 +183,7 @@ func TestTransientFailureThenSuccess(t *testing.T) {
 	m := r.enqueue(alice, "Reminder: retry me")
 	r.start()
 	r.waitHandset(0, 1, 15*time.Second)
-	got := r.waitState(m.ID, queue.Sent, 5*time.Second)
+	got := r.waitOut(m.ID, 5*time.Second)
 	if got.Attempts != 3 {
 		t.Errorf("attempts = %d, want 3 (two congestion failures, then success)", got.Attempts)
 	}
@@ -218,7 +218,7 @@ func TestPermanentFailure(t *testing.T) {
 		t.Errorf("attempts %d last error %q; want 1 attempt, cms_1", got.Attempts, got.LastError)
 	}
 	// The loop goes on with the next message.
-	r.waitState(ok.ID, queue.Sent, 10*time.Second)
+	r.waitOut(ok.ID, 10*time.Second)
 	sameMessages(t, r.emus[0].Handset(), []sent{{bob, "Reminder: good number"}})
 }
 
@@ -230,7 +230,7 @@ func TestOptedOutAfterEnqueueNotSent(t *testing.T) {
 	}
 	ok := r.enqueue(bob, "Reminder: fine")
 	r.start()
-	r.waitState(ok.ID, queue.Sent, 10*time.Second)
+	r.waitOut(ok.ID, 10*time.Second)
 	if got := r.get(m.ID); got.State != queue.Failed {
 		t.Errorf("message to an opted-out number is %s, want failed", got.State)
 	}
@@ -283,7 +283,7 @@ func TestStatusAndAlive(t *testing.T) {
 	r.waitReady()
 	r.eventually("alive", 5*time.Second, r.d.Alive)
 	m := r.enqueue(alice, "Reminder: status")
-	r.waitState(m.ID, queue.Sent, 10*time.Second)
+	r.waitOut(m.ID, 10*time.Second)
 	st := r.d.Status()
 	if !st.Running || !st.Alive || len(st.Modems) != 2 || st.Queue[string(queue.Sent)] != 1 {
 		t.Fatalf("status = %+v", st)

@@ -251,6 +251,18 @@ func (r *rig) waitState(id int64, want queue.State, within time.Duration) queue.
 	return m
 }
 
+// waitOut waits until the message went out: sent, or already delivered
+// (the emulator's status reports come quickly).
+func (r *rig) waitOut(id int64, within time.Duration) queue.Message {
+	r.t.Helper()
+	var m queue.Message
+	r.eventually(fmt.Sprintf("message %d sent or delivered", id), within, func() bool {
+		m = r.get(id)
+		return m.State == queue.Sent || m.State == queue.Delivered
+	})
+	return m
+}
+
 // waitHandset waits for n messages on emulator i and returns them.
 func (r *rig) waitHandset(i, n int, within time.Duration) []emulator.HandsetMessage {
 	r.t.Helper()
