@@ -145,7 +145,7 @@ func New(cfg Config) (*Dispatcher, error) {
 			id:   mc.ID,
 			cap:  mc.DailyCap,
 			wake: make(chan struct{}, 1),
-			log:  d.log.With("modem", mc.ID),
+			log:  d.log.With("modem_id", mc.ID),
 		}
 		switch {
 		case mc.RateLimit == 0:
@@ -158,7 +158,7 @@ func New(cfg Config) (*Dispatcher, error) {
 			mcfg.Logger = cfg.Logger
 		}
 		if mcfg.Logger != nil {
-			mcfg.Logger = mcfg.Logger.With("modem", mc.ID)
+			mcfg.Logger = mcfg.Logger.With("modem_id", mc.ID)
 		}
 		mcfg.OnInbound = l.onInbound
 		mcfg.OnStatusReport = l.onStatusReport

@@ -203,6 +203,51 @@ func TestPoolModemDiesOtherTakesOver(t *testing.T) {
 	if counts[queue.Sent]+counts[queue.Delivered] != 6 {
 		t.Errorf("counts %v, want 6 sent or delivered", counts)
 	}
+	if n := len(r.emus[1].Handset()); n != 0 {
+		t.Errorf("the unplugged modem's handset shows %d messages", n)
+	}
+	if st := r.d.Status().Modems[1]; st.Ready || st.State != StateWaitModem || st.Sent != 0 {
+		t.Errorf("unplugged modem: ready %v state %q sent %d; want not ready, waiting, nothing sent", st.Ready, st.State, st.Sent)
+	}
+}
+
+// TestPoolClaimedWorkGoesBack: a modem of the pool hangs with a message
+// claimed (no "> " prompt: nothing went out). The message goes back to the
+// queue and the other modem sends it.
+func TestPoolClaimedWorkGoesBack(t *testing.T) {
+	r := newRig(t, withModems(2))
+	for i := range r.cfg.Modems {
+		r.cfg.Modems[i].Modem.SendTimeout = 500 * time.Millisecond
+	}
+	hung := r.emus[1]
+	tries := cmgsCounter(hung, 1, func() { hung.Hang() })
+	r.emus[0].SetLatency(30 * time.Millisecond) // so that m2 gets to claim
+	r.start()
+	r.waitReady()
+	var want []sent
+	var ids []int64
+	for i := range 6 {
+		text := fmt.Sprintf("Reminder %d", i)
+		ids = append(ids, r.enqueue(carol, text).ID)
+		want = append(want, sent{carol, text})
+	}
+	r.waitHandset(0, len(want), 30*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	sameMessages(t, r.emus[0].Handset(), want)
+	if n := len(hung.Handset()); n != 0 {
+		t.Errorf("hung modem's handset shows %d messages", n)
+	}
+	if tries.Load() == 0 {
+		t.Fatal("the second modem never claimed a message; the test proves nothing")
+	}
+	for _, id := range ids {
+		if m := r.waitOut(id, 5*time.Second); m.ModemID != "m1" {
+			t.Errorf("message %d went out through %q, want m1", id, m.ModemID)
+		}
+	}
+	if st := r.d.Status().Modems[1]; st.LastError == "" {
+		t.Errorf("hung modem shows no error in its status (%+v)", st)
+	}
 }
 
 // TestUnplugReplugMidRun unplugs the modem five times while 20 messages

@@ -257,6 +257,11 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 	bg := context.WithoutCancel(ctx)
 	log := l.log.With("id", msg.ID, "to", mask.Number(msg.To))
 	l.setState(StateSending, time.Time{})
+	if ctx.Err() != nil {
+		// Stopping between the claim and the first byte: nothing went out.
+		l.release(bg, log, msg.ID)
+		return
+	}
 
 	if msg.PartsTotal > 0 && len(msg.PartsAccepted) >= msg.PartsTotal {
 		// Every part went out before a crash, only MarkSent was missing.
