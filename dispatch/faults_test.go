@@ -438,3 +438,52 @@ func (r *rig) wait() error {
 		return nil
 	}
 }
+
+// TestAliveFalseWhileLoopStuck: a send loop blocked past StallTimeout (here
+// in a modem command that gets no answer) makes Alive false, so the daemon
+// stops pinging the systemd watchdog; once the loop moves again, Alive is
+// true again.
+func TestAliveFalseWhileLoopStuck(t *testing.T) {
+	r := newRig(t)
+	r.cfg.StallTimeout = 300 * time.Millisecond
+	r.cfg.Modems[0].Modem.SendTimeout = 3 * time.Second
+	e := r.emus[0]
+	cmgsCounter(e, 1, func() { e.Hang() })
+	r.start()
+	r.waitReady()
+	r.eventually("alive", 5*time.Second, r.d.Alive)
+	m := r.enqueue(alice, "Reminder: stuck")
+	r.eventually("not alive while the send hangs", 5*time.Second, func() bool { return !r.d.Alive() })
+	e.Unhang()
+	r.eventually("alive again", 15*time.Second, r.d.Alive)
+	r.waitOut(m.ID, 15*time.Second)
+	sameMessages(t, e.Handset(), []sent{{alice, "Reminder: stuck"}})
+}
+
+// TestAllPartsAcceptedBeforeCrashNotResent: smsd died after the last part
+// was accepted and recorded but before MarkSent. After the restart staff
+// resend the uncertain message; nothing goes out again and it becomes sent.
+func TestAllPartsAcceptedBeforeCrashNotResent(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	m := r.enqueue(alice, "Reminder: already out")
+	c, err := r.store.Claim(ctx, "m1")
+	if err != nil || c == nil || c.ID != m.ID {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	if err := r.store.RecordPart(ctx, m.ID, 1, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	r.store.Close()
+	r.store = openStore(t, r.dir, rigSetup{maxTries: 5, backoff: func(int) time.Duration { return 0 }})
+	r.cfg.Store = r.store
+	if err := r.store.Resend(ctx, m.ID); err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	cmgs := cmgsCounter(r.emus[0], 0, nil)
+	r.start()
+	r.waitOut(m.ID, 10*time.Second)
+	if n := cmgs.Load(); n != 0 {
+		t.Errorf("%d AT+CMGS sent for a message whose only part was already accepted", n)
+	}
+}
