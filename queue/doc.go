@@ -33,7 +33,7 @@
 //	queued ──Claim──▶ sending ──MarkSent──▶ sent ──RecordStatusReport──▶ delivered | undelivered
 //	   ▲                 │ MarkRetry (attempts left) / Release → queued
 //	   │                 │ MarkRetry (attempts exhausted) / MarkFailed → failed
-//	   └──── Resend ─────┤ store reopened while sending → uncertain (Resend or Dismiss)
+//	   └──── Resend ─────┤ MarkUncertain, or store reopened while sending → uncertain (Resend or Dismiss)
 //	queued ──Cancel──▶ cancelled;  queued ──Claim finds the number opted out──▶ failed
 //
 // Resend applies to uncertain, failed and undelivered messages; Dismiss

@@ -211,6 +211,16 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, code string) error {
 	})
 }
 
+// MarkUncertain records that a part may or may not have gone out (the
+// modem took it but the answer was lost): sending → uncertain at once,
+// with code, instead of waiting for the next start. Staff then resend or
+// dismiss; nothing is retried automatically, so nothing goes out twice.
+func (s *Store) MarkUncertain(ctx context.Context, id int64, code string) error {
+	return s.transition(ctx, id, "mark uncertain", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
+		return s.setState(ctx, tx, id, Uncertain, "last_error = ?", clip(code))
+	})
+}
+
 // Release returns a claimed message to queued without counting an attempt:
 // for when nothing went out (modem not ready, shutting down before the
 // first part).

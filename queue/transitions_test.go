@@ -74,6 +74,7 @@ func TestTransitions(t *testing.T) {
 		{"mark_sent", func(s *Store, id int64) error { return s.MarkSent(ctx, id) }, map[State]State{Sending: Sent}},
 		{"mark_retry", func(s *Store, id int64) error { return s.MarkRetry(ctx, id, "cms_38") }, map[State]State{Sending: Queued}},
 		{"mark_failed", func(s *Store, id int64) error { return s.MarkFailed(ctx, id, "cms_21") }, map[State]State{Sending: Failed}},
+		{"mark_uncertain", func(s *Store, id int64) error { return s.MarkUncertain(ctx, id, "maybe_sent_timeout") }, map[State]State{Sending: Uncertain}},
 		{"release", func(s *Store, id int64) error { return s.Release(ctx, id) }, map[State]State{Sending: Queued}},
 		{"cancel", func(s *Store, id int64) error { return s.Cancel(ctx, id) }, map[State]State{Queued: Cancelled}},
 		{"resend", func(s *Store, id int64) error { return s.Resend(ctx, id) }, map[State]State{Uncertain: Queued, Failed: Queued, Undelivered: Queued}},
