@@ -67,7 +67,7 @@ func parseNumber(num string) (digits string, ton byte, err error) {
 		num = num[1:]
 	}
 	if num == "" {
-		return "", 0, fmt.Errorf("%w: empty phone number (give +E.164 like +15551234567, or national digits)", ErrInvalidAddress)
+		return "", 0, fmt.Errorf("%w: empty phone number (give +E.164 like +4930123456, or national digits)", ErrInvalidAddress)
 	}
 	if len(num) > maxAddressDigits {
 		return "", 0, fmt.Errorf("%w: phone number has %d digits, at most %d fit in an SMS address", ErrInvalidAddress, len(num), maxAddressDigits)
@@ -75,7 +75,7 @@ func parseNumber(num string) (digits string, ton byte, err error) {
 	for i := 0; i < len(num); i++ {
 		if _, ok := semiOctet(num[i]); !ok || (ton == TONInternational && (num[i] < '0' || num[i] > '9')) {
 			// The offending character is not echoed: it is part of a phone number (PHI).
-			return "", 0, fmt.Errorf("%w: phone number has a character that is not a digit at position %d (give +E.164 like +15551234567, no spaces or dashes)", ErrInvalidAddress, i+1)
+			return "", 0, fmt.Errorf("%w: phone number has a character that is not a digit at position %d (give +E.164 like +4930123456, no spaces or dashes)", ErrInvalidAddress, i+1)
 		}
 	}
 	return num, ton, nil
