@@ -101,7 +101,10 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 	// gets its own sink, left out of the PHI check.
 	emuLogger := newLogger(io.Discard)
 	for i := range s.modems {
-		ec := emulator.Config{Logger: emuLogger.With("emulator", i+1), StatusReportDelay: s.srDelay}
+		// A stable link, as udev's /dev/serial/by-id gives: a replugged
+		// emulator gets a new pty whose number may differ.
+		ec := emulator.Config{Logger: emuLogger.With("emulator", i+1), StatusReportDelay: s.srDelay,
+			Link: filepath.Join(r.dir, fmt.Sprintf("ttySIM%d", i))}
 		if s.emuCfg != nil {
 			s.emuCfg(i, &ec)
 		}
