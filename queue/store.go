@@ -117,6 +117,9 @@ type Store struct {
 	sealers map[uint32]*crypt.Sealer
 	cur     *crypt.Sealer
 
+	lockMu sync.Mutex
+	lock   *os.File // the dispatcher lock, when held
+
 	changed chan struct{}
 	closeMu sync.Mutex
 	closed  bool
@@ -217,8 +220,11 @@ func initVersion(ctx context.Context, path string, keys KeySource, opt Options, 
 // Open opens the database at path. It first checks, read-only, that the
 // schema is one it knows and that keys unwraps the data key (ErrWrongKey,
 // ErrLocked: nothing written), then runs PRAGMA integrity_check, migrates
-// forward, and turns every message left in `sending` into `uncertain`
-// (the previous process died mid-send; staff decide to resend or dismiss).
+// forward, and takes the dispatcher lock (<path>.lock) if no other process
+// holds it; the holder turns every message left in `sending` into
+// `uncertain` (the previous process died mid-send; staff decide to resend
+// or dismiss). Several processes may open one store; only the lock holder
+// claims.
 func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store, error) {
 	opt.defaults()
 	if _, err := os.Stat(path); err != nil {
@@ -267,21 +273,8 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	if err := migrate(ctx, w, SchemaVersion); err != nil {
 		return fail(err)
 	}
-	var n int64
-	if err := inTx(ctx, w, func(tx *sql.Tx) error {
-		now := opt.Now().UnixMilli()
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'uncertain', updated_at = ?,
-			last_error = 'interrupted: smsd stopped while sending' WHERE state = 'sending'`, now)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	}); err != nil {
-		return fail(fmt.Errorf("mark interrupted sends uncertain: %w", err))
-	}
-	if n > 0 {
-		s.log.Warn("messages were being sent when smsd stopped; they are now uncertain and need a staff decision (resend or dismiss)", "count", n)
+	if err := s.becomePrimary(ctx); err != nil {
+		return fail(err)
 	}
 	r, err := sql.Open("sqlite3", opt.readerDSN(path))
 	if err != nil {
@@ -414,6 +407,62 @@ func (s *Store) integrityCheck(ctx context.Context) error {
 	return nil
 }
 
+// ErrBusy means another process owns this queue for dispatching (holds
+// <db>.lock): this Store may read and enqueue but not claim.
+var ErrBusy = errors.New("another smsd process is dispatching from this queue (it holds the queue's lock file); stop it first, or send through it")
+
+// becomePrimary tries to take the queue's dispatcher lock (<db>.lock,
+// flock LOCK_EX, non-blocking). The process holding it is the only one that
+// claims messages, so a message left `sending` while nobody holds the lock
+// was orphaned by a process that died (the kernel drops the lock with it):
+// the new holder turns those into `uncertain`. A second process opening the
+// store while the daemon runs (`smsd user add`) does not get the lock and
+// leaves the daemon's sends alone.
+func (s *Store) becomePrimary(ctx context.Context) error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lock != nil {
+		return nil
+	}
+	f, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return classify(fmt.Errorf("open lock file: %w", err))
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			s.log.Info("another process is dispatching from this queue; this one will not claim messages while it runs")
+			return nil
+		}
+		return fmt.Errorf("lock %s.lock: %w", s.path, err)
+	}
+	var n int64
+	if err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'uncertain', updated_at = ?,
+			last_error = 'interrupted: smsd stopped while sending' WHERE state = 'sending'`, ms(s.now()))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	}); err != nil {
+		f.Close()
+		return fmt.Errorf("mark interrupted sends uncertain: %w", err)
+	}
+	if n > 0 {
+		s.log.Warn("messages were being sent when smsd stopped; they are now uncertain and need a staff decision (resend or dismiss)", "count", n)
+	}
+	s.lock = f
+	return nil
+}
+
+// Primary reports whether this Store holds the dispatcher lock (see Claim).
+func (s *Store) Primary() bool {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	return s.lock != nil
+}
+
 // Close closes the database. The last close checkpoints the WAL into the
 // main file.
 func (s *Store) Close() error {
@@ -425,6 +474,12 @@ func (s *Store) Close() error {
 	s.closed = true
 	err1 := s.r.Close()
 	err2 := s.w.Close()
+	s.lockMu.Lock()
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+		s.lock = nil
+	}
+	s.lockMu.Unlock()
 	return errors.Join(err1, err2)
 }
 

@@ -66,7 +66,15 @@ func (s *Store) setState(ctx context.Context, tx *sql.Tx, id int64, to State, ex
 // number opted out after it was enqueued is moved to failed ("opted_out")
 // instead of being returned. The concatenation reference is assigned on the
 // first claim and kept for resends, so resumed parts join the earlier ones.
+// Only the process holding the dispatcher lock claims: in another, Claim
+// tries to take the lock and returns ErrBusy while the owner runs.
 func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
+	if err := s.becomePrimary(ctx); err != nil {
+		return nil, err
+	}
+	if !s.Primary() {
+		return nil, ErrBusy
+	}
 	var out *Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for {

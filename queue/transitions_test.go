@@ -362,3 +362,36 @@ func TestStatusReportMatching(t *testing.T) {
 		t.Fatalf("unknown recipient: %v", err)
 	}
 }
+
+// TestSecondStoreLeavesSendsAlone: a second opener (`smsd user add` while
+// the daemon runs) must not turn the daemon's in-flight message uncertain,
+// and must not claim; once the owner is gone it takes over.
+func TestSecondStoreLeavesSendsAlone(t *testing.T) {
+	ctx := context.Background()
+	e, s1 := openEnv(t)
+	m := mustEnqueue(t, s1, num, "in flight")
+	if c, _ := s1.Claim(ctx, "m1"); c == nil || !s1.Primary() {
+		t.Fatal("first store did not claim")
+	}
+	s2 := e.open(t)
+	if s2.Primary() {
+		t.Fatal("two primaries")
+	}
+	mustState(t, s2, m.ID, Sending)
+	if _, err := s2.Claim(ctx, "m2"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second store claimed: %v", err)
+	}
+	m2 := mustEnqueue(t, s2, num, "enqueued by the second process")
+	if err := s1.RecordPart(ctx, m.ID, 1, 1, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.MarkSent(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	c, err := s2.Claim(ctx, "m2")
+	if err != nil || c == nil || c.ID != m2.ID || !s2.Primary() {
+		t.Fatalf("takeover: %+v %v", c, err)
+	}
+	mustState(t, s2, m.ID, Sent)
+}
