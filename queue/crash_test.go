@@ -286,9 +286,16 @@ func checkCrashRound(t *testing.T, round int, db string, keys KeySource, model *
 	if ic != "ok" {
 		t.Fatalf("round %d: integrity_check: %s", round, ic)
 	}
-	all, err := s.List(ctx, ListFilter{Limit: 10000})
-	if err != nil {
-		t.Fatalf("round %d: list: %v", round, err)
+	var all []Message
+	for off := 0; ; off += 10000 {
+		page, err := s.List(ctx, ListFilter{Limit: 10000, Offset: off})
+		if err != nil {
+			t.Fatalf("round %d: list: %v", round, err)
+		}
+		all = append(all, page...)
+		if len(page) < 10000 {
+			break
+		}
 	}
 	counts, _ := s.Counts(ctx)
 	total := 0
@@ -310,8 +317,8 @@ func checkCrashRound(t *testing.T, round int, db string, keys KeySource, model *
 			t.Fatalf("round %d: key %s in messages %d and %d", round, k, prev, m.ID)
 		}
 		byKey[k] = m.ID
-		if len(m.PartsAccepted) > 2 {
-			t.Fatalf("round %d: message %d has %d parts", round, m.ID, len(m.PartsAccepted))
+		if len(m.PartsAccepted) > 2 || ((m.State == Sent || m.State == Delivered) && len(m.PartsAccepted) != 2) {
+			t.Fatalf("round %d: message %d is %s with parts %v", round, m.ID, m.State, m.PartsAccepted)
 		}
 	}
 	var p []string = model.pending
