@@ -197,3 +197,26 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("state %s", got.State)
 	}
 }
+
+// TestInitOnFullDiskLeavesNothing: an init that fails half-way removes the
+// database it started, so the next init is not refused as "exists".
+func TestInitOnFullDiskLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	mnt := tmpfs(t, 1<<20)
+	f, _ := os.Create(filepath.Join(mnt, "filler"))
+	f.Write(make([]byte, (1<<20)-8<<10)) // leaves about 8 KiB
+	f.Close()
+	db := filepath.Join(mnt, "smsd.db")
+	keys := KeySource{KeyFile: filepath.Join(t.TempDir(), "smsd.key")}
+	err := Init(ctx, db, keys, Options{})
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("init on a full disk: %v", err)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("half-made database left behind")
+	}
+	os.Remove(filepath.Join(mnt, "filler"))
+	if err := Init(ctx, db, keys, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}

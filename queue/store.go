@@ -198,20 +198,31 @@ func initVersion(ctx context.Context, path string, keys KeySource, opt Options, 
 		return fmt.Errorf("init %s: %w", path, err)
 	}
 	f.Close()
-	db, err := sql.Open("sqlite3", opt.writerDSN(path))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if err := migrate(ctx, db, version); err != nil {
+	// A failed init removes what it made, so that the next `smsd init`
+	// starts clean instead of finding a half-made database.
+	cleanup := func(err error) error {
+		for _, suf := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(path + suf)
+		}
 		return classify(fmt.Errorf("init %s: %w", path, err))
 	}
-	if err := inTx(ctx, db, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO data_keys (gen, wrapped, created_at) VALUES (1, ?, ?)", blob, opt.Now().UnixMilli())
-		return err
-	}); err != nil {
-		return classify(fmt.Errorf("init %s: store data key: %w", path, err))
+	db, err := sql.Open("sqlite3", opt.writerDSN(path))
+	if err != nil {
+		return cleanup(err)
+	}
+	db.SetMaxOpenConns(1)
+	err = migrate(ctx, db, version)
+	if err == nil {
+		err = inTx(ctx, db, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO data_keys (gen, wrapped, created_at) VALUES (1, ?, ?)", blob, opt.Now().UnixMilli())
+			return err
+		})
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return cleanup(err)
 	}
 	opt.Logger.Info("created queue database", "path", path, "key", method, "schema", version)
 	return nil
@@ -525,6 +536,12 @@ func classify(err error) error {
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
+		switch se.SystemErrno {
+		case unix.ENOSPC, unix.EDQUOT:
+			return fmt.Errorf("%w: %w (free space in the data directory; the change was rolled back)", ErrDiskFull, err)
+		case unix.EROFS:
+			return fmt.Errorf("%w: %w (the file system is mounted read-only; nothing was changed)", ErrReadOnly, err)
+		}
 		switch se.Code {
 		case sqlite3.ErrReadonly:
 			return fmt.Errorf("%w: %w (check the file's owner and mode, and that the file system is mounted read-write; nothing was changed)", ErrReadOnly, err)
