@@ -1,0 +1,559 @@
+// Package emulator is a GSM modem on a pseudo-terminal. It answers AT commands
+// the way a real USB modem does (echo until ATE0, the "> " prompt of AT+CMGS,
+// +CMS/+CME errors as AT+CMEE asks, SMS storage, +CMTI and +CDS indications)
+// so that the real serial code of package modem, and third-party clients such
+// as gammu, can be tested against it. Every submitted PDU is decoded into a
+// handset log: what the recipient's phone would show. Faults can be injected:
+// send errors, latency, a slow wire, a hang, unplugging and replugging, a SIM
+// that wants its PIN, no network.
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures an emulator. The zero value works.
+type Config struct {
+	// Link, if set, is a symlink to the pty slave (like /dev/serial/by-id/...).
+	// It is replaced if it already is a symlink; any other file there is an error.
+	Link   string
+	Logger *slog.Logger
+	// StatusReportDelay is how long after an accepted submit with TP-SRR the
+	// +CDS status report comes. Default 50ms.
+	StatusReportDelay time.Duration
+	// SMSC is the service centre number on the "SIM". Default "+15550000000".
+	SMSC string
+	// Identity answers for AT+CGMI/CGMM/CGMR/CGSN/CIMI.
+	Manufacturer, Model, Revision, IMEI, IMSI string
+	Operator                                  string
+	// Capacity of the SIM's message storage. Default 30.
+	Capacity int
+	// OnHandset, if set, is called (from the emulator's goroutine) with every
+	// message as the handset completes it.
+	OnHandset func(HandsetMessage)
+	// Now is the clock for timestamps. Default time.Now.
+	Now func() time.Time
+}
+
+// HandsetMessage is one message as the recipient's phone shows it, its parts
+// reassembled.
+type HandsetMessage struct {
+	To        string
+	Text      string
+	Encoding  string // "GSM-7", "UCS-2", "8-bit"
+	Parts     int
+	Reference uint16 // concatenation reference (0 for single-part)
+	MRs       []int  // TP-MR the modem assigned to each part, in part order
+	SRR       bool   // a status report was requested
+	At        time.Time
+}
+
+// conn is one plugged-in life of the modem: a pty pair.
+type conn struct {
+	ptmx   *os.File // master, pollable so Close interrupts Read
+	tty    *os.File // slave, held open so the master never sees EIO between clients
+	wmu    sync.Mutex
+	closed chan struct{}
+	done   chan struct{} // reader finished
+}
+
+// Emulator is a running emulated modem.
+type Emulator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	c        *conn
+	path     string // slave path of the current pty
+	closed   bool
+	st       modemState
+	sim      simState
+	faults   faults
+	store    storage
+	handset  handset
+	mr       byte
+	ref      uint16
+	commands []string
+	hook     func(cmd string, at time.Time)
+	timers   map[*time.Timer]struct{}
+	cond     *sync.Cond // broadcast when the handset log grows
+}
+
+// modemState is what a power cycle resets.
+type modemState struct {
+	echo     bool
+	cmee     int
+	cmgf     int
+	cnmi     [5]int
+	creg     int // URC mode of +CREG
+	cscs     string
+	sessions int // times ATE0 or ATZ was seen: one per client initialisation
+}
+
+type simState struct {
+	pin         string // "" = no PIN
+	unlocked    bool
+	attempts    int // AT+CPIN=<pin> attempts, right or wrong
+	left        int // tries left before PUK
+	puk         bool
+	reg         int // +CREG <stat>
+	csq         int
+	smsc        string
+	deliverStat byte // TP-ST of status reports
+}
+
+type faults struct {
+	failSends    int
+	failCode     int
+	latency      time.Duration
+	baud         int
+	hang         bool
+	injectOnCMGS []pendingInject
+}
+
+type pendingInject struct{ from, text string }
+
+func defaults(cfg *Config) {
+	if cfg.StatusReportDelay == 0 {
+		cfg.StatusReportDelay = 50 * time.Millisecond
+	}
+	if cfg.SMSC == "" {
+		cfg.SMSC = "+15550000000"
+	}
+	if cfg.Manufacturer == "" {
+		cfg.Manufacturer = "smsd"
+	}
+	if cfg.Model == "" {
+		cfg.Model = "Emulated GSM modem"
+	}
+	if cfg.Revision == "" {
+		cfg.Revision = "EMU-1.0"
+	}
+	if cfg.IMEI == "" {
+		cfg.IMEI = "356938035643809"
+	}
+	if cfg.IMSI == "" {
+		cfg.IMSI = "001010123456789"
+	}
+	if cfg.Operator == "" {
+		cfg.Operator = "Emulated Net"
+	}
+	if cfg.Capacity == 0 {
+		cfg.Capacity = 30
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Start creates the pty, links it and starts answering.
+func Start(cfg Config) (*Emulator, error) {
+	defaults(&cfg)
+	e := &Emulator{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		timers: map[*time.Timer]struct{}{},
+		sim:    simState{reg: 1, csq: 20, smsc: cfg.SMSC, left: 3, unlocked: true},
+		store:  storage{capacity: cfg.Capacity, msgs: map[int]stored{}},
+		mr:     0,
+		ref:    0x00F0, // crosses 255 soon: both 8- and 16-bit references get used
+	}
+	e.cond = sync.NewCond(&e.mu)
+	e.handset.parts = map[handsetKey]*partial{}
+	e.powerOn()
+	if err := e.plug(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// powerOn resets what a real modem forgets when it loses power.
+func (e *Emulator) powerOn() {
+	e.st = modemState{echo: true, cmee: 0, cmgf: 0, cnmi: [5]int{2, 1, 0, 0, 0}, cscs: "IRA", sessions: e.st.sessions}
+	if e.sim.pin != "" && !e.sim.puk {
+		e.sim.unlocked = false
+	}
+}
+
+// plug creates a new pty pair, links it and starts its reader.
+func (e *Emulator) plug() error {
+	p, t, err := pty.Open()
+	if err != nil {
+		return fmt.Errorf("emulator: create pseudo-terminal: %w", err)
+	}
+	// creack/pty's ioctls put the master in blocking mode; a blocking read
+	// cannot be interrupted by Close. Re-wrap a non-blocking duplicate so
+	// the runtime poller handles it.
+	fd, err := unix.Dup(int(p.Fd()))
+	p.Close()
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("emulator: dup pty master: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		t.Close()
+		return fmt.Errorf("emulator: pty master non-blocking: %w", err)
+	}
+	ptmx := os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := makeRaw(t); err != nil {
+		ptmx.Close()
+		t.Close()
+		return fmt.Errorf("emulator: raw mode on %s: %w", t.Name(), err)
+	}
+	if e.cfg.Link != "" {
+		if err := relink(t.Name(), e.cfg.Link); err != nil {
+			ptmx.Close()
+			t.Close()
+			return err
+		}
+	}
+	c := &conn{ptmx: ptmx, tty: t, closed: make(chan struct{}), done: make(chan struct{})}
+	e.mu.Lock()
+	e.c = c
+	e.path = t.Name()
+	e.mu.Unlock()
+	go e.readLoop(c)
+	return nil
+}
+
+// relink points link at target, replacing an old symlink but nothing else.
+func relink(target, link string) error {
+	if fi, err := os.Lstat(link); err == nil {
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return fmt.Errorf("emulator: %s exists and is not a symlink; remove it or choose another -link path", link)
+		}
+		if err := os.Remove(link); err != nil {
+			return fmt.Errorf("emulator: replace link %s: %w", link, err)
+		}
+	}
+	if err := os.Symlink(target, link); err != nil {
+		return fmt.Errorf("emulator: link %s → %s: %w", link, target, err)
+	}
+	return nil
+}
+
+// makeRaw sets the slave like a serial port in raw mode (cfmakeraw), so that
+// nothing is echoed or translated before a client opens it.
+func makeRaw(t *os.File) error {
+	fd := int(t.Fd())
+	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	tio.Cflag &^= unix.CSIZE | unix.PARENB
+	tio.Cflag |= unix.CS8
+	tio.Cc[unix.VMIN] = 1
+	tio.Cc[unix.VTIME] = 0
+	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
+}
+
+// Path is what modem.Config.Path takes: the link if one was asked for, else
+// the slave of the current pty (which changes on Replug).
+func (e *Emulator) Path() string {
+	if e.cfg.Link != "" {
+		return e.cfg.Link
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.path
+}
+
+// Close unplugs the modem for good and removes the link.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	for t := range e.timers {
+		t.Stop()
+	}
+	e.mu.Unlock()
+	e.unplug()
+	e.mu.Lock()
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	return nil
+}
+
+// Unplug closes the pty, as pulling the USB stick does: the client's port
+// fails. Messages stay on the SIM.
+func (e *Emulator) Unplug() { e.unplug() }
+
+func (e *Emulator) unplug() {
+	e.mu.Lock()
+	c := e.c
+	e.c = nil
+	e.mu.Unlock()
+	if c == nil {
+		return
+	}
+	close(c.closed)
+	c.ptmx.Close()
+	c.tty.Close()
+	<-c.done
+	if e.cfg.Link != "" {
+		if fi, err := os.Lstat(e.cfg.Link); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			os.Remove(e.cfg.Link)
+		}
+	}
+}
+
+// Replug plugs the modem back in: a new pty, linked at the same path, and a
+// modem that has forgotten its settings (echo on again, PIN needed again).
+func (e *Emulator) Replug() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return errors.New("emulator: closed")
+	}
+	plugged := e.c != nil
+	e.mu.Unlock()
+	if plugged {
+		e.unplug()
+	}
+	e.mu.Lock()
+	e.powerOn()
+	e.mu.Unlock()
+	return e.plug()
+}
+
+// FailSends makes the next n AT+CMGS answer "+CMS ERROR: <cms>".
+func (e *Emulator) FailSends(n, cms int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.failSends, e.faults.failCode = n, cms
+}
+
+// SetLatency delays every answer by d.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.latency = d
+}
+
+// SetBaud paces output as a serial wire at b baud (10 bits a byte) would;
+// 0 = no pacing.
+func (e *Emulator) SetBaud(b int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.baud = b
+}
+
+// Hang makes the modem stop answering anything (input is swallowed, no URCs)
+// until Unhang or Replug.
+func (e *Emulator) Hang() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.hang = true
+}
+
+// Unhang makes a hung modem answer again.
+func (e *Emulator) Unhang() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.hang = false
+}
+
+// RequirePIN makes the SIM locked with pin (now and at every power-up); ""
+// removes the PIN. Three wrong tries PUK-lock the SIM.
+func (e *Emulator) RequirePIN(pin string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.pin = pin
+	e.sim.unlocked = pin == ""
+	e.sim.left = 3
+	e.sim.puk = false
+}
+
+// SetPUKLocked PUK-locks the SIM.
+func (e *Emulator) SetPUKLocked() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.puk = true
+	e.sim.unlocked = false
+}
+
+// PINAttempts counts AT+CPIN=<pin> commands received, right or wrong.
+func (e *Emulator) PINAttempts() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sim.attempts
+}
+
+// SetRegistered sets the +CREG <stat> (0 not registered, 1 home, 2
+// searching, 3 denied, 5 roaming) and prints the +CREG URC if enabled.
+func (e *Emulator) SetRegistered(stat int) {
+	e.mu.Lock()
+	e.sim.reg = stat
+	mode := e.st.creg
+	e.mu.Unlock()
+	if mode > 0 {
+		e.urc(fmt.Sprintf("+CREG: %d", stat))
+	}
+}
+
+// SetSignal sets the +CSQ rssi (0..31, 99 unknown).
+func (e *Emulator) SetSignal(rssi int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.csq = rssi
+}
+
+// SetSMSC sets the service centre number on the SIM ("" = none).
+func (e *Emulator) SetSMSC(n string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.smsc = n
+}
+
+// SetDeliveryOutcome sets the TP-Status of the status reports sent from now
+// on: 0x00 delivered, 0x20..0x2F still trying, 0x40..0x6F failed (23.040 §9.2.3.15).
+func (e *Emulator) SetDeliveryOutcome(status byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.deliverStat = status
+}
+
+// OnCommand sets a hook called with every AT command line the modem receives
+// and the time its first byte arrived. It is called from the emulator's
+// reader before the command is answered; it must not block for long.
+func (e *Emulator) OnCommand(f func(cmd string, at time.Time)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.hook = f
+}
+
+// Commands returns every command line received so far (PINs included: this
+// is a test device).
+func (e *Emulator) Commands() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.commands...)
+}
+
+// Sessions counts client initialisations seen (ATE0 or ATZ received).
+func (e *Emulator) Sessions() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st.sessions
+}
+
+// Handset returns every complete message the phone has received, in order.
+func (e *Emulator) Handset() []HandsetMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]HandsetMessage(nil), e.handset.done...)
+}
+
+// WaitHandset waits until the handset has at least n messages and returns them.
+func (e *Emulator) WaitHandset(ctx context.Context, n int) ([]HandsetMessage, error) {
+	stop := context.AfterFunc(ctx, func() {
+		e.mu.Lock()
+		e.cond.Broadcast()
+		e.mu.Unlock()
+	})
+	defer stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.handset.done) < n {
+		if err := ctx.Err(); err != nil {
+			return append([]HandsetMessage(nil), e.handset.done...), fmt.Errorf("emulator: handset has %d of %d messages: %w", len(e.handset.done), n, err)
+		}
+		if e.closed {
+			return nil, errors.New("emulator: closed")
+		}
+		e.cond.Wait()
+	}
+	return append([]HandsetMessage(nil), e.handset.done...), nil
+}
+
+// Stored returns the number of messages in the SIM storage.
+func (e *Emulator) Stored() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.store.msgs)
+}
+
+// afterFunc runs f after d unless the emulator is closed first.
+func (e *Emulator) afterFunc(d time.Duration, f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		e.mu.Lock()
+		delete(e.timers, t)
+		closed := e.closed
+		e.mu.Unlock()
+		if !closed {
+			f()
+		}
+	})
+	e.timers[t] = struct{}{}
+}
+
+// write sends raw bytes to the client of conn c, paced at the configured baud
+// rate. Output to a client that does not read is dropped after a while, as
+// a real modem's output is lost when nobody listens.
+func (e *Emulator) write(c *conn, s string) {
+	if c == nil {
+		return
+	}
+	e.mu.Lock()
+	baud, hang := e.faults.baud, e.faults.hang
+	e.mu.Unlock()
+	if hang {
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := []byte(s)
+	for len(b) > 0 {
+		chunk := b
+		if baud > 0 && len(chunk) > 16 {
+			chunk = chunk[:16]
+		}
+		c.ptmx.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.ptmx.Write(chunk); err != nil {
+			return
+		}
+		if baud > 0 {
+			select {
+			case <-time.After(time.Duration(len(chunk)) * 10 * time.Second / time.Duration(baud)):
+			case <-c.closed:
+				return
+			}
+		}
+		b = b[len(chunk):]
+	}
+}
+
+// urc prints an unsolicited result code on the current connection.
+func (e *Emulator) urc(line string) {
+	e.mu.Lock()
+	c := e.c
+	e.mu.Unlock()
+	e.write(c, "\r\n"+line+"\r\n")
+}

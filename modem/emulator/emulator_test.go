@@ -1,0 +1,347 @@
+package emulator
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clinicsms/smsd/modem/pdu"
+	"go.bug.st/serial"
+)
+
+// client is a bare serial client on the emulator's pty, to check the bytes
+// the emulator sends (the modem package's tests check the full behaviour).
+type client struct {
+	t    *testing.T
+	port serial.Port
+	buf  []byte
+}
+
+func dial(t *testing.T, e *Emulator) *client {
+	t.Helper()
+	p, err := serial.Open(e.Path(), &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetReadTimeout(50 * time.Millisecond)
+	t.Cleanup(func() { p.Close() })
+	return &client{t: t, port: p}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := c.port.Write([]byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// until reads until the output ends with suffix and returns it all.
+func (c *client) until(suffix string) string {
+	c.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	b := make([]byte, 256)
+	for !strings.HasSuffix(string(c.buf), suffix) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("waiting for %q, got %q", suffix, c.buf)
+		}
+		n, _ := c.port.Read(b)
+		c.buf = append(c.buf, b[:n]...)
+	}
+	out := string(c.buf)
+	c.buf = nil
+	return out
+}
+
+func (c *client) cmd(cmd, final string) string {
+	c.t.Helper()
+	c.send(cmd + "\r")
+	return c.until(final + "\r\n")
+}
+
+func start(t *testing.T, cfg Config) *Emulator {
+	t.Helper()
+	if cfg.Link == "" {
+		cfg.Link = filepath.Join(t.TempDir(), "ttySIM0")
+	}
+	e, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestEchoUntilATE0AndErrorModes(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	if got := c.cmd("AT", "OK"); got != "AT\r\r\nOK\r\n" {
+		t.Fatalf("echoed AT: %q", got)
+	}
+	if got := c.cmd("ATE0", "OK"); got != "ATE0\r\r\nOK\r\n" {
+		t.Fatalf("ATE0: %q", got)
+	}
+	if got := c.cmd("AT", "OK"); got != "\r\nOK\r\n" {
+		t.Fatalf("after ATE0: %q", got)
+	}
+	e.RequirePIN("1234")
+	if got := c.cmd("AT+CIMI", "ERROR"); got != "\r\nERROR\r\n" {
+		t.Fatalf("CMEE=0: %q", got)
+	}
+	c.cmd("AT+CMEE=1", "OK")
+	if got := c.cmd("AT+CIMI", "11"); got != "\r\n+CME ERROR: 11\r\n" {
+		t.Fatalf("CMEE=1: %q", got)
+	}
+	c.cmd("AT+CMEE=2", "OK")
+	if got := c.cmd("AT+CIMI", "required"); got != "\r\n+CME ERROR: SIM PIN required\r\n" {
+		t.Fatalf("CMEE=2: %q", got)
+	}
+	if got := c.cmd("AT+CPIN?", "OK"); !strings.Contains(got, "+CPIN: SIM PIN") {
+		t.Fatalf("CPIN?: %q", got)
+	}
+	if got := c.cmd(`AT+CPIN="0000"`, "password"); !strings.Contains(got, "incorrect password") {
+		t.Fatalf("wrong PIN: %q", got)
+	}
+	c.cmd(`AT+CPIN="1234"`, "OK")
+	if got := c.cmd("AT+CPIN?", "OK"); !strings.Contains(got, "READY") {
+		t.Fatalf("CPIN? after PIN: %q", got)
+	}
+	if e.PINAttempts() != 2 {
+		t.Fatalf("PIN attempts %d", e.PINAttempts())
+	}
+	if got := c.cmd("AT+CSCS?", "OK"); !strings.Contains(got, `+CSCS: "IRA"`) {
+		t.Fatalf("CSCS?: %q", got)
+	}
+	if got := c.cmd("AT+NOSUCH", "ERROR"); got != "\r\nERROR\r\n" {
+		t.Fatalf("unknown command: %q", got)
+	}
+	if got := c.cmd("AT+CMGF=0;+CSQ", "OK"); !strings.Contains(got, "+CSQ: 20,99") {
+		t.Fatalf("chained: %q", got)
+	}
+}
+
+func TestPromptSubmitAndEscape(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	c.cmd("AT+CMEE=1", "OK")
+	parts, err := pdu.EncodeSubmit("+15551234567", "hello", pdu.SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := parts[0].TPDU
+	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	if got := c.until("> "); got != "\r\n> " {
+		t.Fatalf("prompt: %q", got)
+	}
+	c.send("00" + strings.ToUpper(hex.EncodeToString(tp)) + "\x1a")
+	if got := c.until("OK\r\n"); got != "\r\n+CMGS: 1\r\n\r\nOK\r\n" {
+		t.Fatalf("submit answer: %q", got)
+	}
+	// ESC abandons the prompt: nothing is sent.
+	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.until("> ")
+	c.send("0011\x1b")
+	c.until("OK\r\n")
+	// A length that does not match the PDU.
+	c.send("AT+CMGS=" + itoa(len(tp)+1) + "\r")
+	c.until("> ")
+	c.send("00" + hex.EncodeToString(tp) + "\x1a")
+	if got := c.until("\r\n+CMS ERROR: 304\r\n"); got != "\r\n+CMS ERROR: 304\r\n" {
+		t.Fatalf("length mismatch: %q", got)
+	}
+	h := e.Handset()
+	if len(h) != 1 || h[0].Text != "hello" || h[0].To != "+15551234567" {
+		t.Fatalf("handset %+v", h)
+	}
+	// Not registered: +CMS ERROR 331 after the PDU.
+	e.SetRegistered(0)
+	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.until("> ")
+	c.send("00" + hex.EncodeToString(tp) + "\x1a")
+	if got := c.until("\r\n+CMS ERROR: 331\r\n"); got == "" {
+		t.Fatal("no 331")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// Stored messages are listed with the SMSC field first, as real modems
+// print them, and +CMTI announces each.
+func TestStorageAndIndications(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	if err := e.Inject("+15557654321", "Yes"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.until(`"SM",1` + "\r\n"); got != "\r\n+CMTI: \"SM\",1\r\n" {
+		t.Fatalf("indication: %q", got)
+	}
+	got := c.cmd("AT+CMGL=4", "OK")
+	lines := strings.Split(strings.TrimSpace(got), "\r\n")
+	if len(lines) < 3 || lines[0] != "+CMGL: 1,0,,"+strings.Split(lines[0], ",,")[1] {
+		t.Fatalf("CMGL: %q", got)
+	}
+	raw, err := hex.DecodeString(lines[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	smsc, tpdu, err := pdu.SplitSMSC(raw)
+	if err != nil || smsc != "+15550000000" {
+		t.Fatalf("SMSC %q %v", smsc, err)
+	}
+	d, err := pdu.DecodeDeliver(tpdu)
+	if err != nil || d.Text != "Yes" || d.From.Number != "+15557654321" {
+		t.Fatalf("deliver %+v %v", d, err)
+	}
+	if got := c.cmd("AT+CMGR=1", "OK"); !strings.HasPrefix(got, "\r\n+CMGR: 1,,") {
+		t.Fatalf("CMGR after CMGL marks read: %q", got)
+	}
+	c.cmd("AT+CMGD=1", "OK")
+	if e.Stored() != 0 {
+		t.Fatal("not deleted")
+	}
+	c.cmd("AT+CMEE=1", "OK")
+	if got := c.cmd("AT+CMGR=1", "321"); !strings.Contains(got, "+CMS ERROR: 321") {
+		t.Fatalf("empty slot: %q", got)
+	}
+	if got := c.cmd("AT+CPMS?", "OK"); !strings.Contains(got, `+CPMS: "SM",0,30`) {
+		t.Fatalf("CPMS?: %q", got)
+	}
+}
+
+// With AT+CNMI ds=1 and TP-SRR a +CDS status report follows the submit.
+func TestStatusReportDirect(t *testing.T) {
+	e := start(t, Config{StatusReportDelay: time.Millisecond})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	c.cmd("AT+CNMI=2,1,0,1,0", "OK")
+	parts, _ := pdu.EncodeSubmit("+15551234567", "hi", pdu.SubmitOptions{StatusReport: true})
+	tp := parts[0].TPDU
+	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.until("> ")
+	c.send("00" + hex.EncodeToString(tp) + "\x1a")
+	c.until("OK\r\n")
+	out := c.until("\r\n")
+	for !strings.Contains(out, "+CDS:") || strings.Count(out, "\r\n") < 3 {
+		out += c.until("\r\n")
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\r\n")
+	raw, _ := hex.DecodeString(lines[len(lines)-1])
+	_, tpdu, err := pdu.SplitSMSC(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := pdu.DecodeStatusReport(tpdu)
+	if err != nil || sr.MR != 1 || sr.Recipient.Number != "+15551234567" || sr.Outcome != pdu.Delivered {
+		t.Fatalf("report %+v %v", sr, err)
+	}
+}
+
+func TestUnplugReplugRelinks(t *testing.T) {
+	e := start(t, Config{})
+	first, _ := os.Readlink(e.Path())
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	e.Unplug()
+	if _, err := os.Lstat(e.Path()); !os.IsNotExist(err) {
+		t.Fatal("link still there while unplugged")
+	}
+	c.port.SetReadTimeout(serial.NoTimeout)
+	if _, err := c.port.Read(make([]byte, 10)); err == nil {
+		t.Fatal("client read works after unplug")
+	}
+	if err := e.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.Readlink(e.Path())
+	if err != nil || second == "" {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Log("the new pty got the same number (allowed)")
+	}
+	c2 := dial(t, e)
+	if got := c2.cmd("AT", "OK"); got != "AT\r\r\nOK\r\n" {
+		t.Fatalf("echo back on after power cycle: %q", got)
+	}
+}
+
+func TestLinkRefusesToReplaceAFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(p, nil, 0o600)
+	if _, err := Start(Config{Link: p}); err == nil || !strings.Contains(err.Error(), "not a symlink") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// gammu, a third-party AT client, identifies the emulator and sends through
+// it; the handset log shows the message.
+func TestGammu(t *testing.T) {
+	const gammu = "/usr/bin/gammu"
+	if _, err := os.Stat(gammu); err != nil {
+		t.Skip("gammu not installed (apt-get install gammu; make deps does it)")
+	}
+	e := start(t, Config{})
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "gammurc")
+	log := filepath.Join(dir, "gammu.log")
+	os.WriteFile(rc, []byte("[gammu]\ndevice = "+e.Path()+"\nconnection = at\nlogfile = "+log+"\nlogformat = textall\n"), 0o600)
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, gammu, append([]string{"-c", rc}, args...)...).CombinedOutput()
+		if err != nil {
+			l, _ := os.ReadFile(log)
+			t.Fatalf("gammu %v: %v\n%s\nlog tail:\n%s", args, err, out, tail(string(l), 3000))
+		}
+		return string(out)
+	}
+	out := run("identify")
+	for _, want := range []string{"Manufacturer", "smsd", "356938035643809", "001010123456789"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("identify output lacks %q:\n%s", want, out)
+		}
+	}
+	const text = "Reminder: dentist tomorrow 9:30. Reply C to confirm."
+	run("sendsms", "TEXT", "+15551234567", "-text", text)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h, err := e.WaitHandset(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h[0].To != "+15551234567" || h[0].Text != text {
+		t.Fatalf("handset %+v", h[0])
+	}
+	// A long Unicode text: gammu splits it, the handset joins it.
+	long := strings.Repeat("Zażółć gęślą jaźń. ", 8)
+	run("sendsms", "TEXT", "+15551234567", "-unicode", "-len", "400", "-text", long)
+	h, err = e.WaitHandset(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h[1].Text != long || h[1].Parts < 2 || h[1].Encoding != "UCS-2" {
+		t.Fatalf("handset %+v", h[1])
+	}
+	// And it reads what the SIM holds (PDUs with their SMSC field).
+	e.Inject("+15557654321", "C")
+	out = run("getallsms")
+	if !strings.Contains(out, "+15557654321") || !strings.Contains(out, "\nC\n") {
+		t.Fatalf("getallsms:\n%s", out)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

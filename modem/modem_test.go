@@ -1,0 +1,729 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clinicsms/smsd/modem/emulator"
+	"github.com/clinicsms/smsd/modem/pdu"
+)
+
+// These tests drive the real modem code (go.bug.st/serial on a pty) against
+// the emulator in modem/emulator: no Go interface fakes.
+
+const to = "+15551234567"
+
+// sink records what the modem hands on.
+type sink struct {
+	mu       sync.Mutex
+	inbound  []Inbound
+	reports  []StatusReport
+	failNext int // OnInbound fails this many times first
+	ch       chan struct{}
+}
+
+func newSink() *sink { return &sink{ch: make(chan struct{}, 100)} }
+
+func (s *sink) onInbound(_ context.Context, in Inbound) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failNext > 0 {
+		s.failNext--
+		return errors.New("store unavailable (test)")
+	}
+	s.inbound = append(s.inbound, in)
+	s.ch <- struct{}{}
+	return nil
+}
+
+func (s *sink) onReport(_ context.Context, sr StatusReport) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reports = append(s.reports, sr)
+	s.ch <- struct{}{}
+	return nil
+}
+
+// wait polls until cond holds (checked under the sink's lock).
+func (s *sink) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		ok := cond()
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-s.ch:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("SMSD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+type rig struct {
+	emu  *emulator.Emulator
+	m    *Modem
+	sink *sink
+	done chan error
+	stop context.CancelFunc
+}
+
+// newRig starts an emulator linked at a temp path and a modem on it; adjust
+// changes the config before New; the modem is not run (call run).
+func newRig(t testing.TB, adjust func(*Config)) *rig {
+	t.Helper()
+	link := filepath.Join(t.TempDir(), "ttySIM0")
+	emu, err := emulator.Start(emulator.Config{Link: link, Logger: testLogger(t), StatusReportDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	s := newSink()
+	cfg := Config{
+		Path:           link,
+		CommandTimeout: 500 * time.Millisecond,
+		SendTimeout:    2 * time.Second,
+		HealthInterval: 200 * time.Millisecond,
+		ReconnectMin:   50 * time.Millisecond,
+		ReconnectMax:   200 * time.Millisecond,
+		Logger:         testLogger(t),
+		OnInbound:      s.onInbound,
+		OnStatusReport: s.onReport,
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{emu: emu, m: m, sink: s}
+}
+
+func (r *rig) run(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+}
+
+func (r *rig) ready(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.m.WaitReady(ctx); err != nil {
+		t.Fatalf("modem not ready: %v (health %+v)", err, r.m.Health())
+	}
+}
+
+func startRig(t testing.TB, adjust func(*Config)) *rig {
+	r := newRig(t, adjust)
+	r.run(t)
+	r.ready(t)
+	return r
+}
+
+type acceptedPart struct{ seq, total, mr int }
+
+func send(t testing.TB, m *Modem, out Outgoing) ([]acceptedPart, error) {
+	t.Helper()
+	var got []acceptedPart
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := m.Send(ctx, out, func(seq, total, mr int) error {
+		got = append(got, acceptedPart{seq, total, mr})
+		return nil
+	})
+	return got, err
+}
+
+func handset(t testing.TB, emu *emulator.Emulator, n int) []emulator.HandsetMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msgs, err := emu.WaitHandset(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+func countCommands(emu *emulator.Emulator, prefix string) int {
+	n := 0
+	for _, c := range emu.Commands() {
+		if strings.HasPrefix(strings.ToUpper(c), prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSendEncodings(t *testing.T) {
+	r := startRig(t, nil)
+	cases := []struct {
+		name, text, enc string
+	}{
+		{"gsm7_plain", "Reminder: appointment tomorrow 9:30 at Elm St clinic. Reply C to confirm.", "GSM-7"},
+		{"gsm7_extension", "Price {10€} [room 3] ~ a|b \\ ^", "GSM-7"},
+		{"ucs2_accents", "Łódź: wizyta jutro o 9:30", "UCS-2"},
+		{"ucs2_cjk", "明日の予約は午前9時30分です", "UCS-2"},
+		{"ucs2_emoji_surrogates", "See you tomorrow 😀👍", "UCS-2"},
+		{"gsm7_two_parts", strings.Repeat("Long reminder text. ", 10), "GSM-7"},
+		{"ucs2_emoji_three_parts", strings.Repeat("😀 ok ", 30), "UCS-2"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ref := uint16(10 + i)
+			parts, err := send(t, r.m, Outgoing{To: to, Text: c.text, Reference: ref})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := pdu.CountText(c.text).Parts
+			if len(parts) != want {
+				t.Fatalf("accepted %d parts, CountText says %d", len(parts), want)
+			}
+			msgs := handset(t, r.emu, i+1)
+			h := msgs[i]
+			if h.To != to || h.Text != c.text || h.Encoding != c.enc || h.Parts != want {
+				t.Fatalf("handset shows %+v", h)
+			}
+			for j, p := range parts {
+				if p.seq != j+1 || p.total != want || p.mr != h.MRs[j] {
+					t.Fatalf("part %d: accepted %+v, handset MRs %v", j+1, p, h.MRs)
+				}
+			}
+			if want > 1 && h.Reference != ref {
+				t.Fatalf("reference %d, want %d", h.Reference, ref)
+			}
+		})
+	}
+}
+
+func TestTooManyParts(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.MaxParts = 2 })
+	_, err := send(t, r.m, Outgoing{To: to, Text: strings.Repeat("x", 161*3)})
+	if !errors.Is(err, ErrTooManyParts) || IsTransient(err) {
+		t.Fatalf("want permanent ErrTooManyParts, got %v", err)
+	}
+	if n := countCommands(r.emu, "AT+CMGS="); n != 0 {
+		t.Fatalf("%d parts went out", n)
+	}
+}
+
+func TestInvalidNumberPermanent(t *testing.T) {
+	r := startRig(t, nil)
+	_, err := send(t, r.m, Outgoing{To: "+1555abc", Text: "hi"})
+	if err == nil || IsTransient(err) || !errors.Is(err, ErrInvalidNumber) {
+		t.Fatalf("want permanent invalid number, got %v", err)
+	}
+	if strings.Contains(err.Error(), "1555abc") {
+		t.Fatalf("error leaks the number: %v", err)
+	}
+}
+
+// Send errors are typed per 3GPP TS 27.005 §3.2.5 so the dispatcher can act.
+func TestSendErrorTyped(t *testing.T) {
+	r := startRig(t, nil)
+	for _, c := range []struct {
+		cms       int
+		transient bool
+	}{{38, true}, {41, true}, {42, true}, {47, true}, {331, true}, {332, true},
+		{1, false}, {21, false}, {28, false}, {96, false}} {
+		r.emu.FailSends(1, c.cms)
+		_, err := send(t, r.m, Outgoing{To: to, Text: "x"})
+		var me *Error
+		if !errors.As(err, &me) || me.CMS != c.cms || IsTransient(err) != c.transient {
+			t.Errorf("+CMS %d: got %v, transient want %v", c.cms, err, c.transient)
+		}
+	}
+	// The modem stays usable after errors.
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "after errors"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A multipart send fails half-way; the resume sends only the missing parts
+// with the same reference, and the handset shows one whole message.
+func TestMultipartResumeWithSkip(t *testing.T) {
+	r := startRig(t, nil)
+	text := strings.Repeat("Part of a long message. ", 18) // 3 parts of GSM-7
+	if n := pdu.CountText(text).Parts; n != 3 {
+		t.Fatalf("test text has %d parts", n)
+	}
+	var accepted []int
+	ctx := context.Background()
+	err := r.m.Send(ctx, Outgoing{To: to, Text: text, Reference: 77}, func(seq, total, mr int) error {
+		accepted = append(accepted, seq)
+		if seq == 1 {
+			r.emu.FailSends(1, 42) // congestion on part 2
+		}
+		return nil
+	})
+	var me *Error
+	if !errors.As(err, &me) || me.CMS != 42 || !IsTransient(err) || !strings.Contains(me.Op, "part 2/3") {
+		t.Fatalf("want transient +CMS 42 on part 2, got %v", err)
+	}
+	if !slices.Equal(accepted, []int{1}) {
+		t.Fatalf("accepted %v", accepted)
+	}
+	if len(r.emu.Handset()) != 0 {
+		t.Fatal("handset shows an incomplete message")
+	}
+	parts, err := send(t, r.m, Outgoing{To: to, Text: text, Reference: 77, Skip: accepted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 || parts[0].seq != 2 || parts[1].seq != 3 {
+		t.Fatalf("resume sent %+v", parts)
+	}
+	h := handset(t, r.emu, 1)
+	if len(h) != 1 || h[0].Text != text || h[0].Parts != 3 || h[0].Reference != 77 {
+		t.Fatalf("handset %+v", h)
+	}
+	if n := countCommands(r.emu, "AT+CMGS="); n != 4 { // 1 ok, 1 refused, 2 ok
+		t.Fatalf("%d AT+CMGS, want 4", n)
+	}
+	// accepted returning an error stops the send there.
+	stop := errors.New("store failed")
+	calls := 0
+	err = r.m.Send(ctx, Outgoing{To: to, Text: text, Reference: 78}, func(seq, total, mr int) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("want stop after part 1, got %v after %d", err, calls)
+	}
+}
+
+// A +CMTI arriving in the middle of AT+CMGS's answer neither breaks the send
+// nor gets lost.
+func TestCMTIDuringSend(t *testing.T) {
+	r := startRig(t, nil)
+	r.emu.InjectDuringNextSend("+15557654321", "C")
+	parts, err := send(t, r.m, Outgoing{To: to, Text: "Reminder"})
+	if err != nil || len(parts) != 1 || parts[0].mr <= 0 {
+		t.Fatalf("send: %+v %v", parts, err)
+	}
+	r.sink.wait(t, "inbound during send", func() bool { return len(r.sink.inbound) == 1 })
+	in := r.sink.inbound[0]
+	if in.From != "+15557654321" || in.Text != "C" || in.Parts != 1 || in.DecodeErr != nil {
+		t.Fatalf("inbound %+v", in)
+	}
+	waitFor(t, "message deleted from the SIM", func() bool { return r.emu.Stored() == 0 })
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestInboundMultipartAnyOrder(t *testing.T) {
+	r := startRig(t, nil)
+	text := strings.Repeat("Yes I will come, thank you! ", 12)
+	tpdus, err := pdu.EncodeDeliverParts("+15557654321", text, time.Now(), 0x1234)
+	if err != nil || len(tpdus) < 3 {
+		t.Fatalf("%d parts, %v", len(tpdus), err)
+	}
+	order := []int{2, 0, 1}
+	for _, i := range order {
+		if err := r.emu.InjectPDU(append([]byte{0}, tpdus[i]...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 3; i < len(tpdus); i++ {
+		r.emu.InjectPDU(append([]byte{0}, tpdus[i]...))
+	}
+	r.sink.wait(t, "reassembled inbound", func() bool { return len(r.sink.inbound) == 1 })
+	in := r.sink.inbound[0]
+	if in.Text != text || in.Parts != len(tpdus) || len(in.Missing) != 0 {
+		t.Fatalf("inbound %d parts, missing %v, text ok %v", in.Parts, in.Missing, in.Text == text)
+	}
+	waitFor(t, "parts deleted from the SIM", func() bool { return r.emu.Stored() == 0 })
+	// Inject splits long texts itself.
+	if err := r.emu.Inject("+15550001111", text); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "second inbound", func() bool { return len(r.sink.inbound) == 2 })
+	if got := r.sink.inbound[1]; got.Text != text || got.From != "+15550001111" {
+		t.Fatalf("inbound %+v", got)
+	}
+}
+
+// A missing part times out: the rest is handed on with Missing set.
+func TestInboundMissingPartTimesOut(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.PartsTimeout = 300 * time.Millisecond })
+	text := strings.Repeat("abcdefghij", 40)
+	tpdus, err := pdu.EncodeDeliverParts("+15557654321", text, time.Now(), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range tpdus {
+		if i == 1 {
+			continue
+		}
+		r.emu.InjectPDU(append([]byte{0}, p...))
+	}
+	r.sink.wait(t, "expired inbound", func() bool { return len(r.sink.inbound) == 1 })
+	in := r.sink.inbound[0]
+	if !slices.Equal(in.Missing, []int{2}) || in.Parts != len(tpdus) {
+		t.Fatalf("inbound parts %d missing %v", in.Parts, in.Missing)
+	}
+	waitFor(t, "present parts deleted", func() bool { return r.emu.Stored() == 0 })
+}
+
+// Messages that arrived while the daemon was down are on the SIM: init
+// picks them up.
+func TestInboundStoredWhileDown(t *testing.T) {
+	r := newRig(t, nil)
+	r.emu.Inject("+15557654321", "STOP")
+	r.emu.Inject("+15550001111", "C")
+	if r.emu.Stored() != 2 {
+		t.Fatalf("stored %d", r.emu.Stored())
+	}
+	r.run(t)
+	r.sink.wait(t, "stored messages", func() bool { return len(r.sink.inbound) == 2 })
+	texts := []string{r.sink.inbound[0].Text, r.sink.inbound[1].Text}
+	slices.Sort(texts)
+	if !slices.Equal(texts, []string{"C", "STOP"}) {
+		t.Fatalf("texts %q", texts)
+	}
+	waitFor(t, "SIM emptied", func() bool { return r.emu.Stored() == 0 })
+}
+
+// A handler that fails leaves the message on the SIM; the next sweep
+// offers it again.
+func TestInboundHandlerFailureKeepsMessage(t *testing.T) {
+	r := startRig(t, nil)
+	r.sink.mu.Lock()
+	r.sink.failNext = 1
+	r.sink.mu.Unlock()
+	r.emu.Inject("+15557654321", "C")
+	r.sink.wait(t, "redelivery", func() bool { return len(r.sink.inbound) == 1 })
+	waitFor(t, "SIM emptied", func() bool { return r.emu.Stored() == 0 })
+}
+
+func TestInboundUndecodable(t *testing.T) {
+	r := startRig(t, nil)
+	junk := []byte{0x00, 0x04, 0x0B, 0x91, 0x51, 0x55} // DELIVER cut off in its address
+	if err := r.emu.InjectPDU(junk); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "raw inbound", func() bool { return len(r.sink.inbound) == 1 })
+	in := r.sink.inbound[0]
+	if in.DecodeErr == nil || len(in.Raw) == 0 {
+		t.Fatalf("inbound %+v", in)
+	}
+	waitFor(t, "SIM emptied", func() bool { return r.emu.Stored() == 0 })
+}
+
+// Status reports come back with the TP-MR each part was accepted with.
+func TestStatusReportsMatchedByMR(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.StatusReports = true })
+	text := strings.Repeat("Two parts please. ", 10)
+	parts, err := send(t, r.m, Outgoing{To: to, Text: text, Reference: 5})
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("%+v %v", parts, err)
+	}
+	r.sink.wait(t, "two reports", func() bool { return len(r.sink.reports) == 2 })
+	got := []int{r.sink.reports[0].MR, r.sink.reports[1].MR}
+	slices.Sort(got)
+	want := []int{parts[0].mr, parts[1].mr}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("report MRs %v, part MRs %v", got, want)
+	}
+	for _, sr := range r.sink.reports {
+		if sr.Recipient != to || sr.Outcome != pdu.Delivered {
+			t.Fatalf("report %+v", sr)
+		}
+	}
+	r.emu.SetDeliveryOutcome(0x41) // permanent: incompatible destination
+	parts, err = send(t, r.m, Outgoing{To: to, Text: "fails"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "failed report", func() bool { return len(r.sink.reports) == 3 })
+	if sr := r.sink.reports[2]; sr.MR != parts[0].mr || sr.Outcome != pdu.Failed || sr.Status != 0x41 {
+		t.Fatalf("report %+v for mr %d", sr, parts[0].mr)
+	}
+}
+
+// A modem that stops answering: the command times out, the port is closed
+// and reopened with backoff, and once it answers again it is initialised.
+func TestHangTimeoutReopen(t *testing.T) {
+	// No health checks: the send is the command that meets the hang.
+	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour })
+	sessions := r.emu.Sessions()
+	r.emu.Hang()
+	_, err := send(t, r.m, Outgoing{To: to, Text: "into the void"})
+	if !errors.Is(err, ErrTimeout) || !IsTransient(err) {
+		t.Fatalf("want transient timeout, got %v", err)
+	}
+	waitFor(t, "not ready", func() bool { return !r.m.Ready() })
+	time.Sleep(700 * time.Millisecond) // a reopen or two against the hung modem
+	if r.emu.Sessions() != sessions {
+		t.Fatal("hung modem initialised?")
+	}
+	r.emu.Unhang()
+	r.ready(t)
+	if r.emu.Sessions() <= sessions {
+		t.Fatal("no new initialisation after the hang")
+	}
+	if h := r.m.Health(); h.Reconnects == 0 || !strings.Contains(h.LastError, "no answer") {
+		t.Fatalf("health %+v", h)
+	}
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "back"}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := r.emu.Handset(); len(msgs) != 1 || msgs[0].Text != "back" {
+		t.Fatalf("handset %+v", msgs)
+	}
+}
+
+// Unplug: the port goes, sends wait (ErrNotReady, transient); replug at the
+// same path: the modem is found again and initialised from scratch.
+func TestUnplugReplug(t *testing.T) {
+	r := startRig(t, nil)
+	sessions := r.emu.Sessions()
+	r.emu.Unplug()
+	waitFor(t, "not ready", func() bool { return !r.m.Ready() })
+	_, err := send(t, r.m, Outgoing{To: to, Text: "while unplugged"})
+	if !errors.Is(err, ErrNotReady) || !IsTransient(err) {
+		t.Fatalf("want transient not ready, got %v", err)
+	}
+	r.emu.Inject("+15557654321", "sent while unplugged")
+	time.Sleep(300 * time.Millisecond)
+	if err := r.emu.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	r.ready(t)
+	if r.emu.Sessions() <= sessions {
+		t.Fatal("not initialised again")
+	}
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "after replug"}); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "inbound stored while unplugged", func() bool { return len(r.sink.inbound) == 1 })
+	if h := r.m.Health(); !h.Connected || h.Reconnects == 0 {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+// A wrong PIN is entered once and never again: Run stops with ErrPINWrong.
+func TestWrongPINNotRetried(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.PIN = "4321" })
+	r.emu.RequirePIN("1234")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := r.m.Run(ctx)
+	if !errors.Is(err, ErrPINWrong) || IsTransient(err) {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Contains(err.Error(), "4321") {
+		t.Fatalf("error leaks the PIN: %v", err)
+	}
+	// Running again must not try the PIN again.
+	if err := r.m.Run(ctx); !errors.Is(err, ErrPINWrong) {
+		t.Fatalf("second Run: %v", err)
+	}
+	if n := r.emu.PINAttempts(); n != 1 {
+		t.Fatalf("%d PIN attempts, want 1", n)
+	}
+	if err := r.m.WaitReady(ctx); !errors.Is(err, ErrPINWrong) {
+		t.Fatalf("WaitReady: %v", err)
+	}
+}
+
+// The right PIN is entered when the SIM asks, again after a power cycle.
+func TestPINEnteredAfterEachPowerUp(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.PIN = "1234" })
+	r.emu.RequirePIN("1234")
+	r.run(t)
+	r.ready(t)
+	if n := r.emu.PINAttempts(); n != 1 {
+		t.Fatalf("%d PIN attempts", n)
+	}
+	r.emu.Replug()
+	waitFor(t, "second PIN entry", func() bool { return r.emu.PINAttempts() == 2 })
+	r.ready(t)
+	if h := r.m.Health(); h.SIM != "READY" {
+		t.Fatalf("SIM %q", h.SIM)
+	}
+}
+
+func TestPINRequiredAndPUK(t *testing.T) {
+	r := newRig(t, nil)
+	r.emu.RequirePIN("1234")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.m.Run(ctx); !errors.Is(err, ErrPINRequired) {
+		t.Fatalf("no PIN configured: %v", err)
+	}
+	r2 := newRig(t, func(c *Config) { c.PIN = "1234" })
+	r2.emu.SetPUKLocked()
+	if err := r2.m.Run(ctx); !errors.Is(err, ErrPUK) {
+		t.Fatalf("PUK: %v", err)
+	}
+	if r.emu.PINAttempts()+r2.emu.PINAttempts() != 0 {
+		t.Fatal("PIN entered where it must not be")
+	}
+}
+
+// Not registered: connected but not ready; sends wait; registration makes
+// it ready.
+func TestNotRegistered(t *testing.T) {
+	r := newRig(t, nil)
+	r.emu.SetRegistered(2) // searching
+	r.run(t)
+	waitFor(t, "connected", func() bool { return r.m.Health().Connected })
+	if r.m.Ready() {
+		t.Fatal("ready while searching")
+	}
+	if h := r.m.Health(); h.Registration != RegSearching {
+		t.Fatalf("registration %v", h.Registration)
+	}
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "x"}); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("send: %v", err)
+	}
+	r.emu.SetRegistered(5)
+	r.ready(t)
+	if h := r.m.Health(); h.Registration != RegRoaming {
+		t.Fatalf("registration %v", h.Registration)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	r := startRig(t, nil)
+	r.emu.SetSignal(20)
+	waitFor(t, "signal", func() bool { return r.m.Health().SignalDBm == -73 })
+	h := r.m.Health()
+	if h.Manufacturer != "smsd" || h.Model == "" || h.IMEI != "356938035643809" || h.SIM != "READY" ||
+		!h.SMSC || h.Operator != "Emulated Net" || h.Registration != RegHome || h.Bars != 5 || !h.Ready {
+		t.Fatalf("health %+v", h)
+	}
+	r.emu.SetSignal(5)
+	waitFor(t, "weak signal", func() bool { return r.m.Health().Bars == 1 })
+}
+
+func TestNoSMSCReported(t *testing.T) {
+	r := newRig(t, nil)
+	r.emu.SetSMSC("")
+	r.run(t)
+	r.ready(t)
+	if h := r.m.Health(); h.SMSC || !strings.Contains(h.LastError, "service centre") {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+// A slow wire and a slow modem still work, only slower.
+func TestSlowWireAndLatency(t *testing.T) {
+	r := startRig(t, nil)
+	r.emu.SetBaud(9600)
+	r.emu.SetLatency(30 * time.Millisecond)
+	if _, err := send(t, r.m, Outgoing{To: to, Text: strings.Repeat("slow ", 40)}); err != nil {
+		t.Fatal(err)
+	}
+	if h := r.emu.Handset(); len(h) != 1 || h[0].Parts != 2 {
+		t.Fatalf("handset %+v", h)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, c := range []Config{{}, {Path: "/dev/x", PIN: "12a4"}, {Path: "/dev/x", PIN: "12"}, {Path: "/dev/x", MaxParts: 300},
+		{Path: "/dev/x", ReconnectMin: time.Second, ReconnectMax: time.Millisecond}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+}
+
+// The port does not exist (yet): Run waits and retries, and never gives up.
+func TestMissingPortWaited(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "later")
+	m, err := New(Config{Path: link, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, CommandTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	if h := m.Health(); h.Connected || !strings.Contains(h.LastError, "plugged in") {
+		t.Fatalf("health %+v", h)
+	}
+	emu, err := emulator.Start(emulator.Config{Link: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := m.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+}
+
+func TestKnownModem(t *testing.T) {
+	for _, c := range []struct {
+		vid string
+		ok  bool
+	}{{"12d1", true}, {"2C7C", true}, {"1e0e", true}, {"0403", false}, {"", false}} {
+		if _, ok := KnownModem(c.vid, "0001"); ok != c.ok {
+			t.Errorf("KnownModem(%q) = %v", c.vid, ok)
+		}
+	}
+}
+
+// BenchmarkSend measures one single-part send through the pty and the
+// emulator with zero latency: messages/s and allocations of the modem side
+// (the emulator runs in the same process, so its allocations count too).
+func BenchmarkSend(b *testing.B) {
+	r := startRig(b, func(c *Config) { c.HealthInterval = time.Hour })
+	ctx := context.Background()
+	out := Outgoing{To: to, Text: "Reminder: appointment tomorrow at 9:30. Reply C to confirm."}
+	nop := func(seq, total, mr int) error { return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := r.m.Send(ctx, out, nop); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
