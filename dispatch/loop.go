@@ -110,7 +110,9 @@ func (l *loop) run(ctx, sendCtx context.Context) {
 			l.sleepUntil(ctx, until, false)
 			continue
 		}
-		msg, err := l.d.store.Claim(ctx, l.id)
+		// Not cancellable: a claim cut off half-way must not leave a row
+		// `sending` that nobody sends; send releases it if ctx ended.
+		msg, err := l.d.store.Claim(context.WithoutCancel(ctx), l.id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -191,10 +193,16 @@ func (l *loop) waitReady(ctx context.Context) {
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithTimeout(ctx, l.d.beatEvery)
 		err := l.m.WaitReady(wctx)
+		waited := wctx.Err() != nil // the beat interval passed, or ctx ended
 		cancel()
 		l.beat(l.d.now())
 		if err == nil && l.m.Ready() {
 			return
+		}
+		if err != nil && !waited {
+			// The modem stopped for good (Run reports it and ends this
+			// loop); don't spin meanwhile.
+			l.sleepUntil(ctx, l.d.now().Add(l.d.beatEvery), false)
 		}
 	}
 }
