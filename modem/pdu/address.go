@@ -73,7 +73,9 @@ func parseNumber(num string) (digits string, ton byte, err error) {
 		return "", 0, fmt.Errorf("%w: phone number has %d digits, at most %d fit in an SMS address", ErrInvalidAddress, len(num), maxAddressDigits)
 	}
 	for i := 0; i < len(num); i++ {
-		if _, ok := semiOctet(num[i]); !ok || (ton == TONInternational && (num[i] < '0' || num[i] > '9')) {
+		// Digits, and * # for national service numbers; the semi-octets a, b,
+		// c exist but no network routes them, so they are refused here.
+		if c := num[i]; !(c >= '0' && c <= '9' || ton != TONInternational && (c == '*' || c == '#')) {
 			// The offending character is not echoed: it is part of a phone number (PHI).
 			return "", 0, fmt.Errorf("%w: phone number has a character that is not a digit at position %d (give +E.164 like +4930123456, no spaces or dashes)", ErrInvalidAddress, i+1)
 		}
@@ -140,27 +142,36 @@ func looksNumeric(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if _, ok := semiOctet(s[i]); !ok || (s[i] > '9' && s[i] != '*' && s[i] != '#') {
+		if c := s[i]; !(c >= '0' && c <= '9' || c == '*' || c == '#') {
 			return false
 		}
 	}
 	return true
 }
 
-// readAddress reads an address field (TP-OA, TP-DA, TP-RA).
+// readAddress reads an address field (TP-OA, TP-DA, TP-RA). field names it
+// in errors.
 func readAddress(r *reader, field string) (Address, error) {
-	n, err := r.byte(field + " length")
+	a, err := readAddressField(r)
+	if err != nil {
+		return Address{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return a, nil
+}
+
+func readAddressField(r *reader) (Address, error) {
+	n, err := r.byte("address length")
 	if err != nil {
 		return Address{}, err
 	}
-	toa, err := r.byte(field + " type")
+	toa, err := r.byte("type of address")
 	if err != nil {
 		return Address{}, err
 	}
 	if n > maxAddressDigits {
-		return Address{}, malformed("%s length %d exceeds %d semi-octets", field, n, maxAddressDigits)
+		return Address{}, malformed("address length %d exceeds %d semi-octets", n, maxAddressDigits)
 	}
-	raw, err := r.bytes((int(n)+1)/2, field)
+	raw, err := r.bytes((int(n)+1)/2, "address digits")
 	if err != nil {
 		return Address{}, err
 	}
@@ -169,22 +180,19 @@ func readAddress(r *reader, field string) (Address, error) {
 		a.Number = decodeAlpha(raw, int(n))
 		return a, nil
 	}
-	digits, err := readSemiOctets(raw, int(n), field)
-	if err != nil {
-		return Address{}, err
-	}
-	if a.TON == TONInternational && digits != "" {
-		digits = "+" + digits
-	}
-	a.Number = digits
-	return a, nil
+	a.Number, err = readSemiOctets(raw, int(n), a.TON == TONInternational, "address")
+	return a, err
 }
 
-// readSemiOctets decodes n BCD digits. Filler (0xF) where a digit should be
-// is malformed; 0xA..0xE are the dial characters * # a b c.
-func readSemiOctets(raw []byte, n int, field string) (string, error) {
-	var sb strings.Builder
-	sb.Grow(n)
+// readSemiOctets decodes n BCD digits, with a leading "+" if plus is set
+// and there are digits. Filler (0xF) where a digit should be is malformed;
+// 0xA..0xE are the dial characters * # a b c.
+func readSemiOctets(raw []byte, n int, plus bool, field string) (string, error) {
+	var buf [maxAddressDigits + 1]byte
+	out := buf[:0]
+	if plus && n > 0 {
+		out = append(out, '+')
+	}
 	for i := 0; i < n; i++ {
 		b := raw[i/2]
 		d := b & 0x0F
@@ -194,9 +202,9 @@ func readSemiOctets(raw []byte, n int, field string) (string, error) {
 		if d == 0xF {
 			return "", malformed("%s has a filler nibble at digit %d of %d", field, i+1, n)
 		}
-		sb.WriteByte(semiOctetChars[d])
+		out = append(out, semiOctetChars[d])
 	}
-	return sb.String(), nil
+	return string(out), nil
 }
 
 // decodeAlpha decodes an alphanumeric address: GSM-7 septets packed in the

@@ -41,8 +41,8 @@ func benchDecode(b *testing.B, text string) {
 	}
 }
 
-func BenchmarkEncodeSubmit3PartsGSM7(b *testing.B) { benchEncode(b, benchGSM7) }
-func BenchmarkEncodeSubmit3PartsUCS2(b *testing.B) { benchEncode(b, benchUCS2) }
+func BenchmarkEncodeSubmit3PartsGSM7(b *testing.B)  { benchEncode(b, benchGSM7) }
+func BenchmarkEncodeSubmit3PartsUCS2(b *testing.B)  { benchEncode(b, benchUCS2) }
 func BenchmarkDecodeDeliver3PartsGSM7(b *testing.B) { benchDecode(b, benchGSM7) }
 func BenchmarkDecodeDeliver3PartsUCS2(b *testing.B) { benchDecode(b, benchUCS2) }
 

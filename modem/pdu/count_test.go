@@ -209,3 +209,13 @@ func TestReassembler(t *testing.T) {
 		t.Error("zero Timeout is not the default")
 	}
 }
+
+func TestReassemblerBadConcatShownAlone(t *testing.T) {
+	var r Reassembler
+	for _, c := range []*Concat{{Ref: 1, Total: 3, Seq: 0}, {Ref: 1, Total: 3, Seq: 4}, {Ref: 1, Total: 1, Seq: 1}} {
+		a, ok := r.Add(&Deliver{Text: "t", Concat: c}, nil, time.Now())
+		if !ok || a.Text != "t" || a.Parts != 1 {
+			t.Errorf("concat %+v: %+v %v", *c, a, ok)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package pdu
 
+import "unicode/utf8"
+
 // GSM 7-bit default alphabet and its extension table, 3GPP TS 23.038 6.2.1
 // and 6.2.1.1. Index = septet value.
 var gsm7Basic = [128]rune{
@@ -30,11 +32,15 @@ var gsm7Ext = map[byte]rune{
 	0x65: '€',
 }
 
-// gsm7Enc maps a rune to its septet(s): one septet for the basic table, two
-// (escape, code) for the extension table.
-var (
-	gsm7BasicRev = map[rune]byte{}
-	gsm7ExtRev   = map[rune]byte{}
+// gsm7Table maps a rune below 0x400 (ASCII, Latin-1, Greek: every GSM-7
+// character but €) to gsm7Basic|code or gsm7Extended|code; 0 means the rune
+// is not in GSM-7. An array instead of a map: encoding and counting are on
+// the web UI's keystroke path and the modem's send path.
+var gsm7Table [0x400]uint16
+
+const (
+	gsm7Basic1 = 0x100 // one septet: code
+	gsm7Ext2   = 0x200 // two septets: escape, code
 )
 
 func init() {
@@ -42,41 +48,38 @@ func init() {
 		if i == gsm7Escape {
 			continue
 		}
-		gsm7BasicRev[r] = byte(i)
+		gsm7Table[r] = gsm7Basic1 | uint16(i)
 	}
 	for c, r := range gsm7Ext {
-		gsm7ExtRev[r] = c
+		if r < 0x400 {
+			gsm7Table[r] = gsm7Ext2 | uint16(c)
+		}
 	}
+}
+
+func gsm7Lookup(r rune) uint16 {
+	if r >= 0 && r < 0x400 {
+		return gsm7Table[r]
+	}
+	if r == '€' {
+		return gsm7Ext2 | 0x65
+	}
+	return 0
 }
 
 // gsm7Len returns how many septets r takes in GSM-7 (1 or 2), or 0 if r is not
 // representable.
 func gsm7Len(r rune) int {
-	if r < 0x80 && r != 0x1B {
-		// Fast path for ASCII: most printable ASCII is in the basic table.
-		if _, ok := gsm7BasicRev[r]; ok {
-			return 1
-		}
-		if _, ok := gsm7ExtRev[r]; ok {
-			return 2
-		}
-		return 0
-	}
-	if _, ok := gsm7BasicRev[r]; ok {
-		return 1
-	}
-	if _, ok := gsm7ExtRev[r]; ok {
-		return 2
-	}
-	return 0
+	return int(gsm7Lookup(r) >> 8)
 }
 
 // appendGSM7 appends the septets of r (which must be representable).
 func appendGSM7(dst []byte, r rune) []byte {
-	if c, ok := gsm7BasicRev[r]; ok {
-		return append(dst, c)
+	v := gsm7Lookup(r)
+	if v&gsm7Ext2 != 0 {
+		return append(dst, gsm7Escape, byte(v))
 	}
-	return append(dst, gsm7Escape, gsm7ExtRev[r])
+	return append(dst, byte(v))
 }
 
 // decodeGSM7 turns unpacked septets into text. An escape followed by a code
@@ -84,26 +87,49 @@ func appendGSM7(dst []byte, r rune) []byte {
 // 6.2.1.1 requires; an escape followed by another escape (reserved for a
 // further table) or ending the text shows a space (23.038 6.2.1, note 1).
 func decodeGSM7(septets []byte) string {
-	out := make([]rune, 0, len(septets))
-	for i := 0; i < len(septets); i++ {
-		c := septets[i] & 0x7F
-		if c != gsm7Escape {
-			out = append(out, gsm7Basic[c])
-			continue
-		}
-		if i+1 >= len(septets) {
-			out = append(out, ' ')
-			break
-		}
-		i++
-		n := septets[i] & 0x7F
-		if r, ok := gsm7Ext[n]; ok {
-			out = append(out, r)
-		} else if n == gsm7Escape {
-			out = append(out, ' ')
+	return decodePackedGSM7(septets, 0, len(septets), false)
+}
+
+// decodePackedGSM7 decodes n septets: from src as they are (packed false),
+// or packed in src starting at bit offset bitOff (packed true). The caller
+// has checked that src holds them.
+func decodePackedGSM7(src []byte, bitOff, n int, packed bool) string {
+	out := make([]byte, 0, n+n/2)
+	esc := false
+	for i := 0; i < n; i++ {
+		var c byte
+		if packed {
+			bit := bitOff + i*7
+			idx, sh := bit/8, uint(bit%8)
+			v := uint16(src[idx]) >> sh
+			if sh > 1 && idx+1 < len(src) {
+				v |= uint16(src[idx+1]) << (8 - sh)
+			}
+			c = byte(v & 0x7F)
 		} else {
-			out = append(out, gsm7Basic[n])
+			c = src[i] & 0x7F
 		}
+		switch {
+		case esc:
+			esc = false
+			if r, ok := gsm7Ext[c]; ok {
+				out = utf8.AppendRune(out, r)
+			} else if c == gsm7Escape {
+				out = append(out, ' ')
+			} else {
+				out = utf8.AppendRune(out, gsm7Basic[c])
+			}
+		case c == gsm7Escape:
+			esc = true
+		case gsm7Basic[c] == rune(c):
+			// Most letters and digits: the septet is the ASCII byte.
+			out = append(out, c)
+		default:
+			out = utf8.AppendRune(out, gsm7Basic[c])
+		}
+	}
+	if esc {
+		out = append(out, ' ')
 	}
 	return string(out)
 }

@@ -67,7 +67,9 @@ func (r *Reassembler) timeout() time.Duration {
 // duplicate (same sequence number again) is ignored except that its key is
 // recorded, so the caller can still delete it from modem storage.
 func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool) {
-	if d.Concat == nil || d.Concat.Total <= 1 {
+	if d.Concat == nil || d.Concat.Total <= 1 || d.Concat.Seq < 1 || d.Concat.Seq > d.Concat.Total {
+		// Not concatenated, or a header DecodeDeliver would not produce:
+		// shown on its own rather than dropped.
 		return &Assembled{From: d.From, Text: d.Text, Timestamp: d.Timestamp, Parts: 1, Keys: []any{key}}, true
 	}
 	if r.pending == nil {

@@ -40,12 +40,9 @@ func SplitSMSC(pdu []byte) (smsc string, tpdu []byte, err error) {
 	if toa>>4&0x07 == TONAlphanumeric {
 		smsc = decodeAlpha(raw, digits)
 	} else {
-		smsc, err = readSemiOctets(raw, digits, "SMSC address")
+		smsc, err = readSemiOctets(raw, digits, toa>>4&0x07 == TONInternational, "SMSC address")
 		if err != nil {
 			return "", nil, fmt.Errorf("split SMSC: %w", err)
-		}
-		if toa>>4&0x07 == TONInternational && smsc != "" {
-			smsc = "+" + smsc
 		}
 	}
 	return smsc, pdu[1+n:], nil

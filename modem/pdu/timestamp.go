@@ -44,9 +44,26 @@ func readTimestamp(r *reader, field string) (time.Time, error) {
 	return t, nil
 }
 
+// zones caches the fixed zones of every offset an SCTS can carry (-79..79
+// quarter hours), so that decoding a timestamp does not allocate one.
+var zones [159]*time.Location
+
+func init() {
+	for q := -79; q <= 79; q++ {
+		zones[q+79] = makeZone(q * 900)
+	}
+}
+
 // zoneFor returns a fixed zone for an offset in seconds, named like "+02:00"
 // so that logs and tests show the offset the network sent.
 func zoneFor(offset int) *time.Location {
+	if offset%900 == 0 && offset >= -79*900 && offset <= 79*900 {
+		return zones[offset/900+79]
+	}
+	return makeZone(offset)
+}
+
+func makeZone(offset int) *time.Location {
 	if offset == 0 {
 		return time.FixedZone("+00:00", 0)
 	}

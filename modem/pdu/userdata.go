@@ -270,7 +270,7 @@ func readUserData(r *reader, enc Encoding, udhi bool) (userData, error) {
 		if hdrSeptets > int(udl) {
 			return ud, malformed("UDH (%d septets) is longer than TP-UDL %d", hdrSeptets, udl)
 		}
-		ud.text = decodeGSM7(unpackSeptets(body, hdrSeptets*7, int(udl)-hdrSeptets))
+		ud.text = decodePackedGSM7(body, hdrSeptets*7, int(udl)-hdrSeptets, true)
 	case UCS2:
 		b := body[hdrLen:]
 		if len(b)%2 != 0 {
