@@ -10,6 +10,7 @@
 #   repro      a second build gives byte-identical .debs
 #   contents   paths, modes, owners, conffiles, control fields, ELF arch,
 #              GOARM=7, copyright covering every Go module in the binary
+#   conffile   smsd.toml parses with package config; commented values = defaults
 #   man        smsd(8) documents every command of `smsd help`, no groff warnings
 #   lintian    no errors, no warnings, on every .deb
 #   systemd    systemd-analyze verify is clean; security exposure <= 2.0
@@ -399,6 +400,17 @@ if want man; then
 		done
 		[ -z "$miss" ] && pass "every command of 'smsd help' has a section" || fail "commands missing from smsd(8):$miss"
 		grep -q "$debver" <<<"$text" && pass "page names version $debver" || fail "page does not name $debver"
+	fi
+	section_end
+fi
+
+# --- conffile ----------------------------------------------------------------------
+if want conffile; then
+	section "conffile: /etc/smsd/smsd.toml parses with the real config package and its comments show the real defaults"
+	if out=$(go test -count=1 -run 'TestConffile' -v ./packaging/ 2>&1); then
+		grep -E '^    --- PASS' <<<"$out" | sed 's/^ *--- PASS: /  PASS /'
+	else
+		fail "go test ./packaging (TestConffile)"; printf '%s\n' "$out" | sed 's/^/       | /' | tail -20
 	fi
 	section_end
 fi
