@@ -114,14 +114,19 @@ qemu_send() {
 	fi
 	"${run[@]}" serve -config /dev/null -data-dir "$d/data" -modem "$d/tty" -listen 127.0.0.1:0 >"$d/serve.log" 2>&1 &
 	serve_pid=$!
-	if ! wait_for 90 "${run[@]}" status -data-dir "$d/data"; then
+	# status falls back to reading the store when no daemon answers: wait for
+	# "running": true, i.e. the daemon itself answering on its control socket.
+	if ! wait_for 90 sh -c '"$@" status -json -data-dir "$0" | grep -Eq "\"running\": *true"' "$d/data" "${run[@]}"; then
 		fail "$a: smsd serve under qemu did not answer smsd status in 90 s"; tail -20 "$d/serve.log" | sed 's/^/       | /'
 	elif ! "${run[@]}" send -data-dir "$d/data" -to +15551234567 -text "package-test $a" >"$d/send.log" 2>&1; then
 		fail "$a: smsd send under qemu failed"; sed 's/^/       | /' "$d/send.log"
-	elif ! wait_for 90 sh -c '"$@" status -json -data-dir "$0" | grep -Eq "\"sent\": *[1-9]|\"delivered\": *[1-9]"' "$d/data" "${run[@]}"; then
-		fail "$a: the message was not sent within 90 s"; "${run[@]}" status -data-dir "$d/data" 2>&1 | sed 's/^/       | /'; tail -20 "$d/serve.log" | sed 's/^/       | /'
+	elif ! wait_for 90 grep -q "handset: .*package-test $a" "$d/emu.log"; then
+		fail "$a: the emulated handset did not receive the message within 90 s"; "${run[@]}" status -data-dir "$d/data" 2>&1 | sed 's/^/       | /'; tail -20 "$d/serve.log" | sed 's/^/       | /'
+	elif ! wait_for 30 sh -c '"$@" status -json -data-dir "$0" | grep -Eq "\"(sent|delivered)\": *1"' "$d/data" "${run[@]}"; then
+		fail "$a: the handset got the message but the queue does not show it sent"; "${run[@]}" status -json -data-dir "$d/data" 2>&1 | sed 's/^/       | /'
 	else
-		pass "$a: smsd serve + smsd send under ${run[0]}: message sent through the emulated modem"
+		pass "$a: smsd serve + smsd send under ${run[0]}: the emulated handset got '$(grep -o "package-test $a" "$d/emu.log" | head -1)', queue shows it sent"
+		[ "$(grep -c "handset: .*package-test $a" "$d/emu.log")" = 1 ] && pass "$a: delivered exactly once" || fail "$a: the handset got the message $(grep -c "package-test $a" "$d/emu.log") times"
 	fi
 	kill -TERM "$serve_pid" 2>/dev/null
 	if wait_for 20 sh -c "! kill -0 $serve_pid"; then
