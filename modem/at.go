@@ -422,18 +422,21 @@ func (a *atEngine) run(ctx context.Context, cmd string, body []byte, timeout tim
 			return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: a.Err()})
 		}
 	}
+	// Once a PDU went out, a missing answer means nobody knows whether the
+	// network took it.
+	uncertain := body != nil
 	select {
 	case <-p.done:
 	case <-timer.C:
 		a.fail(ErrTimeout)
-		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: fmt.Errorf("%w (%v); the port is closed and reopened", ErrTimeout, timeout)})
+		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Uncertain: uncertain, Err: fmt.Errorf("%w (%v); the port is closed and reopened", ErrTimeout, timeout)})
 	case <-ctx.Done():
 		// The modem may still answer; the command's state is unknown, so the
 		// port is reset like after a timeout.
 		a.fail(ctx.Err())
-		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: ctx.Err()})
+		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Uncertain: uncertain, Err: ctx.Err()})
 	case <-a.dead:
-		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: a.Err()})
+		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Uncertain: uncertain, Err: a.Err()})
 	}
 	a.lastCommand.Store(time.Now().UnixNano())
 	if p.isErr {

@@ -14,11 +14,16 @@ import (
 // later can succeed (network congestion, a timeout, the port gone) or not
 // (an invalid number, a barred destination, a wrong PIN): the dispatcher
 // retries the first kind and fails the message on the second.
+//
+// Uncertain is set when a PDU was handed to the modem but no answer came
+// (timeout, port gone, cancelled): the network may or may not have taken the
+// part. A retry may then deliver it twice; the dispatcher decides.
 type Error struct {
 	Op        string // the AT command or step, never with a PIN, number or text
 	CMS       int
 	CME       int
 	Transient bool
+	Uncertain bool
 	Err       error
 }
 
@@ -35,6 +40,9 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
+	}
+	if e.Uncertain {
+		b.WriteString(" [the part may have gone out]")
 	}
 	if e.Transient {
 		b.WriteString(" [transient: worth retrying later]")
@@ -60,6 +68,13 @@ func IsTransient(err error) bool {
 	}
 	return errors.Is(err, ErrNotReady) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrPortClosed) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// IsUncertain reports whether err says a part may have gone out although
+// the send failed (see Error.Uncertain).
+func IsUncertain(err error) bool {
+	var me *Error
+	return errors.As(err, &me) && me.Uncertain
 }
 
 var (

@@ -487,8 +487,8 @@ func TestHangTimeoutReopen(t *testing.T) {
 	sessions := r.emu.Sessions()
 	r.emu.Hang()
 	_, err := send(t, r.m, Outgoing{To: to, Text: "into the void"})
-	if !errors.Is(err, ErrTimeout) || !IsTransient(err) {
-		t.Fatalf("want transient timeout, got %v", err)
+	if !errors.Is(err, ErrTimeout) || !IsTransient(err) || IsUncertain(err) {
+		t.Fatalf("want transient timeout before the prompt, got %v", err)
 	}
 	waitFor(t, "not ready", func() bool { return !r.m.Ready() })
 	time.Sleep(700 * time.Millisecond) // a reopen or two against the hung modem
@@ -726,4 +726,71 @@ func BenchmarkSend(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// Firmware that routes new messages directly (+CMT, nothing stored) and
+// stores status reports (+CDSI): both paths work.
+func TestDirectDeliveryAndStoredReports(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.StatusReports = true })
+	r.emu.ForceIndications(2, 2)
+	if err := r.emu.Inject("+15557654321", "direct"); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "+CMT message", func() bool { return len(r.sink.inbound) == 1 })
+	if in := r.sink.inbound[0]; in.Text != "direct" || in.From != "+15557654321" {
+		t.Fatalf("inbound %+v", in)
+	}
+	parts, err := send(t, r.m, Outgoing{To: to, Text: "report me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sink.wait(t, "+CDSI report", func() bool { return len(r.sink.reports) == 1 })
+	if sr := r.sink.reports[0]; sr.MR != parts[0].mr || sr.Outcome != pdu.Delivered {
+		t.Fatalf("report %+v", sr)
+	}
+	waitFor(t, "stored report deleted", func() bool { return r.emu.Stored() == 0 })
+}
+
+// A send cancelled while the modem is slow to answer returns a transient
+// error, and the modem recovers (the port is reset: its state was unknown).
+func TestSendCancelled(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour })
+	r.emu.SetLatency(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.m.Send(ctx, Outgoing{To: to, Text: "x"}, func(int, int, int) error { return nil })
+	if !IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) || IsUncertain(err) {
+		t.Fatalf("got %v (cancelled before the prompt: nothing went out)", err)
+	}
+	r.emu.SetLatency(0)
+	r.ready(t)
+	waitFor(t, "send after recovery", func() bool {
+		_, err := send(t, r.m, Outgoing{To: to, Text: "y"})
+		return err == nil
+	})
+}
+
+// The modem hangs after the PDU went out: the error says the part may have
+// been sent, so the dispatcher does not resend it blindly.
+func TestHangAfterPDUIsUncertain(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour; c.SendTimeout = 500 * time.Millisecond })
+	// Each answer takes 150ms: the prompt comes at ~150ms, the PDU's answer
+	// would come at ~300ms; the modem hangs at 220ms, in between.
+	r.emu.SetLatency(150 * time.Millisecond)
+	r.emu.OnCommand(func(cmd string, _ time.Time) {
+		if strings.HasPrefix(cmd, "AT+CMGS=") {
+			go func() { time.Sleep(220 * time.Millisecond); r.emu.Hang() }()
+		}
+	})
+	_, err := send(t, r.m, Outgoing{To: to, Text: "maybe"})
+	if !errors.Is(err, ErrTimeout) || !IsTransient(err) || !IsUncertain(err) {
+		t.Fatalf("want uncertain timeout, got %v", err)
+	}
+	r.emu.OnCommand(nil)
+	r.emu.SetLatency(0)
+	r.emu.Unhang()
+	r.ready(t)
+	if h := r.emu.Handset(); len(h) != 1 {
+		t.Fatalf("the emulator took the PDU (the case being modelled); handset %+v", h)
+	}
 }

@@ -56,7 +56,6 @@ func (e *Emulator) readLoop(c *conn) {
 				}
 				if n, ok := e.command(c, cmd, first); ok {
 					prompt, promptLen = true, n
-					e.delay()
 					e.write(c, "\r\n> ")
 				}
 			case '\n':

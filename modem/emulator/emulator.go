@@ -119,6 +119,8 @@ type faults struct {
 	baud         int
 	hang         bool
 	injectOnCMGS []pendingInject
+	forceMT      int // >= 0: route new messages this way whatever AT+CNMI said
+	forceDS      int // >= 0: route status reports this way whatever AT+CNMI said
 }
 
 type pendingInject struct{ from, text string }
@@ -167,6 +169,7 @@ func Start(cfg Config) (*Emulator, error) {
 		log:    cfg.Logger,
 		timers: map[*time.Timer]struct{}{},
 		sim:    simState{reg: 1, csq: 20, smsc: cfg.SMSC, left: 3, unlocked: true},
+		faults: faults{forceMT: -1, forceDS: -1},
 		store:  storage{capacity: cfg.Capacity, msgs: map[int]stored{}},
 		mr:     0,
 		ref:    0x00F0, // crosses 255 soon: both 8- and 16-bit references get used
@@ -307,15 +310,18 @@ func (e *Emulator) unplug() {
 	if c == nil {
 		return
 	}
+	// The link goes first: once the pty is closed its /dev/pts number can be
+	// handed to another process, and a client reopening a stale link would
+	// talk to (and steal the bytes of) someone else's terminal.
+	if e.cfg.Link != "" {
+		if target, err := os.Readlink(e.cfg.Link); err == nil && target == c.tty.Name() {
+			os.Remove(e.cfg.Link)
+		}
+	}
 	close(c.closed)
 	c.ptmx.Close()
 	c.tty.Close()
 	<-c.done
-	if e.cfg.Link != "" {
-		if fi, err := os.Lstat(e.cfg.Link); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			os.Remove(e.cfg.Link)
-		}
-	}
 }
 
 // Replug plugs the modem back in: a new pty, linked at the same path, and a
@@ -432,6 +438,28 @@ func (e *Emulator) SetDeliveryOutcome(status byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sim.deliverStat = status
+}
+
+// ForceIndications makes the modem route new messages (mt: 1 stored with
+// +CMTI, 2 directly with +CMT) and status reports (ds: 1 directly with +CDS,
+// 2 stored with +CDSI) this way whatever AT+CNMI asked, as some firmwares
+// do; -1 follows AT+CNMI again.
+func (e *Emulator) ForceIndications(mt, ds int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.forceMT, e.faults.forceDS = mt, ds
+}
+
+// cnmi returns the effective mt and ds; e.mu held.
+func (e *Emulator) cnmi() (mt, ds int) {
+	mt, ds = e.st.cnmi[1], e.st.cnmi[3]
+	if e.faults.forceMT >= 0 {
+		mt = e.faults.forceMT
+	}
+	if e.faults.forceDS >= 0 {
+		ds = e.faults.forceDS
+	}
+	return mt, ds
 }
 
 // OnCommand sets a hook called with every AT command line the modem receives

@@ -232,7 +232,7 @@ func (e *Emulator) submit(c *conn, n int, hexPDU string) {
 	mr := int(e.mr)
 	now := e.cfg.Now()
 	done := e.handset.add(sub, mr, now)
-	ds := e.st.cnmi[3]
+	_, ds := e.cnmi()
 	inject := e.faults.injectOnCMGS
 	e.faults.injectOnCMGS = nil
 	onHandset := e.cfg.OnHandset
@@ -265,7 +265,7 @@ func (e *Emulator) submit(c *conn, n int, hexPDU string) {
 func (e *Emulator) statusReport(mr int, to pdu.Address, submitted time.Time) {
 	e.mu.Lock()
 	st := e.sim.deliverStat
-	ds := e.st.cnmi[3]
+	_, ds := e.cnmi()
 	smsc := e.sim.smsc
 	e.mu.Unlock()
 	sr := pdu.StatusReport{MR: byte(mr), Recipient: to, SCTS: submitted, Discharge: e.cfg.Now(), Status: st}
@@ -336,7 +336,7 @@ func (e *Emulator) deliver(tpdu []byte) error {
 
 func (e *Emulator) store1(full []byte, tpduLen int) error {
 	e.mu.Lock()
-	mt := e.st.cnmi[1]
+	mt, _ := e.cnmi()
 	plugged := e.c != nil
 	if mt == 2 && plugged {
 		e.mu.Unlock()
