@@ -25,6 +25,7 @@ const (
 	StateDailyCap    = "daily cap reached"
 	StateQuietHours  = "quiet hours"
 	StateBackoff     = "backing off after a store error"
+	StateQueueBusy   = "waiting: another process is dispatching from this queue"
 	StateStopped     = "stopped"
 )
 
@@ -54,7 +55,8 @@ type loop struct {
 	wake chan struct{} // cap 1: something may have become due
 	log  *slog.Logger
 
-	lastBeat atomic.Int64 // unix nanoseconds of the last sign of progress
+	lastBeat   atomic.Int64 // unix nanoseconds of the last sign of progress
+	busyLogged bool         // the loop's own: ErrBusy was logged once
 
 	mu         sync.Mutex
 	state      string
@@ -113,6 +115,18 @@ func (l *loop) run(ctx, sendCtx context.Context) {
 		// Not cancellable: a claim cut off half-way must not leave a row
 		// `sending` that nobody sends; send releases it if ctx ended.
 		msg, err := l.d.store.Claim(context.WithoutCancel(ctx), l.id)
+		if errors.Is(err, queue.ErrBusy) {
+			// Another smsd holds the queue's dispatcher lock; Claim takes
+			// it over once that process is gone.
+			if !l.busyLogged {
+				l.log.Warn("another process is dispatching from this queue; waiting for it to stop", "err", err)
+				l.busyLogged = true
+			}
+			l.setState(StateQueueBusy, now.Add(storeRetry))
+			l.sleepUntil(ctx, now.Add(storeRetry), false)
+			continue
+		}
+		l.busyLogged = false
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -345,7 +359,9 @@ func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message,
 		l.mu.Unlock()
 		log.Info("sent")
 	case errors.Is(err, errRecordFailed):
-		l.noteErr("store_record_part")
+		// A part went out that the store could not record: resending it
+		// could deliver it twice.
+		l.uncertainNow(ctx, log, msg.ID, "store_record_part")
 	case errors.Is(err, errStopping):
 		// Stopped between parts: the accepted ones are recorded; the rest
 		// goes out, with the same reference, after the restart.
@@ -353,21 +369,16 @@ func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message,
 		l.release(ctx, log, msg.ID)
 	case errors.Is(err, errInterrupted):
 		// The drain deadline cut a part off mid-command: it may or may not
-		// have gone out. Leave it `sending`: the next start marks it
-		// `uncertain` and staff decide, rather than sending it twice.
-		log.Warn("stopped in the middle of a part; the message becomes uncertain at the next start", "parts_accepted", prior+newParts)
-		l.noteErr("interrupted")
+		// have gone out. Staff decide, rather than sending it twice.
+		log.Warn("stopped in the middle of a part; the message is uncertain", "parts_accepted", prior+newParts)
+		l.uncertainNow(ctx, log, msg.ID, "interrupted: smsd stopped while sending")
 	case modem.IsTransient(err) && mayHaveSent(err):
 		// The part was (or may have been) handed to the modem when the
-		// answer was lost: sending it again could deliver it twice. Leave
-		// the message in `sending`; the store makes it `uncertain` at the
-		// next start and staff decide (resend or dismiss).
+		// answer was lost: sending it again could deliver it twice. Staff
+		// decide (resend or dismiss).
 		code := errorCode(err)
 		log.Warn("the part in flight may have gone out but was not confirmed; not retrying it (uncertain)", "code", code, "parts_accepted", prior+newParts)
-		l.mu.Lock()
-		l.uncertain++
-		l.lastErr = "maybe_sent_" + code
-		l.mu.Unlock()
+		l.uncertainNow(ctx, log, msg.ID, "maybe_sent: "+code)
 	case modem.IsTransient(err):
 		code := errorCode(err)
 		l.noteErr(code)
@@ -394,6 +405,19 @@ func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message,
 		}
 		log.Warn("permanent send failure", "code", code)
 		l.markFailed(ctx, log, msg.ID, code)
+	}
+}
+
+// uncertainNow marks a message whose part in flight may have gone out. If
+// even that fails, the message stays `sending` and the next start of the
+// store makes it uncertain.
+func (l *loop) uncertainNow(ctx context.Context, log *slog.Logger, id int64, code string) {
+	l.mu.Lock()
+	l.uncertain++
+	l.lastErr = code
+	l.mu.Unlock()
+	if err := l.d.store.MarkUncertain(ctx, id, code); err != nil {
+		log.Error("marking the message uncertain failed; it stays sending until the next start", "err", err)
 	}
 }
 

@@ -40,9 +40,8 @@ type ModemStatus struct {
 	Sent       int       `json:"sent"`
 	Failed     int       `json:"failed"`
 	Retried    int       `json:"retried"`
-	// Uncertain counts messages left `sending` because the part in flight
-	// may have gone out unconfirmed (they become `uncertain` at the next
-	// start of the store).
+	// Uncertain counts messages marked uncertain because the part in
+	// flight may have gone out unconfirmed (staff resend or dismiss).
 	Uncertain int    `json:"uncertain"`
 	LastError string `json:"last_error,omitempty"`
 }
