@@ -96,7 +96,17 @@ func NormalizeNumber(number, region string) (string, error) {
 	if !phonenumbers.IsPossibleNumber(pn) {
 		return "", fmt.Errorf("%w %s: wrong length for its country (region %s assumed when there is no +country code)", ErrInvalidNumber, mask.Number(n), region)
 	}
-	return phonenumbers.Format(pn, phonenumbers.E164), nil
+	e := phonenumbers.Format(pn, phonenumbers.E164)
+	if len(e) > 16 { // E.164: at most 15 digits
+		return "", fmt.Errorf("%w %s: more than the 15 digits an international number can have", ErrInvalidNumber, mask.Number(n))
+	}
+	// Some odd inputs (international prefixes inside national digits) give
+	// an E.164 string that parses back to another number; such a number
+	// would never match its status reports or replies. Refuse it.
+	if back, err := phonenumbers.Parse(e, "ZZ"); err != nil || phonenumbers.Format(back, phonenumbers.E164) != e {
+		return "", fmt.Errorf("%w %s: ambiguous (write it in international form, e.g. +1 555 123 4567)", ErrInvalidNumber, mask.Number(n))
+	}
+	return e, nil
 }
 
 // Enqueue validates and stores one message in state queued. The number is

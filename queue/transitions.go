@@ -18,6 +18,7 @@ type TransitionError struct {
 	Op   string
 }
 
+// Error names the message, the operation and the state it was in.
 func (e *TransitionError) Error() string {
 	return fmt.Sprintf("message %d: %s not allowed in state %s: %v", e.ID, e.Op, e.From, ErrInvalidTransition)
 }
