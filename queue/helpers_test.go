@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"github.com/clinicsms/smsd/crypt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -78,4 +79,12 @@ func mustState(t testing.TB, s *Store, id int64, want State) Message {
 		t.Fatalf("message %d: state %s, want %s", id, m.State, want)
 	}
 	return m
+}
+
+// cheapPassphrase lowers the argon2id cost of passphrase unlock for one
+// test (the parameters are stored with the wrapped key, so this is safe).
+func cheapPassphrase(t *testing.T) {
+	saved := crypt.PassphraseParams
+	crypt.PassphraseParams = crypt.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+	t.Cleanup(func() { crypt.PassphraseParams = saved })
 }

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRewrapKEK(t *testing.T) {
+	cheapPassphrase(t)
 	ctx := context.Background()
 	e, s := openEnv(t)
 	m := mustEnqueue(t, s, num, "kept across rewrap")

@@ -74,6 +74,7 @@ func TestWrongKeyLeavesDBUntouched(t *testing.T) {
 }
 
 func TestKeySources(t *testing.T) {
+	cheapPassphrase(t)
 	ctx := context.Background()
 	t.Run("passphrase_locked_mode", func(t *testing.T) {
 		dir := t.TempDir()
@@ -276,6 +277,21 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	phc, _ := crypt.HashPassword("pw")
 	s.CreateUser(ctx, User{Username: "xs", Name: "Xanthippe Staffname", Role: RoleStaff, PasswordHash: phc, TOTPSecret: "JBSWY3DPEHPK3PXPCANARY"})
 	s.SaveTemplate(ctx, Template{Name: "t", Body: "Template for Zebedee reminders"})
+	// The audit signing key is stored sealed too: its text form is a canary.
+	sk, err := s.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skText, _ := sk.MarshalText()
+	defer func(n int) { canaries = canaries[:n] }(len(canaries))
+	for _, line := range strings.Split(string(skText), "\n") {
+		if len(line) > 40 && !strings.Contains(line, "comment") {
+			canaries = append(canaries, line)
+		}
+	}
+	if len(canaries) == 0 || !strings.HasPrefix(canaries[len(canaries)-1], "RW") {
+		t.Fatalf("signing key text not understood: %d canaries", len(canaries))
+	}
 	// Sanity: the scan can find what it looks for.
 	if st, _ := os.Stat(e.db + "-wal"); st == nil || st.Size() == 0 {
 		t.Fatal("expected a non-empty WAL while the store is open")
