@@ -140,8 +140,8 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 func testModemConfig(path string) modem.Config {
 	return modem.Config{
 		Path:           path,
-		CommandTimeout: 2 * time.Second,
-		SendTimeout:    5 * time.Second,
+		CommandTimeout: 5 * time.Second,
+		SendTimeout:    10 * time.Second,
 		StatusReports:  true,
 		HealthInterval: 500 * time.Millisecond,
 		ReconnectMin:   20 * time.Millisecond,
