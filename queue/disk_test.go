@@ -86,7 +86,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	}
 	f.Close()
 	before := snapshot(t, e.db)
-	_, err = s.EnqueueBatch(ctx, bigBatch(2000))
+	_, err = s.EnqueueBatch(ctx, bigBatch(1000)) // ~1 MiB of pages: more than the room left
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "free space") {
 		t.Fatalf("batch on a full disk: %v, want ErrDiskFull with advice", err)
 	}
