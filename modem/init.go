@@ -86,7 +86,11 @@ func (m *Modem) open(ctx context.Context) (io.ReadWriteCloser, string, error) {
 		p, err := m.openPort(m.cfg.Path)
 		return p, m.cfg.Path, err
 	}
-	cands, err := Candidates()
+	list := Candidates
+	if m.candidates != nil {
+		list = m.candidates
+	}
+	cands, err := list()
 	if err != nil {
 		return nil, "", &Error{Op: "detect", CMS: -1, CME: -1, Transient: true, Err: err}
 	}

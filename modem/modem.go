@@ -115,7 +115,8 @@ type Modem struct {
 	closeCh chan struct{}
 	closeMu sync.Once
 
-	testHook func(cmd string) // for tests: called before each command
+	testHook   func(cmd string)            // for tests: called before each command
+	candidates func() ([]Candidate, error) // for tests: replaces the USB enumerator
 }
 
 // New checks cfg and applies defaults. It does no I/O.

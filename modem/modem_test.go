@@ -794,3 +794,44 @@ func TestHangAfterPDUIsUncertain(t *testing.T) {
 		t.Fatalf("the emulator took the PDU (the case being modelled); handset %+v", h)
 	}
 }
+
+// "auto": among the candidate ports, the one that answers AT is used (a
+// modem exposes several ttys; some never answer).
+func TestAutoPicksPortThatAnswers(t *testing.T) {
+	dir := t.TempDir()
+	silent, err := emulator.Start(emulator.Config{Link: filepath.Join(dir, "ttyUSB0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.Hang() // a diagnostics port: never answers AT
+	good, err := emulator.Start(emulator.Config{Link: filepath.Join(dir, "ttyUSB2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	m, err := New(Config{Path: "auto", CommandTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.candidates = func() ([]Candidate, error) {
+		return []Candidate{
+			{Path: filepath.Join(dir, "ttyUSB-missing"), VID: "2c7c", PID: "0125", Vendor: "Quectel"},
+			{Path: silent.Path(), VID: "2c7c", PID: "0125", Vendor: "Quectel"},
+			{Path: good.Path(), VID: "2c7c", PID: "0125", Vendor: "Quectel"},
+		}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	if err := m.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Health().Port; p != good.Path() {
+		t.Fatalf("using %s", p)
+	}
+	cancel()
+	<-done
+}

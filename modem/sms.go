@@ -211,6 +211,11 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 		}
 		sr := StatusReport{MR: int(v.MR), Recipient: v.Recipient.Number, Outcome: v.Outcome, Status: v.Status, Discharge: v.Discharge}
 		if err := m.cfg.OnStatusReport(ctx, sr); err != nil {
+			if keys == nil {
+				// +CDS is routed, not stored (27.005 §3.4.1): there is no copy left.
+				m.log.Error("modem: status report handler failed; the report was routed directly and is lost", "mr", sr.MR, "err", err)
+				return
+			}
 			m.log.Warn("modem: status report handler failed; kept on the SIM for the next sweep", "mr", sr.MR, "err", err)
 			return
 		}
@@ -240,6 +245,10 @@ func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assem
 	}
 	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing}
 	if err := m.cfg.OnInbound(ctx, in); err != nil {
+		if len(keys) == 0 {
+			m.log.Error("modem: inbound handler failed for a message routed directly (+CMT); it is lost", "from", mask.Number(in.From), "err", err)
+			return
+		}
 		m.log.Warn("modem: inbound handler failed; kept on the SIM for the next sweep", "from", mask.Number(in.From), "err", err)
 		return
 	}
