@@ -24,6 +24,9 @@ type Inbound struct {
 
 // AddInbound stores a received message and threads it to the latest
 // message sent (or being sent) to the same number, found by blind index.
+// The same message (sender, SMSC timestamp, text, raw PDU) added again —
+// the modem hands it over a second time when smsd died before deleting it
+// from the SIM — returns the stored one and adds nothing.
 func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
 	from := in.From
 	if e, err := NormalizeNumber(in.From, s.opt.DefaultRegion); err == nil {
@@ -33,14 +36,24 @@ func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = s.now()
 	}
+	dup := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		dedupes := s.inboundDedupe(in)
+		q, args := inList("SELECT "+inboundCols+" FROM inbound WHERE dedupe_index IN ", dedupes)
+		old, err := s.scanInbound(tx.QueryRowContext(ctx, q, args...))
+		if err == nil {
+			in, dup = old, true
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		id, err := nextID(ctx, tx, "inbound")
 		if err != nil {
 			return err
 		}
 		in.ID = id
 		idx := s.indexes(from)
-		q, args := inList(`SELECT id FROM messages WHERE to_index IN `, idx)
+		q, args = inList(`SELECT id FROM messages WHERE to_index IN `, idx)
 		q += ` AND state IN ('sending','sent','delivered','undelivered','uncertain') AND created_at <= ? ORDER BY updated_at DESC, id DESC LIMIT 1`
 		var reply int64
 		switch err := tx.QueryRowContext(ctx, q, append(args, ms(in.ReceivedAt))...).Scan(&reply); {
@@ -63,13 +76,17 @@ func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
 			decErr = s.seal([]byte(in.DecodeError), "inbound", "decode_error_sealed", id)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO inbound (id, from_sealed, from_index, text_sealed, raw_sealed, decode_error_sealed,
-			received_at, sent_at, reply_to, incomplete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			received_at, sent_at, reply_to, incomplete, dedupe_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, s.seal([]byte(from), "inbound", "from_sealed", id), idx[0], s.seal([]byte(in.Text), "inbound", "text_sealed", id),
-			raw, decErr, ms(in.ReceivedAt), ms(in.SentAt), replyTo, in.Incomplete)
+			raw, decErr, ms(in.ReceivedAt), ms(in.SentAt), replyTo, in.Incomplete, dedupes[0])
 		return err
 	})
 	if err != nil {
 		return Inbound{}, err
+	}
+	if dup {
+		s.log.Info("inbound message already stored (read again from the modem after a restart); not added twice", "id", in.ID)
+		return in, nil
 	}
 	in.ReceivedAt, in.SentAt = fromMS(ms(in.ReceivedAt)), fromMS(ms(in.SentAt))
 	return in, nil
@@ -184,4 +201,11 @@ func (s *Store) IsOptedOut(ctx context.Context, number string) (bool, error) {
 		return false, err
 	}
 	return optedOutTx(ctx, s.r, s.indexes(e))
+}
+
+// inboundDedupe is a keyed hash of what identifies a received SMS, under
+// every loaded key generation (the first is the current one).
+func (s *Store) inboundDedupe(in Inbound) [][]byte {
+	key := fmt.Sprintf("inbound\x00%s\x00%d\x00%d\x00%s\x00%x\x00%t", in.From, ms(in.SentAt), len(in.Text), in.Text, in.Raw, in.Incomplete)
+	return s.idemIndexes(key)
 }

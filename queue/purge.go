@@ -27,7 +27,7 @@ func (s *Store) Purge(ctx context.Context, olderThan time.Time) (int, error) {
 		}
 		a, _ := res.RowsAffected()
 		res, err = tx.ExecContext(ctx, `UPDATE inbound SET from_sealed = NULL, from_index = NULL, text_sealed = NULL,
-			raw_sealed = NULL, decode_error_sealed = NULL, purged_at = ? WHERE purged_at IS NULL AND received_at < ?`, now, cut)
+			raw_sealed = NULL, decode_error_sealed = NULL, dedupe_index = NULL, purged_at = ? WHERE purged_at IS NULL AND received_at < ?`, now, cut)
 		if err != nil {
 			return err
 		}

@@ -98,9 +98,9 @@ type RotationStats struct {
 // generation stored and carries on without making another key. Reads work
 // throughout, because each sealed value names its generation.
 //
-// Idempotency hashes made under the old key are dropped (they cannot be
-// recomputed: the keys themselves are not stored), so a client retrying an
-// enqueue across a rotation is not deduplicated.
+// Idempotency and inbound de-duplication hashes made under the old key are
+// dropped (the idempotency keys themselves are not stored), so a client
+// retrying an enqueue across a rotation is not deduplicated.
 func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats, error) {
 	if batchSize <= 0 {
 		batchSize = 500
@@ -252,7 +252,7 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 					sets = append(sets, "to_index = ?", "idem_index = NULL")
 					uargs = append(uargs, cs.BlindIndex(pt))
 				case "inbound.from_sealed":
-					sets = append(sets, "from_index = ?")
+					sets = append(sets, "from_index = ?", "dedupe_index = NULL")
 					uargs = append(uargs, cs.BlindIndex(pt))
 				case "optouts.number_sealed":
 					sets = append(sets, "number_index = ?")

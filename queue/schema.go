@@ -100,6 +100,11 @@ var migrations = []string{
 		created_at  INTEGER NOT NULL,
 		updated_at  INTEGER NOT NULL
 	);`,
+	// 4: inbound de-duplication. The modem deletes a received SMS from its
+	// storage only after AddInbound committed; if smsd dies in between, the
+	// same SMS is read again at the next start and must not appear twice.
+	`ALTER TABLE inbound ADD COLUMN dedupe_index BLOB;
+	CREATE UNIQUE INDEX inbound_dedupe ON inbound (dedupe_index);`,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.

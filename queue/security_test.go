@@ -83,6 +83,9 @@ func TestKeySources(t *testing.T) {
 		if err := Init(ctx, db, pass, Options{}); err != nil {
 			t.Fatal(err)
 		}
+		if m, err := KeyMethod(ctx, db, Options{}); err != nil || m != crypt.MethodPassphrase {
+			t.Fatalf("KeyMethod = %q, %v", m, err)
+		}
 		if _, err := Open(ctx, db, KeySource{}, Options{}); !errors.Is(err, ErrLocked) {
 			t.Fatalf("no key: %v, want ErrLocked", err)
 		}
@@ -321,5 +324,32 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		if hits, _ := findCanaries(t, probe); len(hits) == 0 {
 			t.Fatalf("scanner self-check failed for %s", enc)
 		}
+	}
+}
+
+// TestCorruptFileRefused: a damaged database file is refused at open with
+// a clear error, not used.
+func TestCorruptFileRefused(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	for i := range 300 {
+		mustEnqueue(t, s, fmt.Sprintf("+1555000%04d", i), strings.Repeat("padding ", 30))
+	}
+	s.Close()
+	b, _ := os.ReadFile(e.db)
+	// Scribble over a page in the middle (not the header, not data_keys).
+	page := 4096
+	mid := (len(b) / page / 2) * page
+	for i := mid + 8; i < mid+page; i++ {
+		b[i] = 0x5A
+	}
+	os.WriteFile(e.db, b, 0o600)
+	_, err := Open(ctx, e.db, e.keys, e.opt)
+	if err == nil {
+		t.Fatal("opened a corrupt database")
+	}
+	t.Logf("error seen: %v", err)
+	if !strings.Contains(err.Error(), "integrity check") && !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("unclear error: %v", err)
 	}
 }

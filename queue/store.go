@@ -296,6 +296,33 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	return s, nil
 }
 
+// KeyMethod reports how the database at path expects its key-encryption
+// key: crypt.MethodKeyFile, MethodPassphrase (locked mode: wait for `smsd
+// key unlock`) or MethodCredential. It reads without writing anything.
+func KeyMethod(ctx context.Context, path string, opt Options) (string, error) {
+	opt.defaults()
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("queue %s: %w", path, ErrNotInitialized)
+		}
+		return "", err
+	}
+	ro, err := sql.Open("sqlite3", opt.roDSN(path))
+	if err != nil {
+		return "", err
+	}
+	defer ro.Close()
+	var blob []byte
+	if err := ro.QueryRowContext(ctx, "SELECT wrapped FROM data_keys ORDER BY gen DESC LIMIT 1").Scan(&blob); err != nil {
+		return "", fmt.Errorf("queue %s: read data key: %w (is it an smsd database? run `smsd init`)", path, err)
+	}
+	var w crypt.WrappedKey
+	if err := w.UnmarshalBinary(blob); err != nil {
+		return "", fmt.Errorf("queue %s: %w", path, err)
+	}
+	return w.Method, nil
+}
+
 // unlock reads the wrapped data keys read-only, derives the KEK from keys
 // and unwraps them, and runs the integrity check. It writes nothing.
 func (s *Store) unlock(ctx context.Context, keys KeySource) error {
@@ -408,11 +435,25 @@ func (s *Store) reloadKeys(ctx context.Context) error {
 }
 
 func (s *Store) integrityCheck(ctx context.Context) error {
-	var res string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+	// At most 3 problems: enough to say what is wrong, short enough for a log.
+	rows, err := s.w.QueryContext(ctx, "PRAGMA integrity_check(3)")
+	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
-	if res != "ok" {
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			rows.Close()
+			return fmt.Errorf("integrity check: %w", err)
+		}
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if res := strings.Join(lines, "; "); res != "ok" {
 		return fmt.Errorf("integrity check failed (%s): restore the database from a backup, or try `sqlite3 smsd.db .recover`", res)
 	}
 	return nil

@@ -283,8 +283,16 @@ func TestInboundThreading(t *testing.T) {
 	if other.ReplyTo != 0 || alpha.ReplyTo != 0 {
 		t.Fatal("threaded to an unrelated message")
 	}
+	// The modem hands the same SMS over again after a restart: not stored twice.
+	again, err := s.AddInbound(ctx, Inbound{From: "+1 555 123 4567", Text: "C", SentAt: e.clk.Now()})
+	if err != nil || again.ID != in.ID {
+		t.Fatalf("duplicate inbound stored as %d (first %d): %v", again.ID, in.ID, err)
+	}
+	if other2, _ := s.AddInbound(ctx, Inbound{From: num, Text: "C", SentAt: e.clk.Now().Add(time.Second)}); other2.ID == in.ID {
+		t.Fatal("a later identical reply was taken for a duplicate")
+	}
 	box, err := s.Inbox(ctx, 10)
-	if err != nil || len(box) != 3 {
+	if err != nil || len(box) != 4 {
 		t.Fatal(box, err)
 	}
 	var a Inbound
