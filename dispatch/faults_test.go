@@ -319,8 +319,11 @@ func TestUnplugReplugMidRun(t *testing.T) {
 	if len(onHandset) != 0 {
 		t.Errorf("handset has messages nobody sent: %d", len(onHandset))
 	}
-	if uncertain > len(pause) {
-		t.Errorf("%d messages uncertain after %d unplugs: at most one each", uncertain, len(pause))
+	// One part in flight per unplug, plus (rarely, on a loaded machine) a
+	// command that started on a port that had just died: modem errors do
+	// not say whether the PDU was written, so that counts as maybe sent too.
+	if uncertain > 2*len(pause) {
+		t.Errorf("%d messages uncertain after %d unplugs: want at most two each", uncertain, len(pause))
 	}
 	t.Logf("%d of %d unplugs hit a part in flight (left uncertain, never retried); %d of those had in fact reached the handset",
 		uncertain, len(pause), uncertainOut)
