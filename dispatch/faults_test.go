@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/modem/pdu"
 	"github.com/clinicsms/smsd/queue"
@@ -491,5 +492,54 @@ func TestAllPartsAcceptedBeforeCrashNotResent(t *testing.T) {
 	r.waitOut(m.ID, 10*time.Second)
 	if n := cmgs.Load(); n != 0 {
 		t.Errorf("%d AT+CMGS sent for a message whose only part was already accepted", n)
+	}
+}
+
+// TestInboundHandedOverTwice: the modem hands a message over again when
+// smsd died before deleting it from the SIM. The store keeps one copy and
+// the HELP reply is queued once.
+func TestInboundHandedOverTwice(t *testing.T) {
+	r := newRig(t, withHelp("Example Clinic reminders. Reply STOP to opt out."))
+	d, err := New(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := d.loops[0]
+	ctx := context.Background()
+	in := modem.Inbound{From: carol, Text: "Help", SentAt: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Parts: 1}
+	for range 2 {
+		if err := l.onInbound(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.waitInbox(1); len(got) != 1 {
+		t.Errorf("inbox has %d messages, want 1", len(got))
+	}
+	counts, _ := r.store.Counts(ctx)
+	if counts[queue.Queued] != 1 {
+		t.Errorf("%d replies queued, want 1", counts[queue.Queued])
+	}
+}
+
+// TestInboundIncompleteNoKeyword: a concatenated reply whose other parts
+// never came is stored (marked incomplete) but not read as a keyword: the
+// part that came may say STOP while the whole said something else.
+func TestInboundIncompleteNoKeyword(t *testing.T) {
+	r := newRig(t)
+	d, err := New(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := modem.Inbound{From: bob, Text: "STOP", Parts: 2, Missing: []int{1}, SentAt: time.Now()}
+	if err := d.loops[0].onInbound(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got := r.waitInbox(1)
+	if !got[0].Incomplete {
+		t.Error("stored without the incomplete mark")
+	}
+	if o, _ := r.store.IsOptedOut(ctx, bob); o {
+		t.Error("an incomplete message opted its sender out")
 	}
 }
