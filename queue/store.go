@@ -268,6 +268,9 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 		if s.r != nil {
 			s.r.Close()
 		}
+		if s.lock != nil {
+			s.lock.Close()
+		}
 		return nil, classify(fmt.Errorf("open queue %s: %w", path, err))
 	}
 	// A write transaction at once: a read-only file or file system shows here,
