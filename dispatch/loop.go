@@ -302,7 +302,7 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 			mr = 0
 		}
 		if err := l.recordPart(bg, msg.ID, seq, total, mr); err != nil {
-			log.Error("a part went out but recording it failed; leaving the message in sending (it becomes uncertain at the next start)",
+			log.Error("a part went out but recording it failed; the message becomes uncertain rather than risk sending the part twice",
 				"part", seq, "of", total, "err", err)
 			return errRecordFailed
 		}
