@@ -178,6 +178,7 @@ func TestGammuDecodesOurSubmit(t *testing.T) {
 		}
 	}
 	resps := runGammu(t, reqs)
+	t.Logf("gammu decoded %d SMS-SUBMIT parts of %d messages we encoded", len(reqs), len(cases))
 	k := 0
 	for _, c := range cases {
 		var joined strings.Builder
@@ -254,6 +255,7 @@ func TestGammuDecodesOurDeliverAndStatusReport(t *testing.T) {
 		reqs = append(reqs, gammuReq{Op: "decode", PDU: "00" + EncodeHex(b)})
 	}
 	resps := runGammu(t, reqs)
+	t.Logf("gammu decoded %d SMS-DELIVER parts and %d status reports we encoded", len(cases), len(statuses))
 	for i, c := range cases {
 		r := resps[i]
 		if !r.OK {
@@ -310,8 +312,11 @@ func TestOurDecodeOfGammuPDUs(t *testing.T) {
 		}
 	}
 	resps := runGammu(t, reqs)
+	n := 0
+	defer func() { t.Logf("we decoded %d PDUs of %d messages gammu encoded", n, len(cases)) }()
 	for i, c := range cases {
 		r := resps[i]
+		n += len(r.PDUs)
 		where := c.name + " " + c.layout + " " + c.number
 		if !r.OK || len(r.PDUs) == 0 {
 			t.Errorf("%s: gammu could not encode: %s", where, r.Error)
