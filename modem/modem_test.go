@@ -14,6 +14,7 @@ import (
 
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/modem/pdu"
+	"go.bug.st/serial"
 )
 
 // These tests drive the real modem code (go.bug.st/serial on a pty) against
@@ -834,4 +835,31 @@ func TestAutoPicksPortThatAnswers(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// The daemon died inside the "> " prompt: the next start leaves it with ESC
+// before anything else, and nothing half-typed goes out.
+func TestInitLeavesStalePrompt(t *testing.T) {
+	r := newRig(t, nil)
+	p, err := serial.Open(r.emu.Path(), &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write([]byte("ATE0\r"))
+	time.Sleep(50 * time.Millisecond)
+	p.Write([]byte("AT+CMGS=20\r"))
+	time.Sleep(50 * time.Millisecond)
+	p.Write([]byte("0001000B915155")) // half a PDU, then the process "dies"
+	p.Close()
+	r.run(t)
+	r.ready(t)
+	if n := r.m.Health().Reconnects; n != 0 {
+		t.Fatalf("first initialisation failed (%d reconnects)", n)
+	}
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "clean"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := r.emu.Handset(); len(h) != 1 || h[0].Text != "clean" {
+		t.Fatalf("handset %+v", h)
+	}
 }
