@@ -58,8 +58,15 @@ func TestCrashChild(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(base), 7))
 	next := base
 	for {
-		switch r := rng.IntN(100); {
-		case r < 30:
+		switch r := rng.IntN(200); {
+		case r < 2:
+			// A data key rotation, in small batches, that a kill may cut.
+			say("I K")
+			if _, err := s.RotateDataKey(ctx, 50); err != nil {
+				die(err)
+			}
+			say("A K")
+		case r < 60:
 			n := next
 			next++
 			say("I E %s", crashKey(n))
@@ -68,7 +75,7 @@ func TestCrashChild(t *testing.T) {
 				die(err)
 			}
 			say("A E %s %d", crashKey(n), m.ID)
-		case r < 38:
+		case r < 76:
 			var keys []string
 			var nm []NewMessage
 			for range 5 {
@@ -86,7 +93,7 @@ func TestCrashChild(t *testing.T) {
 				ids = append(ids, fmt.Sprint(r.Message.ID))
 			}
 			say("A B %s %s", strings.Join(keys, ","), strings.Join(ids, ","))
-		case r < 45:
+		case r < 90:
 			unc, err := s.List(ctx, ListFilter{State: Uncertain, Limit: 1, NoContent: true})
 			if err != nil {
 				die(err)
@@ -164,6 +171,9 @@ type crashModel struct {
 	state   map[int64]State  // last acknowledged state per id
 	key     map[string]int64 // idempotency key → id (acknowledged)
 	pending []string         // the last announced, unacknowledged change
+	// rotationsCut counts reopens that found a data key rotation cut
+	// half-way (and read every row regardless).
+	rotationsCut int
 }
 
 func uncertainIfSending(s State) State {
@@ -270,7 +280,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		checkCrashRound(t, round, db, keys, &model)
 	}
-	t.Logf("%d kills, %d acknowledged changes, %d kills with a change announced but unacknowledged", kills, acks, midChange)
+	t.Logf("%d kills, %d acknowledged changes, %d kills with a change announced but unacknowledged, %d reopens mid-rotation", kills, acks, midChange, model.rotationsCut)
 }
 
 func checkCrashRound(t *testing.T, round int, db string, keys KeySource, model *crashModel) {
@@ -350,6 +360,14 @@ func checkCrashRound(t *testing.T, round int, db string, keys KeySource, model *
 		if n != 0 && n != 5 {
 			t.Fatalf("round %d: batch half-committed: %d of 5", round, n)
 		}
+	}
+	var gens int
+	s.w.QueryRow("SELECT COUNT(*) FROM data_keys").Scan(&gens)
+	if gens < 1 || gens > 2 {
+		t.Fatalf("round %d: %d data keys stored", round, gens)
+	}
+	if gens == 2 {
+		model.rotationsCut++
 	}
 	claimedUnacked := 0
 	for id, want := range model.state {
