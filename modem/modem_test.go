@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -862,4 +863,45 @@ func TestInitLeavesStalePrompt(t *testing.T) {
 	if h := r.emu.Handset(); len(h) != 1 || h[0].Text != "clean" {
 		t.Fatalf("handset %+v", h)
 	}
+}
+
+// Inbound messages arriving all through a run of sends: every send goes out
+// once, every message comes in once.
+func TestInboundAndSendsInterleaved(t *testing.T) {
+	r := startRig(t, nil)
+	const nIn, nOut = 20, 10
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < nIn; i++ {
+			if err := r.emu.Inject("+15557654321", "reply "+strconv.Itoa(i)); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	for i := 0; i < nOut; i++ {
+		if _, err := send(t, r.m, Outgoing{To: to, Text: "reminder " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	r.sink.wait(t, "all inbound", func() bool { return len(r.sink.inbound) >= nIn })
+	time.Sleep(300 * time.Millisecond) // a sweep or two: nothing comes twice
+	r.sink.mu.Lock()
+	seen := map[string]int{}
+	for _, in := range r.sink.inbound {
+		seen[in.Text]++
+	}
+	r.sink.mu.Unlock()
+	for i := 0; i < nIn; i++ {
+		if n := seen["reply "+strconv.Itoa(i)]; n != 1 {
+			t.Errorf("reply %d handed on %d times", i, n)
+		}
+	}
+	if h := r.emu.Handset(); len(h) != nOut {
+		t.Fatalf("handset has %d messages, want %d", len(h), nOut)
+	}
+	waitFor(t, "SIM emptied", func() bool { return r.emu.Stored() == 0 })
 }
