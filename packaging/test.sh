@@ -59,12 +59,6 @@ section_end() { printf '   (%d s)\n' $((SECONDS - s_start)); }
 pass() { printf '  PASS %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*"; failures+=("$*"); }
 skip() { printf '  SKIP %s\n' "$*"; skips+=("$*"); }
-# check DESCRIPTION CMD...: PASS if CMD succeeds; on failure, FAIL and show its output.
-check() {
-	local what=$1 out
-	shift
-	if out=$("$@" 2>&1); then pass "$what"; else fail "$what"; printf '%s\n' "$out" | sed 's/^/       | /' | tail -20; fi
-}
 want() { # want SECTION: true when the section should run
 	[ -z "${SMSD_PACKAGE_TEST_ONLY:-}" ] && return 0
 	[[ " $SMSD_PACKAGE_TEST_ONLY " == *" $1 "* ]]
@@ -107,12 +101,12 @@ qemu_send() {
 	if ! "${run[@]}" init -data-dir "$d/data" >"$d/init.log" 2>&1; then
 		fail "$a: smsd init under qemu failed"; sed 's/^/       | /' "$d/init.log"; return
 	fi
-	"$native" emulator -link "$d/tty" >"$d/emu.log" 2>&1 &
+	"$native" emulator -link "$d/tty" </dev/null >"$d/emu.log" 2>&1 &
 	emu_pid=$!
 	if ! wait_for 20 test -e "$d/tty"; then
 		fail "$a: smsd emulator made no link $d/tty in 20 s"; sed 's/^/       | /' "$d/emu.log"; kill "$emu_pid"; emu_pid=; return
 	fi
-	"${run[@]}" serve -config /dev/null -data-dir "$d/data" -modem "$d/tty" -listen 127.0.0.1:0 >"$d/serve.log" 2>&1 &
+	"${run[@]}" serve -config /dev/null -data-dir "$d/data" -modem "$d/tty" -listen 127.0.0.1:0 </dev/null >"$d/serve.log" 2>&1 &
 	serve_pid=$!
 	# status falls back to reading the store when no daemon answers: wait for
 	# "running": true, i.e. the daemon itself answering on its control socket.
