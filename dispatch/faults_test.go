@@ -543,3 +543,28 @@ func TestInboundIncompleteNoKeyword(t *testing.T) {
 		t.Error("an incomplete message opted its sender out")
 	}
 }
+
+// TestTransientMidMessageKeepsProgress: part 2 of 3 meets network
+// congestion (+CMS ERROR: 42). The retry keeps part 1 and sends parts 2
+// and 3 with the same reference; the phone shows the text once.
+func TestTransientMidMessageKeepsProgress(t *testing.T) {
+	r := newRig(t)
+	e := r.emus[0]
+	cmgs := cmgsCounter(e, 2, func() { e.FailSends(1, 42) })
+	m := r.enqueue(alice, threePart)
+	r.start()
+	got := r.waitHandset(0, 1, 15*time.Second)
+	done := r.waitOut(m.ID, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	sameMessages(t, e.Handset(), []sent{{alice, threePart}})
+	if done.Attempts != 2 || !slices.Equal(done.PartsAccepted, []int{1, 2, 3}) {
+		t.Errorf("attempts %d parts %v; want 2 attempts, [1 2 3]", done.Attempts, done.PartsAccepted)
+	}
+	// Part 1, the refused part 2, then parts 2 and 3: part 1 never twice.
+	if c := cmgs.Load(); c != 4 {
+		t.Errorf("%d AT+CMGS in all, want 4", c)
+	}
+	if !sameRef(got[0].Reference, done.Reference) {
+		t.Errorf("handset reference %d, stored %d", got[0].Reference, done.Reference)
+	}
+}
