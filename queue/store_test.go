@@ -267,6 +267,20 @@ func TestListAndCounts(t *testing.T) {
 	if counts[Queued] != 3 || counts[Cancelled] != 2 || counts[Sent] != 0 || len(counts) != len(States) {
 		t.Fatalf("counts %v", counts)
 	}
+	// Only the rows returned are opened: damage a queued row, and listing
+	// the cancelled ones and counting still work.
+	if _, err := s.w.Exec("UPDATE messages SET text_sealed = x'00' WHERE id = ?", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.List(ctx, ListFilter{State: Cancelled}); err != nil || len(got) != 2 {
+		t.Fatalf("list after damaging another row: %v %v", got, err)
+	}
+	if counts, err := s.Counts(ctx); err != nil || counts[Queued] != 3 {
+		t.Fatal(counts, err)
+	}
+	if _, err := s.List(ctx, ListFilter{State: Queued}); !errors.Is(err, ErrTampered) {
+		t.Fatalf("damaged row listed without error: %v", err)
+	}
 }
 
 func TestInboundThreading(t *testing.T) {
