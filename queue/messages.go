@@ -69,6 +69,9 @@ type Message struct {
 	ModemID       string
 	CreatedBy     string
 	Purged        bool
+	// Existing is set only by Enqueue and EnqueueBatch: the idempotency key
+	// matched a message stored before, which is returned; nothing was added.
+	Existing bool
 }
 
 // NormalizeNumber parses a phone number (region used when it has no country
@@ -207,6 +210,7 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, m NewMessage, id int6
 			if old.Purged || old.To != to || old.Text != m.Text {
 				return Message{}, false, fmt.Errorf("message %d: %w", existing, ErrIdempotencyConflict)
 			}
+			old.Existing = true
 			return old, false, nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return Message{}, false, err

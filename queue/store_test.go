@@ -90,8 +90,11 @@ func TestIdempotentEnqueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	nm.To = num // same number, other format
+	if a.Existing {
+		t.Fatal("first enqueue marked existing")
+	}
 	b, err := s.Enqueue(ctx, nm)
-	if err != nil || b.ID != a.ID {
+	if err != nil || b.ID != a.ID || !b.Existing {
 		t.Fatalf("second enqueue: %+v %v", b, err)
 	}
 	// Also after a restart and once the message moved on.
