@@ -166,7 +166,7 @@ func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 	for rest != "" && final == "OK" {
 		var cmd string
 		cmd, rest = nextCommand(rest)
-		if strings.HasPrefix(strings.ToUpper(cmd), "+CMGS=") {
+		if up := strings.ToUpper(cmd); strings.HasPrefix(up, "+CMGS=") && up != "+CMGS=?" {
 			if rest != "" || len(info) > 0 {
 				final = "ERROR"
 				break

@@ -120,6 +120,9 @@ func TestEchoUntilATE0AndErrorModes(t *testing.T) {
 	if got := c.cmd("AT+NOSUCH", "ERROR"); got != "\r\nERROR\r\n" {
 		t.Fatalf("unknown command: %q", got)
 	}
+	if got := c.cmd("AT+CMGS=?", "OK"); got != "\r\nOK\r\n" {
+		t.Fatalf("CMGS=?: %q", got)
+	}
 	if got := c.cmd("AT+CMGF=0;+CSQ", "OK"); !strings.Contains(got, "+CSQ: 20,99") {
 		t.Fatalf("chained: %q", got)
 	}
