@@ -45,6 +45,7 @@ type rigSetup struct {
 	help     string
 	srDelay  time.Duration
 	drain    time.Duration
+	logger   *slog.Logger
 	emuCfg   func(i int, c *emulator.Config)
 }
 
@@ -94,9 +95,11 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 		o(&s)
 	}
 	r := &rig{t: t, dir: t.TempDir()}
-	r.store = openStore(t, r.dir, s)
 	sink := &logSink{}
 	logger := newLogger(sink)
+	// The store logs into the same sink: the PHI check covers it too.
+	s.logger = logger
+	r.store = openStore(t, r.dir, s)
 	// The emulator plays the handset too, so its log may show texts: it
 	// gets its own sink, left out of the PHI check.
 	emuLogger := newLogger(io.Discard)
@@ -153,7 +156,7 @@ func openStore(t testing.TB, dir string, s rigSetup) *queue.Store {
 	t.Helper()
 	ctx := context.Background()
 	path, keys := filepath.Join(dir, "smsd.db"), queue.KeySource{KeyFile: filepath.Join(dir, "smsd.key")}
-	opt := queue.Options{DefaultRegion: "US", MaxAttempts: s.maxTries, Backoff: s.backoff}
+	opt := queue.Options{DefaultRegion: "US", MaxAttempts: s.maxTries, Backoff: s.backoff, Logger: s.logger}
 	if _, err := os.Stat(path); err != nil {
 		if err := queue.Init(ctx, path, keys, opt); err != nil {
 			t.Fatalf("creating the queue: %v", err)
