@@ -101,9 +101,11 @@ func newRig(t testing.TB, adjust func(*Config)) *rig {
 	t.Cleanup(func() { emu.Close() })
 	s := newSink()
 	cfg := Config{
-		Path:           link,
-		CommandTimeout: 500 * time.Millisecond,
-		SendTimeout:    2 * time.Second,
+		Path: link,
+		// Generous: the machine running the tests may be busy; the tests
+		// about timeouts set short ones themselves.
+		CommandTimeout: 2 * time.Second,
+		SendTimeout:    5 * time.Second,
 		HealthInterval: 200 * time.Millisecond,
 		ReconnectMin:   50 * time.Millisecond,
 		ReconnectMax:   200 * time.Millisecond,
@@ -485,7 +487,7 @@ func TestStatusReportsMatchedByMR(t *testing.T) {
 // and reopened with backoff, and once it answers again it is initialised.
 func TestHangTimeoutReopen(t *testing.T) {
 	// No health checks: the send is the command that meets the hang.
-	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour })
+	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour; c.CommandTimeout = 500 * time.Millisecond })
 	sessions := r.emu.Sessions()
 	r.emu.Hang()
 	_, err := send(t, r.m, Outgoing{To: to, Text: "into the void"})
@@ -775,21 +777,16 @@ func TestSendCancelled(t *testing.T) {
 // The modem hangs after the PDU went out: the error says the part may have
 // been sent, so the dispatcher does not resend it blindly.
 func TestHangAfterPDUIsUncertain(t *testing.T) {
-	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour; c.SendTimeout = 500 * time.Millisecond })
-	// Each answer takes 150ms: the prompt comes at ~150ms, the PDU's answer
-	// would come at ~300ms; the modem hangs at 220ms, in between.
-	r.emu.SetLatency(150 * time.Millisecond)
-	r.emu.OnCommand(func(cmd string, _ time.Time) {
-		if strings.HasPrefix(cmd, "AT+CMGS=") {
-			go func() { time.Sleep(220 * time.Millisecond); r.emu.Hang() }()
-		}
+	r := startRig(t, func(c *Config) {
+		c.HealthInterval = time.Hour
+		c.SendTimeout = 500 * time.Millisecond
+		c.CommandTimeout = 500 * time.Millisecond
 	})
+	r.emu.HangOnNextSubmit()
 	_, err := send(t, r.m, Outgoing{To: to, Text: "maybe"})
 	if !errors.Is(err, ErrTimeout) || !IsTransient(err) || !IsUncertain(err) {
 		t.Fatalf("want uncertain timeout, got %v", err)
 	}
-	r.emu.OnCommand(nil)
-	r.emu.SetLatency(0)
 	r.emu.Unhang()
 	r.ready(t)
 	if h := r.emu.Handset(); len(h) != 1 {

@@ -119,8 +119,9 @@ type faults struct {
 	baud         int
 	hang         bool
 	injectOnCMGS []pendingInject
-	forceMT      int // >= 0: route new messages this way whatever AT+CNMI said
-	forceDS      int // >= 0: route status reports this way whatever AT+CNMI said
+	hangOnSubmit bool // take the next PDU, then hang without answering
+	forceMT      int  // >= 0: route new messages this way whatever AT+CNMI said
+	forceDS      int  // >= 0: route status reports this way whatever AT+CNMI said
 }
 
 type pendingInject struct{ from, text string }
@@ -371,6 +372,15 @@ func (e *Emulator) Hang() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults.hang = true
+}
+
+// HangOnNextSubmit makes the modem take the next submitted PDU (the
+// handset gets it) and then hang without answering: the case where nobody
+// knows whether the message went out.
+func (e *Emulator) HangOnNextSubmit() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.hangOnSubmit = true
 }
 
 // Unhang makes a hung modem answer again.

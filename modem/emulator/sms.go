@@ -239,6 +239,10 @@ func (e *Emulator) submit(c *conn, n int, hexPDU string) {
 	if done != nil {
 		e.cond.Broadcast()
 	}
+	if e.faults.hangOnSubmit {
+		e.faults.hangOnSubmit = false
+		e.faults.hang = true
+	}
 	e.mu.Unlock()
 	if done != nil && onHandset != nil {
 		onHandset(*done)
