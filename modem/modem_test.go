@@ -902,3 +902,26 @@ func TestInboundAndSendsInterleaved(t *testing.T) {
 	}
 	waitFor(t, "SIM emptied", func() bool { return r.emu.Stored() == 0 })
 }
+
+func TestProbe(t *testing.T) {
+	r := newRig(t, nil)
+	h, err := Probe(context.Background(), Config{Path: r.emu.Path(), CommandTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Connected || !h.Ready || h.IMEI != "356938035643809" || h.SIM != "READY" || h.Port != r.emu.Path() {
+		t.Fatalf("health %+v", h)
+	}
+	r.emu.SetRegistered(3)
+	h, err = Probe(context.Background(), Config{Path: r.emu.Path(), CommandTimeout: 2 * time.Second})
+	if err == nil || h.Registration != RegDenied || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("denied: %+v %v", h, err)
+	}
+	r.emu.RequirePIN("1234")
+	if _, err := Probe(context.Background(), Config{Path: r.emu.Path(), CommandTimeout: 2 * time.Second}); !errors.Is(err, ErrPINRequired) {
+		t.Fatalf("PIN: %v", err)
+	}
+	if _, err := Probe(context.Background(), Config{Path: filepath.Join(t.TempDir(), "none")}); err == nil || !strings.Contains(err.Error(), "plugged in") {
+		t.Fatalf("missing port: %v", err)
+	}
+}
