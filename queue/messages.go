@@ -106,6 +106,9 @@ func NormalizeNumber(number, region string) (string, error) {
 	// Some odd inputs (international prefixes inside national digits) give
 	// an E.164 string that parses back to another number; such a number
 	// would never match its status reports or replies. Refuse it.
+	if e == n {
+		return e, nil // already canonical: parsing it again gives it back
+	}
 	if back, err := phonenumbers.Parse(e, "ZZ"); err != nil || phonenumbers.Format(back, phonenumbers.E164) != e {
 		return "", fmt.Errorf("%w %s: ambiguous (write it in international form, e.g. +1 555 123 4567)", ErrInvalidNumber, mask.Number(n))
 	}

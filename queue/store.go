@@ -134,11 +134,11 @@ func dsn(path string, params string) string {
 }
 
 func (o Options) writerDSN(path string) string {
-	return dsn(path, fmt.Sprintf("_journal_mode=WAL&_synchronous=FULL&_secure_delete=on&_foreign_keys=on&_busy_timeout=%d&_txlock=immediate", o.BusyTimeout.Milliseconds()))
+	return dsn(path, fmt.Sprintf("_journal_mode=WAL&_synchronous=FULL&_secure_delete=on&_foreign_keys=on&_busy_timeout=%d&_txlock=immediate&_stmt_cache_size=64", o.BusyTimeout.Milliseconds()))
 }
 
 func (o Options) readerDSN(path string) string {
-	return dsn(path, fmt.Sprintf("_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d&_query_only=1", o.BusyTimeout.Milliseconds()))
+	return dsn(path, fmt.Sprintf("_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d&_query_only=1&_stmt_cache_size=64", o.BusyTimeout.Milliseconds()))
 }
 
 // roDSN opens the file strictly read-only: used to check the key before
