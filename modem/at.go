@@ -175,15 +175,14 @@ type atEngine struct {
 
 	cmdMu sync.Mutex // one command at a time on the wire
 
-	mu          sync.Mutex // guards cur, urcWaiting
-	cur         *pending
-	urcWaiting  *URC // two-line URC waiting for its PDU line
-	wantPrompt  atomic.Bool
-	dead        chan struct{} // closed when the reader stops
-	deadErr     error
-	closeOnce   sync.Once
-	onCommand   func(cmd string) // test hook, may be nil
-	lastCommand atomic.Int64     // unix nanos of last command end
+	mu         sync.Mutex // guards cur, urcWaiting
+	cur        *pending
+	urcWaiting *URC // two-line URC waiting for its PDU line
+	wantPrompt atomic.Bool
+	dead       chan struct{} // closed when the reader stops
+	deadErr    error
+	closeOnce  sync.Once
+	onCommand  func(cmd string) // test hook, may be nil
 }
 
 func newATEngine(rw io.ReadWriteCloser, log *slog.Logger, urcs *urcQueue) *atEngine {
@@ -195,22 +194,15 @@ func newATEngine(rw io.ReadWriteCloser, log *slog.Logger, urcs *urcQueue) *atEng
 // Dead is closed when the engine can no longer run commands.
 func (a *atEngine) Dead() <-chan struct{} { return a.dead }
 
-// Err says why the engine died.
+// Err says why the engine failed or died (nil while it works). It is set as
+// soon as the port is being closed, before Dead is closed.
 func (a *atEngine) Err() error {
-	select {
-	case <-a.dead:
-		return a.deadErr
-	default:
-		return nil
-	}
-}
-
-// failed returns why the engine was failed or died, nil while it works.
-func (a *atEngine) failed() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.deadErr
 }
+
+func (a *atEngine) failed() error { return a.Err() }
 
 // fail closes the port; the reader stops with err as the reason.
 func (a *atEngine) fail(err error) {
@@ -438,7 +430,6 @@ func (a *atEngine) run(ctx context.Context, cmd string, body []byte, timeout tim
 	case <-a.dead:
 		return abandon(&Error{Op: op, CMS: -1, CME: -1, Transient: true, Uncertain: uncertain, Err: a.Err()})
 	}
-	a.lastCommand.Store(time.Now().UnixNano())
 	if p.isErr {
 		return p.info, finalError(op, p.final)
 	}
