@@ -127,6 +127,12 @@ func (m *Modem) handleURC(ctx context.Context, at *atEngine, u URC) {
 func (m *Modem) readStored(ctx context.Context, at *atEngine, idx int) {
 	lines, err := at.Command(ctx, fmt.Sprintf("AT+CMGR=%d", idx), m.cfg.CommandTimeout)
 	if err != nil {
+		var me *Error
+		if errors.As(err, &me) && (me.CMS == 321 || me.CME == 21 || me.CME == 22) {
+			// Empty slot: a sweep already handled and deleted it.
+			m.log.Debug("modem: indicated message already handled", "index", idx)
+			return
+		}
 		m.log.Warn("modem: reading a stored message failed; the storage sweep will retry", "index", idx, "err", err)
 		return
 	}
