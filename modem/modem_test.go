@@ -339,6 +339,21 @@ func TestCMTIDuringSend(t *testing.T) {
 		t.Fatalf("inbound %+v", in)
 	}
 	waitFor(t, "message deleted from the SIM", func() bool { return r.emu.Stored() == 0 })
+
+	// And one arriving between AT+CMGS and its "> " prompt, during a
+	// multipart send.
+	r.emu.InjectBeforeNextPrompt("+15550001111", "STOP")
+	parts, err = send(t, r.m, Outgoing{To: to, Text: strings.Repeat("two parts ", 20), Reference: 3})
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("send: %+v %v", parts, err)
+	}
+	r.sink.wait(t, "inbound before prompt", func() bool { return len(r.sink.inbound) == 2 })
+	if in := r.sink.inbound[1]; in.Text != "STOP" || in.From != "+15550001111" {
+		t.Fatalf("inbound %+v", in)
+	}
+	if h := handset(t, r.emu, 2); h[1].Parts != 2 {
+		t.Fatalf("handset %+v", h[1])
+	}
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {

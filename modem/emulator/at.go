@@ -56,6 +56,15 @@ func (e *Emulator) readLoop(c *conn) {
 				}
 				if n, ok := e.command(c, cmd, first); ok {
 					prompt, promptLen = true, n
+					e.mu.Lock()
+					inject := e.faults.injectPrompt
+					e.faults.injectPrompt = nil
+					e.mu.Unlock()
+					for _, in := range inject {
+						if err := e.Inject(in.from, in.text); err != nil {
+							e.log.Warn("emulator: inject before prompt failed", "err", err)
+						}
+					}
 					e.write(c, "\r\n> ")
 				}
 			case '\n':

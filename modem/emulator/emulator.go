@@ -119,6 +119,7 @@ type faults struct {
 	baud         int
 	hang         bool
 	injectOnCMGS []pendingInject
+	injectPrompt []pendingInject
 	hangOnSubmit bool // take the next PDU, then hang without answering
 	forceMT      int  // >= 0: route new messages this way whatever AT+CNMI said
 	forceDS      int  // >= 0: route status reports this way whatever AT+CNMI said

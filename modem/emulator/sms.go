@@ -366,6 +366,14 @@ func (e *Emulator) InjectDuringNextSend(from, text string) {
 	e.faults.injectOnCMGS = append(e.faults.injectOnCMGS, pendingInject{from, text})
 }
 
+// InjectBeforeNextPrompt makes the next AT+CMGS deliver an inbound message
+// after the command line and before its "> " prompt.
+func (e *Emulator) InjectBeforeNextPrompt(from, text string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.injectPrompt = append(e.faults.injectPrompt, pendingInject{from, text})
+}
+
 // handsetKey groups the parts of one concatenated message.
 type handsetKey struct {
 	to    string
