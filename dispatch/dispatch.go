@@ -11,11 +11,11 @@
 // Nothing is sent twice silently. Every part the modem accepts is recorded
 // before the next one is sent, so a resumed message sends only the missing
 // parts, with the same concatenation reference. A failure is retried only
-// when it shows that the part in flight never left (the modem refused it
-// with +CMS ERROR, gave no "> " prompt, or was not ready); when the part may
-// have gone out and the answer was lost (a timeout after the PDU was
-// written, the port dying mid-command, shutdown cutting a command off) the
-// message is marked `uncertain` and staff decide whether to resend it.
+// when the part in flight never left (the modem refused it with +CMS ERROR,
+// gave no "> " prompt, or was not ready); when the PDU was written and the
+// answer was lost (modem.Error.Uncertain: a timeout, the port dying, the
+// shutdown deadline) the message is marked `uncertain` and staff decide
+// whether to resend it.
 package dispatch
 
 import (

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,7 +323,13 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 	err := l.m.Send(sendCtx, out, accepted)
 	log.Debug("send returned", "took", l.d.now().Sub(start), "new_parts", newParts, "err", err != nil)
 	if err != nil && sendCtx.Err() != nil && !errors.Is(err, errStopping) && !errors.Is(err, errRecordFailed) {
-		err = errInterrupted
+		if !mayHaveSent(err) {
+			// Cut off before the PDU was written: like stopping between
+			// parts.
+			err = errStopping
+		} else {
+			err = errInterrupted
+		}
 	}
 	l.finish(bg, log, msg, err, newParts)
 }
@@ -363,16 +368,17 @@ func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message,
 		// could deliver it twice.
 		l.uncertainNow(ctx, log, msg.ID, "store_record_part")
 	case errors.Is(err, errStopping):
-		// Stopped between parts: the accepted ones are recorded; the rest
-		// goes out, with the same reference, after the restart.
-		log.Info("stopping between parts; the rest is sent after the restart", "parts_accepted", prior+newParts)
+		// Stopped between parts (or before the part in flight was
+		// written): the accepted ones are recorded; the rest goes out, with
+		// the same reference, after the restart.
+		log.Info("stopping; the rest of the message is sent after the restart", "parts_accepted", prior+newParts)
 		l.release(ctx, log, msg.ID)
 	case errors.Is(err, errInterrupted):
 		// The drain deadline cut a part off mid-command: it may or may not
 		// have gone out. Staff decide, rather than sending it twice.
 		log.Warn("stopped in the middle of a part; the message is uncertain", "parts_accepted", prior+newParts)
 		l.uncertainNow(ctx, log, msg.ID, "interrupted: smsd stopped while sending")
-	case modem.IsTransient(err) && mayHaveSent(err):
+	case mayHaveSent(err):
 		// The part was (or may have been) handed to the modem when the
 		// answer was lost: sending it again could deliver it twice. Staff
 		// decide (resend or dismiss).
@@ -445,34 +451,16 @@ func (l *loop) noteErr(code string) {
 }
 
 // mayHaveSent reports whether a failed Send may have handed the part in
-// flight to the network: true unless the error shows the modem never took
-// the PDU (not ready, encoding failed, no "> " prompt, or the modem answered
-// with an error result, which means it refused the part).
+// flight to the network. The modem says so precisely (modem.Error.Uncertain:
+// the PDU was written but no answer came); an error of another kind counts
+// as "may have" unless it says the modem was not ready, because guessing
+// wrong that way sends a message twice.
 func mayHaveSent(err error) bool {
-	if errors.Is(err, modem.ErrNotReady) || errors.Is(err, modem.ErrTooManyParts) || errors.Is(err, modem.ErrInvalidNumber) {
-		return false
-	}
-	var ms interface{ MaybeSubmitted() bool }
-	if errors.As(err, &ms) {
-		// A modem error that knows whether the PDU went out says so.
-		return ms.MaybeSubmitted()
-	}
 	var me *modem.Error
-	if !errors.As(err, &me) {
-		return true
+	if errors.As(err, &me) {
+		return me.Uncertain
 	}
-	switch {
-	case me.CMS >= 0 || me.CME >= 0:
-		return false // the modem answered "+CMS ERROR": the part was refused
-	case me.Op == "encode":
-		return false
-	case me.Err != nil && me.Err.Error() == "ERROR":
-		return false // a plain ERROR result: refused as well
-	case strings.Contains(err.Error(), `no "> " prompt`):
-		// modem/at.go: the prompt never came, so the PDU was never written.
-		return false
-	}
-	return true
+	return !errors.Is(err, modem.ErrNotReady)
 }
 
 // errorCode turns a send error into a short code for the store and logs:
