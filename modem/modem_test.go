@@ -940,3 +940,23 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("missing port: %v", err)
 	}
 }
+
+// No SIM: reported plainly, retried with backoff (someone may insert one),
+// and the modem comes up once the SIM is there.
+func TestNoSIMWaited(t *testing.T) {
+	r := newRig(t, nil)
+	r.emu.SetSIMAbsent(true)
+	r.run(t)
+	waitFor(t, "SIM absent reported", func() bool {
+		h := r.m.Health()
+		return h.SIM == "absent" && strings.Contains(h.LastError, "no usable SIM")
+	})
+	if r.m.Ready() {
+		t.Fatal("ready without a SIM")
+	}
+	r.emu.SetSIMAbsent(false)
+	r.ready(t)
+	if h := r.m.Health(); h.SIM != "READY" {
+		t.Fatalf("health %+v", h)
+	}
+}

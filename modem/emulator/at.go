@@ -230,7 +230,7 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 	if i := strings.IndexAny(up, "=?"); i >= 0 {
 		name, arg = up[:i], cmd[i:]
 	}
-	simReady := e.sim.unlocked && !e.sim.puk
+	simReady := e.sim.unlocked && !e.sim.puk && !e.sim.absent
 	switch name {
 	case "":
 		return nil, "OK"
@@ -477,6 +477,9 @@ func intArg(arg string) (int, bool) {
 }
 
 func (e *Emulator) simError() string {
+	if e.sim.absent {
+		return e.cmeError(10)
+	}
 	if e.sim.puk {
 		return e.cmeError(12)
 	}
@@ -484,6 +487,9 @@ func (e *Emulator) simError() string {
 }
 
 func (e *Emulator) simCMSError() string {
+	if e.sim.absent {
+		return e.cmsError(310)
+	}
 	if e.sim.puk {
 		return e.cmsError(316)
 	}
@@ -492,6 +498,9 @@ func (e *Emulator) simCMSError() string {
 
 // cpin answers AT+CPIN? and AT+CPIN=<pin>; it counts every PIN try.
 func (e *Emulator) cpin(arg string) ([]string, string) {
+	if e.sim.absent {
+		return nil, e.cmeError(10)
+	}
 	switch arg {
 	case "?":
 		switch {

@@ -110,6 +110,7 @@ type simState struct {
 	csq         int
 	smsc        string
 	deliverStat byte // TP-ST of status reports
+	absent      bool // no SIM card in the slot
 }
 
 type faults struct {
@@ -400,6 +401,13 @@ func (e *Emulator) RequirePIN(pin string) {
 	e.sim.unlocked = pin == ""
 	e.sim.left = 3
 	e.sim.puk = false
+}
+
+// SetSIMAbsent takes the SIM out of the modem (true) or puts it back.
+func (e *Emulator) SetSIMAbsent(absent bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sim.absent = absent
 }
 
 // SetPUKLocked PUK-locks the SIM.

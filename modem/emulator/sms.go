@@ -153,7 +153,7 @@ func (e *Emulator) cmgsStart(cmd string) (int, string) {
 	if !ok || n < 7 || n > 164 {
 		return 0, e.cmsError(304)
 	}
-	if !e.sim.unlocked || e.sim.puk {
+	if !e.sim.unlocked || e.sim.puk || e.sim.absent {
 		return 0, e.simCMSError()
 	}
 	return n, ""
