@@ -1,0 +1,353 @@
+// Package config reads smsd's configuration: /etc/smsd/smsd.toml (TOML) over
+// built-in defaults; the command line then overrides single settings (flag
+// over file over default). Every setting, its default and its meaning is in
+// Default and in docs/README-daemon.md; unknown keys are an error, so that a
+// typo never silently leaves a setting at its default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/clinicsms/smsd/dispatch"
+)
+
+// DefaultPath is where the daemon looks for its configuration file.
+const DefaultPath = "/etc/smsd/smsd.toml"
+
+// DefaultDataDir is the data directory of the packaged daemon.
+const DefaultDataDir = "/var/lib/smsd"
+
+// Key sources: where the key that unlocks the database comes from.
+const (
+	KeyFile       = "file"       // a key file (default <data_dir>/smsd.key)
+	KeyCredential = "credential" // a systemd credential ($CREDENTIALS_DIRECTORY)
+	KeyPassphrase = "passphrase" // locked mode: an admin types it after boot
+)
+
+// Duration is a time.Duration written as a string in TOML ("3s", "1m30s").
+// A bare integer other than 0 is refused: TOML integers would otherwise be
+// nanoseconds, and `rate_limit = 3` meaning 3 ns is a trap.
+type Duration struct{ time.Duration }
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		p, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration: write it like \"3s\", \"500ms\" or \"2m\"", v)
+		}
+		d.Duration = p
+		return nil
+	case int64:
+		if v == 0 {
+			d.Duration = 0
+			return nil
+		}
+		return fmt.Errorf("%d has no unit: write durations as strings like \"%ds\"", v, v)
+	default:
+		return fmt.Errorf("%v is not a duration: write it like \"3s\"", v)
+	}
+}
+
+// MarshalText writes the duration as Go spells it ("3s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Modem is one modem of a pool ([[modems]] in the file). Unset fields take
+// the top-level value of the same name.
+type Modem struct {
+	ID        string    `toml:"id"`
+	Path      string    `toml:"path"`
+	SIMPIN    *string   `toml:"sim_pin"`
+	RateLimit *Duration `toml:"rate_limit"`
+	DailyCap  *int      `toml:"daily_cap"`
+}
+
+// Config is the whole configuration. Field comments name the TOML key.
+type Config struct {
+	DataDir  string `toml:"data_dir"`  // data directory: database, key file, control socket
+	Listen   string `toml:"listen"`    // web UI address (reserved until the web UI exists)
+	LogLevel string `toml:"log_level"` // debug, info, warn, error
+
+	KeySource     string `toml:"key_source"`     // file, credential or passphrase
+	KeyFile       string `toml:"key_file"`       // "" = <data_dir>/smsd.key
+	KeyCredential string `toml:"key_credential"` // systemd credential name
+
+	DefaultRegion string   `toml:"default_region"` // region for numbers without +country code
+	MaxAttempts   int      `toml:"max_attempts"`   // send attempts before a message fails
+	RetentionDays int      `toml:"retention_days"` // days until finished messages' content is erased; 0 keeps it
+	HelpText      string   `toml:"help_text"`      // reply to an inbound HELP
+	QuietHours    string   `toml:"quiet_hours"`    // "21:00-08:00"; "" = none
+	Timezone      string   `toml:"timezone"`       // IANA name for quiet hours and daily caps; "" = system
+	StallTimeout  Duration `toml:"stall_timeout"`  // a send loop silent this long stops the watchdog pings
+
+	Modem          string   `toml:"modem"`           // device path, "auto", or "emulator"
+	SIMPIN         string   `toml:"sim_pin"`         // SIM PIN; never retried when wrong
+	RateLimit      Duration `toml:"rate_limit"`      // least time between two messages per modem; "0s" = none
+	DailyCap       int      `toml:"daily_cap"`       // messages per modem per day; 0 = no cap
+	StatusReports  bool     `toml:"status_reports"`  // ask for delivery reports
+	Validity       Duration `toml:"validity"`        // how long the network keeps trying; "0s" = network default
+	MaxParts       int      `toml:"max_parts"`       // longest message in parts
+	Baud           int      `toml:"baud"`            // serial speed
+	CommandTimeout Duration `toml:"command_timeout"` // answer time for an AT command
+	SendTimeout    Duration `toml:"send_timeout"`    // answer time for one part (AT+CMGS)
+	HealthInterval Duration `toml:"health_interval"` // signal/registration check and storage sweep
+	ReconnectMax   Duration `toml:"reconnect_max"`   // longest wait between reconnect attempts
+
+	Modems []Modem `toml:"modems"` // a pool; replaces modem/sim_pin when given
+}
+
+// Default returns the configuration used when the file sets nothing.
+func Default() Config {
+	return Config{
+		DataDir:        DefaultDataDir,
+		Listen:         ":8443",
+		LogLevel:       "info",
+		KeySource:      KeyFile,
+		KeyCredential:  "smsd.key",
+		DefaultRegion:  "US",
+		MaxAttempts:    5,
+		RetentionDays:  0,
+		HelpText:       "Appointment reminders from your clinic. Reply STOP to opt out, START to opt back in. For questions, call the clinic.",
+		StallTimeout:   Duration{dispatch.DefaultStallTimeout},
+		Modem:          "auto",
+		RateLimit:      Duration{dispatch.DefaultRateLimit},
+		StatusReports:  true,
+		MaxParts:       6,
+		Baud:           115200,
+		CommandTimeout: Duration{5 * time.Second},
+		SendTimeout:    Duration{60 * time.Second},
+		HealthInterval: Duration{30 * time.Second},
+		ReconnectMax:   Duration{30 * time.Second},
+	}
+}
+
+// Load reads the file at path over the defaults. An empty path means
+// DefaultPath, which may be missing (then the defaults apply); a path given
+// explicitly must exist. The result is validated.
+func Load(path string) (Config, error) {
+	c := Default()
+	explicit := path != ""
+	if !explicit {
+		path = DefaultPath
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		return c, c.Validate()
+	case errors.Is(err, fs.ErrNotExist):
+		return c, fmt.Errorf("config file %s does not exist (give another -config, or omit -config to use %s)", path, DefaultPath)
+	case errors.Is(err, fs.ErrPermission):
+		return c, fmt.Errorf("config file %s: permission denied (it is readable by root and group smsd only: run as the smsd user, e.g. sudo -u smsd smsd ...)", path)
+	default:
+		return c, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := Parse(&c, b); err != nil {
+		return c, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes TOML text over c (fields it does not mention keep their
+// value) and validates the result.
+func Parse(c *Config, text []byte) error {
+	md, err := toml.Decode(string(text), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("line %d: %s (fix the TOML syntax)", pe.Position.Line, pe.Message)
+		}
+		return fmt.Errorf("%w (check the value's type: strings need quotes, durations look like \"3s\")", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("unknown setting %s (check the spelling; every setting is listed in the README's configuration reference)", strings.Join(keys, ", "))
+	}
+	return c.Validate()
+}
+
+// Validate checks every setting and says what is wrong with the first bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty (default %s)", DefaultDataDir)
+	} else if !filepath.IsAbs(c.DataDir) {
+		if abs, err := filepath.Abs(c.DataDir); err == nil {
+			c.DataDir = abs
+		}
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	switch c.KeySource {
+	case KeyFile, KeyCredential, KeyPassphrase:
+	default:
+		bad("key_source", "%q is not one of file, credential, passphrase", c.KeySource)
+	}
+	if c.KeySource == KeyCredential && (c.KeyCredential == "" || strings.ContainsAny(c.KeyCredential, "/\x00")) {
+		bad("key_credential", "%q must be a plain credential name such as smsd.key", c.KeyCredential)
+	}
+	if len(c.DefaultRegion) != 2 {
+		bad("default_region", "%q is not a two-letter region code such as US or GB", c.DefaultRegion)
+	}
+	if c.MaxAttempts < 1 {
+		bad("max_attempts", "%d must be at least 1", c.MaxAttempts)
+	}
+	if c.RetentionDays < 0 {
+		bad("retention_days", "%d is negative (use 0 to keep content until deleted)", c.RetentionDays)
+	}
+	loc, err := c.Location()
+	if err != nil {
+		bad("timezone", "%v", err)
+	}
+	if c.QuietHours != "" {
+		if _, err := dispatch.ParseQuietHours(c.QuietHours, loc); err != nil {
+			bad("quiet_hours", "%v", err)
+		}
+	}
+	if c.StallTimeout.Duration < 0 {
+		bad("stall_timeout", "must not be negative")
+	}
+	if c.RateLimit.Duration < 0 {
+		bad("rate_limit", "must not be negative (use \"0s\" for no limit)")
+	}
+	if c.DailyCap < 0 {
+		bad("daily_cap", "%d is negative (use 0 for no cap)", c.DailyCap)
+	}
+	if c.MaxParts < 1 || c.MaxParts > 255 {
+		bad("max_parts", "%d must be between 1 and 255", c.MaxParts)
+	}
+	if c.Baud <= 0 {
+		bad("baud", "%d must be positive (115200 suits USB modems)", c.Baud)
+	}
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"command_timeout", c.CommandTimeout}, {"send_timeout", c.SendTimeout}, {"health_interval", c.HealthInterval}, {"reconnect_max", c.ReconnectMax}} {
+		if d.d.Duration <= 0 {
+			bad(d.key, "must be positive, like \"5s\"")
+		}
+	}
+	if c.Validity.Duration < 0 {
+		bad("validity", "must not be negative")
+	}
+	if len(c.Modems) == 0 && c.Modem == "" {
+		bad("modem", "must not be empty: a device path, \"auto\" or \"emulator\"")
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Modems {
+		key := fmt.Sprintf("modems[%d]", i+1)
+		if m.ID == "" {
+			bad(key+".id", "missing: give every modem a unique id such as \"modem1\"")
+		} else if seen[m.ID] {
+			bad(key+".id", "%q is used twice", m.ID)
+		}
+		seen[m.ID] = true
+		if m.Path == "" {
+			bad(key+".path", "missing: a device path or \"auto\"")
+		}
+		if m.RateLimit != nil && m.RateLimit.Duration < 0 {
+			bad(key+".rate_limit", "must not be negative")
+		}
+		if m.DailyCap != nil && *m.DailyCap < 0 {
+			bad(key+".daily_cap", "must not be negative")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+}
+
+// Location is the clinic's time zone.
+func (c *Config) Location() (*time.Location, error) {
+	if c.Timezone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.Local, fmt.Errorf("%q is not a known time zone (use an IANA name such as America/New_York)", c.Timezone)
+	}
+	return loc, nil
+}
+
+// DBPath is the database file.
+func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "smsd.db") }
+
+// KeyFilePath is the key file (key_file, or smsd.key in the data directory).
+func (c *Config) KeyFilePath() string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(c.DataDir, "smsd.key")
+}
+
+// SocketPath is the control socket.
+func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "control.sock") }
+
+// LockPath is the file `smsd serve` holds locked while it runs, so that the
+// command-line tools know whether to talk to it or to the store.
+func (c *Config) LockPath() string { return filepath.Join(c.DataDir, "serve.lock") }
+
+// ModemSpec is one resolved modem: the pool entry with the top-level
+// defaults filled in.
+type ModemSpec struct {
+	ID        string
+	Path      string
+	PIN       string
+	RateLimit time.Duration // 0 = no limit
+	DailyCap  int
+}
+
+// ModemSpecs resolves the modem pool: [[modems]] if given, else one modem
+// "modem1" from the top-level modem setting.
+func (c *Config) ModemSpecs() []ModemSpec {
+	if len(c.Modems) == 0 {
+		return []ModemSpec{{ID: "modem1", Path: c.Modem, PIN: c.SIMPIN, RateLimit: c.RateLimit.Duration, DailyCap: c.DailyCap}}
+	}
+	out := make([]ModemSpec, 0, len(c.Modems))
+	for _, m := range c.Modems {
+		s := ModemSpec{ID: m.ID, Path: m.Path, PIN: c.SIMPIN, RateLimit: c.RateLimit.Duration, DailyCap: c.DailyCap}
+		if m.SIMPIN != nil {
+			s.PIN = *m.SIMPIN
+		}
+		if m.RateLimit != nil {
+			s.RateLimit = m.RateLimit.Duration
+		}
+		if m.DailyCap != nil {
+			s.DailyCap = *m.DailyCap
+		}
+		out = append(out, s)
+	}
+	return out
+}
