@@ -74,6 +74,8 @@ func runMain(ctx context.Context, env *cmdEnv, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errNotRunning):
+		return 3
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.stderr, "smsd %s: %v\n", c.name, err)
 		return 2

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/queue"
+)
+
+func init() {
+	register(command{name: "init", summary: "create the data directory, keys and database (never overwrites)", run: runInit})
+}
+
+func runInit(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlagSet(env, "init")
+	cf := addCommonFlags(fs)
+	pass := fs.Bool("passphrase", false, "locked mode: protect the database with a passphrase read from stdin instead of a key file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory %s has mode %04o and could not be made 0700: %w", cfg.DataDir, fi.Mode().Perm(), err)
+		}
+	}
+	var keys queue.KeySource
+	if *pass {
+		cfg.KeySource = config.KeyPassphrase
+		p, err := readPassphrase(env, "New passphrase (at least 8 characters): ")
+		if err != nil {
+			return err
+		}
+		keys = queue.KeySource{Passphrase: p}
+	} else {
+		keys = keySource(&cfg, nil)
+	}
+	err = queue.Init(ctx, cfg.DBPath(), keys, storeOptions(&cfg, slog.New(slog.DiscardHandler)))
+	if errors.Is(err, queue.ErrExists) {
+		return fmt.Errorf("%s already holds a database; smsd init never overwrites one (nothing was changed)", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "created %s\n", cfg.DBPath())
+	switch {
+	case *pass:
+		fmt.Fprintln(env.stdout, "locked mode: set key_source = \"passphrase\" in the config; after each start run smsd key unlock")
+	case cfg.KeySource == config.KeyFile:
+		fmt.Fprintf(env.stdout, "key file %s (mode 0600): back it up apart from the database; without it nobody can read the messages\n", cfg.KeyFilePath())
+	}
+	return nil
+}
+
+// readPassphrase reads one line from stdin, without echo on a terminal.
+func readPassphrase(env *cmdEnv, prompt string) ([]byte, error) {
+	restore := noEcho(env.stdin)
+	if restore != nil {
+		fmt.Fprint(env.stderr, prompt)
+		defer func() { restore(); fmt.Fprintln(env.stderr) }()
+	}
+	line, err := bufio.NewReader(env.stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return nil, errors.New("no passphrase on stdin (type it, or pipe it in: echo ... | smsd ...)")
+	}
+	p := strings.TrimRight(line, "\r\n")
+	if p == "" {
+		return nil, errors.New("empty passphrase")
+	}
+	return []byte(p), nil
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/clinicsms/smsd/control"
+	"github.com/clinicsms/smsd/queue"
+)
+
+func init() {
+	register(command{name: "status", summary: "modem, SIM, signal and queue depth by state ([-json])", run: runStatus})
+}
+
+// errNotRunning makes `smsd status` exit 3 (LSB "program is not running")
+// after printing what the store says.
+var errNotRunning = errors.New("smsd serve is not running")
+
+func runStatus(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := newFlagSet(env, "status")
+	cf := addCommonFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	var st control.Status
+	err = withStoreOrDaemon(ctx, &cfg,
+		func(c *control.Client) (err error) { st, err = c.Status(ctx); return err },
+		func(s *queue.Store) error {
+			counts, err := s.Counts(ctx)
+			if err != nil {
+				return err
+			}
+			st = control.Status{DataDir: cfg.DataDir, Queue: map[string]int{}}
+			for k, v := range counts {
+				st.Queue[string(k)] = v
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+	} else {
+		printStatus(env.stdout, st)
+	}
+	if !st.Running {
+		return errNotRunning
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, st control.Status) {
+	switch {
+	case !st.Running:
+		fmt.Fprintln(w, "daemon:  not running (start it: systemctl start smsd)")
+	case st.Locked:
+		fmt.Fprintf(w, "daemon:  running (pid %d, %s), LOCKED: run smsd key unlock\n", st.PID, st.Version)
+	default:
+		fmt.Fprintf(w, "daemon:  running (pid %d, %s, since %s)\n", st.PID, st.Version, st.StartedAt.Local().Format("2006-01-02 15:04:05"))
+	}
+	if st.Dispatch != nil {
+		for _, m := range st.Dispatch.Modems {
+			h := m.Health
+			ready := "not ready"
+			if m.Ready {
+				ready = "ready"
+			}
+			fmt.Fprintf(w, "modem:   %s %s, %s; port %s; %s %s; SIM %s; operator %q; %s; signal %d dBm (%d/5); sent %d, failed %d, uncertain %d",
+				m.ID, ready, m.State, h.Port, h.Manufacturer, h.Model, h.SIM, h.Operator, h.Registration, h.SignalDBm, h.Bars, m.Sent, m.Failed, m.Uncertain)
+			if m.LastError != "" {
+				fmt.Fprintf(w, "; last error %s", m.LastError)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	keys := make([]string, 0, len(st.Queue))
+	for _, s := range queue.States {
+		if _, ok := st.Queue[string(s)]; ok {
+			keys = append(keys, string(s))
+		}
+	}
+	for k := range st.Queue {
+		found := false
+		for _, x := range keys {
+			found = found || x == k
+		}
+		if !found {
+			keys = append(keys, k)
+		}
+	}
+	fmt.Fprint(w, "queue:  ")
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s %d", k, st.Queue[k])
+	}
+	fmt.Fprintln(w)
+	if n := st.Queue[string(queue.Uncertain)]; n > 0 {
+		fmt.Fprintf(w, "note:    %d message(s) uncertain: they may have gone out; staff decide to resend or dismiss\n", n)
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// noEcho turns off echo when r is a terminal and returns the function that
+// turns it back on (nil when r is not a terminal).
+func noEcho(r io.Reader) func() {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil
+	}
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil
+	}
+	t := *old
+	t.Lflag &^= unix.ECHO
+	if unix.IoctlSetTermios(fd, unix.TCSETS, &t) != nil {
+		return nil
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }
+}
