@@ -52,7 +52,13 @@ func (d *daemon) run(ctx context.Context) error {
 	if _, err := os.Stat(d.cfg.DBPath()); err != nil {
 		return fmt.Errorf("no database in %s: run smsd init -data-dir %s first", d.cfg.DataDir, d.cfg.DataDir)
 	}
+	// The command line tools hold the lock for a moment while they use the
+	// store directly; a second daemon holds it for good. Wait a little.
 	lock, held, err := lockFile(d.cfg.LockPath())
+	for deadline := time.Now().Add(15 * time.Second); err == nil && held && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		lock, held, err = lockFile(d.cfg.LockPath())
+	}
 	if err != nil {
 		return err
 	}
