@@ -460,12 +460,18 @@ func TestUnplugReplug(t *testing.T) {
 func TestHang(t *testing.T) {
 	r := newRig(t)
 	r.start()
+	r.waitFor("modem ready", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
 	r.emu.Hang()
 	for i := range 5 {
 		r.run("send", "-to", fmt.Sprintf("+1555500%04d", i), "-text", fmt.Sprintf("hang test %d", i))
 	}
 	r.waitFor("the hang noticed (modem not ready)", 20*time.Second, func() bool {
-		return strings.Contains(r.statusText(), "not ready")
+		st := r.statusText()
+		if strings.Contains(st, "not ready") {
+			t.Logf("hang noticed: %s", st)
+			return true
+		}
+		return false
 	})
 	r.emu.Unhang()
 	r.waitFor("messages out after the hang", 60*time.Second, func() bool {
