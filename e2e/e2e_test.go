@@ -220,8 +220,8 @@ func TestEndToEnd(t *testing.T) {
 		"Ünïcödé: Café crème at 10h — see you!",
 		"Emoji 😀 confirm with C",
 		"GSM escapes: {curly} [square] ~tilde~ ^caret^ \\backslash\\ |pipe| €uro",
-		strings.Repeat("Long GSM-7 reminder text. ", 12),            // 3 parts
-		strings.Repeat("Длинное напоминание о визите. ", 6),         // UCS-2 multipart
+		strings.Repeat("Long GSM-7 reminder text. ", 12),    // 3 parts
+		strings.Repeat("Длинное напоминание о визите. ", 6), // UCS-2 multipart
 		"日本語のリマインダー",
 		"x",
 		strings.Repeat("a", 160), // exactly one GSM-7 part
@@ -482,4 +482,54 @@ func TestHang(t *testing.T) {
 		t.Errorf("handset %v", c)
 	}
 	r.stop()
+}
+
+// TestLockedMode: a passphrase store: the daemon serves but holds the queue
+// until smsd key unlock gets the right passphrase.
+func TestLockedMode(t *testing.T) {
+	dir := t.TempDir()
+	emu, err := emulator.Start(emulator.Config{Link: filepath.Join(dir, "tty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	r := &rig{t: t, dir: dir, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "smsd.toml"), emu: emu}
+	os.WriteFile(r.conf, []byte(fmt.Sprintf("modem = %q\nrate_limit = \"0s\"\nkey_source = \"passphrase\"\n", emu.Path())), 0o600)
+	withStdin := func(in string, args ...string) (string, int) {
+		full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
+		c := exec.Command(smsdBin, full...)
+		c.Stdin = strings.NewReader(in)
+		out, err := c.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := withStdin("correct horse battery\n", "init", "-passphrase"); code != 0 {
+		t.Fatalf("init -passphrase: %d %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(r.data, "smsd.key")); !os.IsNotExist(err) {
+		t.Errorf("locked mode created a key file: %v", err)
+	}
+	t.Cleanup(func() { r.stop() })
+	r.start()
+	if st := r.statusText(); !strings.Contains(st, "LOCKED") {
+		t.Errorf("status of a locked daemon: %s", st)
+	}
+	if _, serr, code := r.cmd("send", "-to", "+15558000001", "-text", "locked"); code != 1 || !strings.Contains(serr, "smsd key unlock") {
+		t.Errorf("send while locked: exit %d %q", code, serr)
+	}
+	if out, code := withStdin("wrong passphrase\n", "key", "unlock"); code != 1 || !strings.Contains(out, "wrong passphrase") {
+		t.Errorf("unlock with a wrong passphrase: exit %d %q", code, out)
+	}
+	if out, code := withStdin("correct horse battery\n", "key", "unlock"); code != 0 {
+		t.Fatalf("unlock: exit %d %q", code, out)
+	}
+	r.run("send", "-to", "+15558000001", "-text", "after unlock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := emu.WaitHandset(ctx, 1); err != nil {
+		t.Fatalf("%v\n%s", err, r.statusText())
+	}
 }

@@ -13,13 +13,23 @@ func init() {
 }
 
 func runKey(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || args[0] != "unlock" {
-		return fmt.Errorf("%w: usage: smsd key unlock [-data-dir D] (reads the passphrase from stdin); key rotation is not built yet", errUsage)
-	}
+	usage := fmt.Errorf("%w: usage: smsd key unlock [-data-dir D] (reads the passphrase from stdin); key rotation is not built yet", errUsage)
 	fs := newFlagSet(env, "key unlock")
 	cf := addCommonFlags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	sub := ""
+	if len(args) > 0 && args[0] == "unlock" {
+		sub, args = "unlock", args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if sub == "" && fs.NArg() == 1 {
+		sub = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return usage
+	}
+	if sub != "unlock" {
+		return usage
 	}
 	cfg, err := cf.load()
 	if err != nil {
