@@ -13,7 +13,7 @@ func init() {
 }
 
 func runKey(ctx context.Context, env *cmdEnv, args []string) error {
-	usage := fmt.Errorf("%w: usage: smsd key unlock [-data-dir D] (reads the passphrase from stdin); key rotation is not built yet", errUsage)
+	usage := fmt.Errorf("%w: smsd key unlock [-data-dir D] (reads the passphrase from stdin); key rotation is not built yet", errUsage)
 	fs := newFlagSet(env, "key unlock")
 	cf := addCommonFlags(fs)
 	sub := ""
