@@ -533,3 +533,57 @@ func TestLockedMode(t *testing.T) {
 		t.Fatalf("%v\n%s", err, r.statusText())
 	}
 }
+
+// TestSIGTERMMidSend: SIGTERM while a slow modem is in the middle of a
+// multipart message: the daemon exits within 10 s, and after a restart the
+// message is complete on the handset exactly once.
+func TestSIGTERMMidSend(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	r.waitFor("modem ready", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
+	cmgs := make(chan struct{}, 8)
+	r.emu.OnCommand(func(cmd string, _ time.Time) {
+		if strings.HasPrefix(cmd, "AT+CMGS") {
+			select {
+			case cmgs <- struct{}{}:
+			default:
+			}
+		}
+	})
+	r.emu.SetLatency(700 * time.Millisecond)
+	text := strings.Repeat("Three part reminder text for the shutdown test. ", 7)
+	r.run("send", "-to", "+15559000001", "-text", text)
+	select {
+	case <-cmgs:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no AT+CMGS")
+	}
+	if d := r.stop(); d > 10*time.Second {
+		t.Errorf("SIGTERM mid-send: exit took %v, want < 10 s", d)
+	}
+	r.emu.SetLatency(0)
+	r.start()
+	r.waitFor("message out after restart", 30*time.Second, func() bool {
+		q := r.queue()
+		return q["sent"]+q["delivered"]+q["uncertain"] == 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	if c := r.handsetCounts()["+15559000001|"+text]; c > 1 {
+		t.Errorf("message reached the handset %d times", c)
+	}
+	t.Logf("after SIGTERM mid-send and restart: %v, handset %d", r.queue(), len(r.emu.Handset()))
+	r.stop()
+}
+
+// TestSIGHUP: SIGHUP re-reads the config and applies log_level.
+func TestSIGHUP(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	b, _ := os.ReadFile(r.conf)
+	os.WriteFile(r.conf, bytes.Replace(b, []byte(`log_level = "debug"`), []byte(`log_level = "warn"`), 1), 0o600)
+	r.serve.Process.Signal(syscall.SIGHUP)
+	r.waitFor("reload logged", 10*time.Second, func() bool {
+		return strings.Contains(r.logs.String(), "SIGHUP: configuration reloaded") && strings.Contains(r.logs.String(), "log_level=warn")
+	})
+	r.stop()
+}

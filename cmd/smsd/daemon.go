@@ -242,10 +242,12 @@ func (d *daemon) reload(path string) {
 		d.log.Error("SIGHUP: configuration not reloaded; keeping the running one", "err", err)
 		return
 	}
+	// Logged before the new level applies, so that it shows even when the
+	// new level is quieter.
+	d.log.Info("SIGHUP: configuration reloaded: log_level applied; other settings (modems, rate limits, help text, quiet hours, keys) take effect at the next restart", "log_level", cfg.LogLevel)
 	if lvl, err := config.ParseLevel(cfg.LogLevel); err == nil {
 		d.level.Set(lvl)
 	}
-	d.log.Info("SIGHUP: configuration reloaded: log_level applied; other settings (modems, rate limits, help text, quiet hours, keys) take effect at the next restart", "log_level", cfg.LogLevel)
 }
 
 func (d *daemon) ready() (*queue.Store, *dispatch.Dispatcher, error) {
