@@ -411,16 +411,23 @@ func TestKillRestart(t *testing.T) {
 func TestUnplugReplug(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	const n = 40
+	r.waitFor("modem ready", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
+	// A slow modem, so that the run lasts long enough to be cut 5 times.
+	r.emu.SetLatency(15 * time.Millisecond)
+	const n = 60
 	for i := range n {
 		r.run("send", "-to", fmt.Sprintf("+1555400%04d", i), "-text", fmt.Sprintf("unplug test %d %s", i, strings.Repeat("z", i*5)))
-		if i%8 == 4 {
-			r.emu.Unplug()
-			time.Sleep(300 * time.Millisecond)
-			if err := r.emu.Replug(); err != nil {
-				t.Fatal(err)
-			}
+	}
+	for range 5 {
+		time.Sleep(time.Duration(150+rand.IntN(300)) * time.Millisecond)
+		r.emu.Unplug()
+		time.Sleep(300 * time.Millisecond)
+		if err := r.emu.Replug(); err != nil {
+			t.Fatal(err)
 		}
+	}
+	if len(r.emu.Handset()) == n {
+		t.Log("warning: the run finished before the last unplug")
 	}
 	r.waitFor("queue drained after replugs", 90*time.Second, func() bool {
 		q := r.queue()
@@ -452,7 +459,7 @@ func TestUnplugReplug(t *testing.T) {
 			t.Errorf("message %d ended %s (%s)", m.ID, m.State, m.LastError)
 		}
 	}
-	t.Logf("5 unplugs: %d of %d sent, the rest uncertain", out, n)
+	t.Logf("5 unplugs: %d of %d sent, the rest uncertain; handset had %d", out, n, len(r.emu.Handset()))
 }
 
 // TestHang: the modem stops answering; the daemon notices (command timeout),
