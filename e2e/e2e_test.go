@@ -286,6 +286,18 @@ func TestEndToEnd(t *testing.T) {
 	if _, serr, code := r.cmd("send", "-to", "12", "-text", "x"); code != 1 || !strings.Contains(serr, "invalid phone number") {
 		t.Fatalf("invalid number: exit %d %q", code, serr)
 	}
+	// A PDU that cannot be decoded is kept (sealed, raw) and listed, and the
+	// daemon goes on.
+	if err := r.emu.InjectPDU([]byte{0x00, 0x04, 0x0B, 0x91, 0x51, 0x55, 0x02, 0x00, 0x00, 0xF9, 0x00, 0x08, 0xFF}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("undecodable PDU in the inbox", 20*time.Second, func() bool {
+		out, _, _ := r.cmd("inbox", "-json")
+		return strings.Contains(out, `"decode_error"`)
+	})
+	if !strings.Contains(r.statusText(), "modem1 ready") {
+		t.Errorf("daemon unhappy after a bad PDU: %s", r.statusText())
+	}
 	if d := r.stop(); d > 10*time.Second {
 		t.Errorf("SIGTERM to exit took %v, want < 10 s", d)
 	}
@@ -356,12 +368,17 @@ func TestKillRestart(t *testing.T) {
 		}
 	}
 	s.Close()
+	// A modem that answers after 10 ms makes the run last several seconds,
+	// so the kills land while messages are going out.
+	r.emu.SetLatency(10 * time.Millisecond)
 	kills := 0
 	for kills < 12 {
 		r.start()
-		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rand.IntN(500)) * time.Millisecond)
+		sent := len(r.emu.Handset())
 		r.kill()
 		kills++
+		t.Logf("kill %d: %d messages on the handset so far", kills, sent)
 	}
 	r.start()
 	r.waitFor("queue drained", 90*time.Second, func() bool {
