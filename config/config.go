@@ -1,7 +1,7 @@
 // Package config reads smsd's configuration: /etc/smsd/smsd.toml (TOML) over
 // built-in defaults; the command line then overrides single settings (flag
 // over file over default). Every setting, its default and its meaning is in
-// Default and in docs/README-daemon.md; unknown keys are an error, so that a
+// Default and in README.md; unknown keys are an error, so that a
 // typo never silently leaves a setting at its default.
 package config
 

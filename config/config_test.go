@@ -151,13 +151,13 @@ func tomlKeys() []string {
 
 // TestEveryKeyDocumented: the README's configuration reference names every key.
 func TestEveryKeyDocumented(t *testing.T) {
-	b, err := os.ReadFile("../docs/README-daemon.md")
+	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range tomlKeys() {
 		if !strings.Contains(string(b), "`"+k+"`") {
-			t.Errorf("key %s is not in docs/README-daemon.md's configuration reference", k)
+			t.Errorf("key %s is not in README.md's configuration reference", k)
 		}
 	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/clinicsms/smsd/config"
@@ -57,13 +60,15 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, `smsd demo: a throw-away data directory (%s) and an emulated GSM modem; no real SMS is sent.
 The web UI is not built yet: this demo runs the daemon and prints what the emulated handsets receive.
-Try, in another terminal:
+Type at the prompt (the phone panel):
+%s
+Or, from another terminal (go run ./cmd/smsd ... from the source tree):
   smsd send -data-dir %s -to +15551234567 -text "Your appointment is tomorrow at 9"
   smsd status -data-dir %s
   smsd inbox -data-dir %s
 Ctrl-C stops the demo and deletes the directory.
 
-`, dir, cfg.DataDir, cfg.DataDir, cfg.DataDir)
+`, dir, demoHelp, cfg.DataDir, cfg.DataDir, cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- d.run(ctx) }()
 	go func() {
@@ -91,7 +96,115 @@ Ctrl-C stops the demo and deletes the directory.
 			fmt.Fprintln(env.stdout, "[demo] the first patient replied \"C\": see smsd inbox")
 		}
 	}()
+	go demoPrompt(ctx, env, d, control.NewClient(cfg.SocketPath()))
 	err = <-errc
 	fmt.Fprintln(env.stdout, "smsd demo: stopped; temporary data removed")
 	return err
+}
+
+// demoHelp lists what the demo's prompt understands.
+const demoHelp = `  reply NUMBER TEXT   a patient's phone answers, e.g. reply +15551230001 STOP
+  send NUMBER TEXT    queue a reminder, e.g. send +15551234567 See you at 9
+  status | inbox | help`
+
+// demoLine is one line typed at the demo's prompt.
+type demoLine struct {
+	verb   string // reply, send, status, inbox, help; "" for an empty line
+	number string
+	text   string
+}
+
+// parseDemoLine reads a prompt line: a verb, and for reply and send a number
+// and the rest of the line as the text (spaces kept).
+func parseDemoLine(line string) (demoLine, error) {
+	line = strings.TrimSpace(line)
+	verb, rest, _ := strings.Cut(line, " ")
+	verb = strings.ToLower(verb)
+	switch verb {
+	case "":
+		return demoLine{}, nil
+	case "status", "inbox", "help":
+		return demoLine{verb: verb}, nil
+	case "reply", "send":
+		number, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		text = strings.TrimSpace(text)
+		if number == "" || text == "" {
+			return demoLine{}, fmt.Errorf("%s needs a number and a text, e.g. %s +15551230001 STOP", verb, verb)
+		}
+		return demoLine{verb: verb, number: number, text: text}, nil
+	}
+	return demoLine{}, fmt.Errorf("unknown command %q; type help", verb)
+}
+
+// demoPrompt is the demo's phone panel: it reads lines from stdin until EOF
+// or ctx ends. A reply goes into the emulated modem as an inbound SMS, so the
+// daemon handles it exactly as one from a real phone (STOP opts out, HELP is
+// answered).
+func demoPrompt(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client) {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(env.stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-lines:
+			if !ok {
+				return
+			}
+			if err := demoRun(ctx, env, d, c, line); err != nil {
+				fmt.Fprintf(env.stdout, "[demo] %v\n", err)
+			}
+		}
+	}
+}
+
+func demoRun(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client, line string) error {
+	l, err := parseDemoLine(line)
+	if err != nil {
+		return err
+	}
+	switch l.verb {
+	case "help":
+		fmt.Fprintln(env.stdout, demoHelp)
+	case "status":
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		printStatus(env.stdout, st)
+	case "inbox":
+		items, err := c.Inbox(ctx, 20)
+		if err != nil {
+			return err
+		}
+		return printInbox(env.stdout, items)
+	case "send":
+		r, err := c.Send(ctx, control.SendRequest{To: l.number, Text: l.text, CreatedBy: "demo"})
+		if err != nil {
+			return sendError(err)
+		}
+		fmt.Fprintf(env.stdout, "[demo] queued message %d to %s (%d part(s), %s)\n", r.ID, r.To, r.Parts, r.Encoding)
+	case "reply":
+		d.mu.Lock()
+		emu := d.emu
+		d.mu.Unlock()
+		if emu == nil {
+			return errors.New("the emulated modem is not up yet; try again in a moment")
+		}
+		if err := emu.Inject(l.number, l.text); err != nil {
+			return fmt.Errorf("reply: %w", err)
+		}
+		fmt.Fprintf(env.stdout, "[phone %s] sent %q to the clinic: see inbox\n", l.number, l.text)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/clinicsms/smsd/control"
@@ -58,11 +59,16 @@ func runInbox(ctx context.Context, env *cmdEnv, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
+	return printInbox(env.stdout, items)
+}
+
+// printInbox writes received messages as a table, one per line.
+func printInbox(w io.Writer, items []control.InboxItem) error {
 	if len(items) == 0 {
-		fmt.Fprintln(env.stdout, "no messages received")
+		fmt.Fprintln(w, "no messages received")
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tREPLY TO\tTEXT")
 	for _, it := range items {
 		reply := "-"

@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer that a child's output and the test read at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemo runs `smsd demo` as the README tells a newcomer to, and uses its
+// phone panel: the two demo reminders reach the emulated handsets, a typed
+// HELP reply is answered with the help text, a STOP reply opts the number
+// out so that a new reminder to it is refused, and Ctrl-C removes the
+// temporary data directory.
+func TestDemo(t *testing.T) {
+	c := exec.Command(smsdBin, "demo", "-for", "3m")
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer func() {
+		if c.ProcessState == nil {
+			c.Process.Kill()
+		}
+	}()
+	waitOut := func(what string, within time.Duration, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !ok(out.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\nstdout:\n%s\nstderr:\n%s", what, out.String(), errb.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	say := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(stdin, line+"\n"); err != nil {
+			t.Fatalf("typing %q: %v", line, err)
+		}
+	}
+
+	waitOut("the two demo reminders on the handsets", 60*time.Second, func(s string) bool {
+		return strings.Contains(s, "[handset") && strings.Count(s, "[handset") >= 2
+	})
+	if !strings.Contains(out.String(), "+15551230002 (1 part(s), UCS-2): Rappel : rendez-vous jeudi à 14h30 — répondez C pour confirmer 🙂") {
+		t.Errorf("the UCS-2 demo reminder did not arrive intact:\n%s", out.String())
+	}
+	dir := regexp.MustCompile(`data directory \((\S+)\)`).FindStringSubmatch(out.String())
+	if dir == nil {
+		t.Fatalf("demo did not name its data directory:\n%s", out.String())
+	}
+
+	say("reply +15551230002 HELP")
+	waitOut("the help text sent back to the handset", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "+15551230002 (1 part(s), GSM-7): Appointment reminders from your clinic.")
+	})
+
+	say("reply +15551230002 STOP")
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), `"STOP"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("STOP never showed in the inbox:\n%s", out.String())
+		}
+		say("inbox")
+		time.Sleep(300 * time.Millisecond)
+	}
+	say("send +15551230002 another reminder")
+	waitOut("the send to the opted-out number refused", 20*time.Second, func(s string) bool {
+		return strings.Contains(s, "[demo] refused: the recipient has opted out")
+	})
+	say("send +15551234567 See you at 9")
+	waitOut("a typed reminder on the handset", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "+15551234567 (1 part(s), GSM-7): See you at 9")
+	})
+	say("bogus")
+	waitOut("an unknown command explained", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, `[demo] unknown command "bogus"; type help`)
+	})
+
+	c.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("demo exited with %v after Ctrl-C\n%s", err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo still running 20 s after Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "temporary data removed") {
+		t.Errorf("no goodbye:\n%s", out.String())
+	}
+	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
+		t.Errorf("demo data directory %s still there after Ctrl-C: %v", dir[1], err)
+	}
+}
