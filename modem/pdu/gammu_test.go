@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,25 @@ import (
 // Debian's python3-gammu (libgammu), driven through testdata/gammu_xcheck.py
 // with Debian's /usr/bin/python3 (another python3 on the PATH would not see
 // the Debian module). `make test` installs python3-gammu; without it the
-// tests skip and say so.
+// tests skip and say so, unless SMSD_REQUIRE_REAL_PARTS=1 (set by `make
+// test` for CI), where a missing cross-check is a failure: a CI run that
+// silently skipped it would claim a check that never ran.
 
 const gammuPython = "/usr/bin/python3"
+
+// requireRealPartsEnv names the environment variable that turns "the real
+// part is missing, skip" into a test failure.
+const requireRealPartsEnv = "SMSD_REQUIRE_REAL_PARTS"
+
+// skipUnlessRequired skips the test with the reason and install hint, or
+// fails it when SMSD_REQUIRE_REAL_PARTS=1.
+func skipUnlessRequired(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(requireRealPartsEnv) == "1" {
+		t.Fatalf("%s, and %s=1 requires it", reason, requireRealPartsEnv)
+	}
+	t.Skip(reason)
+}
 
 type gammuReq struct {
 	Op     string `json:"op"`
@@ -55,7 +72,7 @@ type gammuResp struct {
 func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	t.Helper()
 	if _, err := os.Stat(gammuPython); err != nil {
-		t.Skipf("gammu cross-check skipped: %s not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)", gammuPython)
+		skipUnlessRequired(t, "gammu cross-check skipped: "+gammuPython+" not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)")
 	}
 	in, err := json.Marshal(reqs)
 	if err != nil {
@@ -68,7 +85,7 @@ func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	out, err := cmd.Output()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 3 {
-		t.Skipf("gammu cross-check skipped: %s (apt-get install -y python3-gammu)", strings.TrimSpace(stderr.String()))
+		skipUnlessRequired(t, "gammu cross-check skipped: "+strings.TrimSpace(stderr.String())+" (apt-get install -y python3-gammu)")
 	}
 	if err != nil {
 		t.Fatalf("gammu helper: %v\n%s", err, stderr.String())
@@ -357,6 +374,53 @@ func TestOurDecodeOfGammuPDUs(t *testing.T) {
 		if joined.String() != c.text {
 			t.Errorf("%s: decoded %q, want %q", where, joined.String(), c.text)
 		}
+	}
+}
+
+// Without python3-gammu the cross-check skips with an install hint, but
+// fails when SMSD_REQUIRE_REAL_PARTS=1. The test runs its own binary on one
+// cross-check test with a PYTHONPATH whose "gammu" module fails to import,
+// which is what Python does when python3-gammu is not installed.
+func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
+	fake := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fake, "gammu.py"), []byte("raise ImportError(\"No module named 'gammu' (simulated)\")\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, requireRealPartsEnv+"=") && !strings.HasPrefix(kv, "PYTHONPATH=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "PYTHONPATH="+fake)
+	tests := []struct {
+		name    string
+		require string
+		failed  bool
+		says    []string
+	}{
+		{"not_required_skips", "", false, []string{"--- SKIP: TestGammuDecodesOurSubmit", "apt-get install -y python3-gammu"}},
+		{"required_fails", "1", true, []string{"--- FAIL: TestGammuDecodesOurSubmit", requireRealPartsEnv + "=1 requires it", "apt-get install -y python3-gammu"}},
+		{"other_value_skips", "0", false, []string{"--- SKIP: TestGammuDecodesOurSubmit"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestGammuDecodesOurSubmit$", "-test.v", "-test.count=1")
+			cmd.Env = append(env, requireRealPartsEnv+"="+tc.require)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatalf("running the test binary: %v", err)
+			}
+			if failed := err != nil; failed != tc.failed {
+				t.Errorf("test binary failed = %v, want %v", failed, tc.failed)
+			}
+			for _, s := range tc.says {
+				if !bytes.Contains(out, []byte(s)) {
+					t.Errorf("output does not say %q:\n%s", s, out)
+				}
+			}
+		})
 	}
 }
 

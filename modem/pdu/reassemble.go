@@ -16,12 +16,30 @@ const DefaultReassemblyTimeout = 24 * time.Hour
 // duplicates ignored, incomplete ones handed out by Expire after Timeout.
 // Parts belong together when sender (number and type), reference and total
 // agree (23.040 9.2.3.24.1). It is not safe for concurrent use. The zero value is ready.
+//
+// A duplicate is ignored even when it arrives after its message was
+// completed (an SC that missed the acknowledgement delivers the part again;
+// TP-RD, 23.040 9.2.3.25, guards only the SC against repeated SUBMITs): the
+// Reassembler remembers completed messages for Timeout, and a part equal to
+// one of theirs (same sequence number, text, data and SCTS) is dropped and
+// its key handed out by Discarded. A different part under the same key is a
+// new message that reuses the reference, and is assembled as usual.
 type Reassembler struct {
 	// Timeout is how long after its first part an incomplete message is
-	// kept; 0 means DefaultReassemblyTimeout.
+	// kept, and how long a completed one is remembered to recognise late
+	// duplicates; 0 means DefaultReassemblyTimeout.
 	Timeout time.Duration
 
-	pending map[reassemblyKey]*partial
+	pending   map[reassemblyKey]*partial
+	done      map[reassemblyKey]*completed
+	discarded []any
+}
+
+// completed is a message already handed out, kept to recognise late
+// duplicates of its parts.
+type completed struct {
+	at    time.Time
+	parts []*Deliver // index seq-1
 }
 
 // Assembled is a complete message, or an incomplete one that timed out.
@@ -64,8 +82,10 @@ func (r *Reassembler) timeout() time.Duration {
 // Add gives the Reassembler one received part. A message without
 // concatenation header is returned at once. A part completing its message
 // returns (message, true); otherwise (nil, false) and the part is kept. A
-// duplicate (same sequence number again) is ignored except that its key is
-// recorded, so the caller can still delete it from modem storage.
+// duplicate of a part still waiting (same sequence number again) is ignored
+// except that its key is recorded in the message's Keys, so the caller can
+// still delete it from modem storage. A duplicate of a part of a message
+// already completed returns (nil, false) and its key goes to Discarded.
 func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool) {
 	if d.Concat == nil || d.Concat.Total <= 1 || d.Concat.Seq < 1 || d.Concat.Seq > d.Concat.Total {
 		// Not concatenated, or a header DecodeDeliver would not produce:
@@ -77,6 +97,17 @@ func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool)
 	}
 	k := reassemblyKey{from: d.From.Number, ton: d.From.TON, ref: d.Concat.Ref, total: d.Concat.Total}
 	p := r.pending[k]
+	if c := r.done[k]; c != nil && p == nil {
+		if now.Sub(c.at) < r.timeout() && samePart(c.parts[d.Concat.Seq-1], d) {
+			if key != nil {
+				r.discarded = append(r.discarded, key)
+			}
+			return nil, false
+		}
+		// Not a copy of what was handed out: a new message reusing the
+		// reference (8-bit references wrap after 256 messages).
+		delete(r.done, k)
+	}
 	if p == nil {
 		p = &partial{first: now, parts: make([]*Deliver, d.Concat.Total)}
 		r.pending[k] = p
@@ -91,7 +122,26 @@ func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool)
 		}
 	}
 	delete(r.pending, k)
+	if r.done == nil {
+		r.done = make(map[reassemblyKey]*completed)
+	}
+	r.done[k] = &completed{at: now, parts: p.parts}
 	return p.assemble(), true
+}
+
+// samePart reports whether b is a copy of the part a: a network repeating a
+// delivery sends the same TPDU, so text, data and SCTS all agree.
+func samePart(a, b *Deliver) bool {
+	return a != nil && a.Text == b.Text && string(a.Data) == string(b.Data) && a.Timestamp.Equal(b.Timestamp)
+}
+
+// Discarded returns the keys of parts dropped as late duplicates of a
+// completed message since the last call, and forgets them. The caller
+// deletes them from modem storage: their message was already handed on.
+func (r *Reassembler) Discarded() []any {
+	k := r.discarded
+	r.discarded = nil
+	return k
 }
 
 // Expire returns the incomplete messages whose first part arrived more than
@@ -105,11 +155,17 @@ func (r *Reassembler) Expire(now time.Time) []*Assembled {
 			delete(r.pending, k)
 		}
 	}
+	for k, c := range r.done {
+		if now.Sub(c.at) >= r.timeout() {
+			delete(r.done, k)
+		}
+	}
 	slices.SortFunc(out, func(a, b *Assembled) int { return a.Timestamp.Compare(b.Timestamp) })
 	return out
 }
 
-// Pending is the number of incomplete messages held.
+// Pending is the number of incomplete messages held (completed messages
+// remembered for duplicate detection do not count).
 func (r *Reassembler) Pending() int { return len(r.pending) }
 
 func (p *partial) assemble() *Assembled {

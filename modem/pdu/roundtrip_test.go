@@ -158,9 +158,18 @@ func TestRoundTripDeliverProperty(t *testing.T) {
 		if got == nil || got.Text != text || got.Parts != len(tpdus) || len(got.Missing) != 0 {
 			t.Fatalf("#%d: assembled %+v, want %q", i, got, text)
 		}
-		// A duplicate after completion starts a new incomplete message; it
-		// must not leak into the next one. Expire it.
-		re.Expire(ts.Add(48 * time.Hour))
+		// The duplicate came after completion: dropped, its key handed out
+		// for deletion, nothing left pending to surface later as a
+		// spurious incomplete message.
+		if disc := re.Discarded(); len(tpdus) > 1 && (len(disc) != 1 || disc[0] != order[0]) {
+			t.Fatalf("#%d: Discarded = %v, want [%d]", i, disc, order[0])
+		}
+		if re.Pending() != 0 {
+			t.Fatalf("#%d: %d messages pending after completion", i, re.Pending())
+		}
+	}
+	if exp := re.Expire(ts.Add(48 * time.Hour)); len(exp) != 0 {
+		t.Fatalf("Expire handed out %d messages, want none", len(exp))
 	}
 }
 
