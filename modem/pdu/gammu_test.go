@@ -34,7 +34,7 @@ func skipUnlessRequired(t testing.TB, reason string) {
 	if os.Getenv(requireRealPartsEnv) == "1" {
 		t.Fatalf("%s, and %s=1 requires it", reason, requireRealPartsEnv)
 	}
-	t.Skip(reason)
+	t.Skip("skipped: " + reason)
 }
 
 type gammuReq struct {
@@ -72,7 +72,7 @@ type gammuResp struct {
 func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	t.Helper()
 	if _, err := os.Stat(gammuPython); err != nil {
-		skipUnlessRequired(t, "gammu cross-check skipped: "+gammuPython+" not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)")
+		skipUnlessRequired(t, "gammu cross-check cannot run: "+gammuPython+" not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)")
 	}
 	in, err := json.Marshal(reqs)
 	if err != nil {
@@ -85,7 +85,7 @@ func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	out, err := cmd.Output()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 3 {
-		skipUnlessRequired(t, "gammu cross-check skipped: "+strings.TrimSpace(stderr.String())+" (apt-get install -y python3-gammu)")
+		skipUnlessRequired(t, "gammu cross-check cannot run: "+strings.TrimSpace(stderr.String())+" (apt-get install -y python3-gammu)")
 	}
 	if err != nil {
 		t.Fatalf("gammu helper: %v\n%s", err, stderr.String())
