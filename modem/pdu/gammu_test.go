@@ -108,9 +108,9 @@ var xcheckTexts = []struct {
 	text string
 }{
 	{"ascii_reminder", "Reminder: your appointment at Main St Clinic is Tue 3 Dec at 10:30. Reply C to confirm or call 555-0100."},
-	{"gsm7_extension", "Copay 5€ [a] {b} ^c ~d \\e |f — no wait"[:len("Copay 5€ [a] {b} ^c ~d \\e |f")]},
+	{"gsm7_extension", "Copay 5€ [a] {b} ^c ~d \\e |f"},
 	{"gsm7_all_extension", "€[]{}^~\\|"},
-	{"gsm7_accents", "Café déjà vu: Ñandú, Müller, Øre, Åse, Ça, ¿qué? ¡sí! £5 ¥6 §7 ÆæßÉ ΔΦΓΛΩΠΨΣΘΞ @home_now"},
+	{"gsm7_accents", "Café déjà vu: Ñandù, Müller, Øre, Åse, Ça, ¿què? ¡sì! £5 ¥6 §7 ÆæßÉ ΔΦΓΛΩΠΨΣΘΞ @home_now"},
 	{"ucs2_accents", "Ça va ? ç ê â î ô û ë ï — rendez-vous à 9h"},
 	{"cjk", "予約は明日の10時です。確認のため「はい」と返信してください。"},
 	{"emoji", "See you soon 😀👍🏽 ❤️"},
@@ -126,6 +126,52 @@ var xcheckTexts = []struct {
 	// 67-unit boundary of part 1, so it must move whole to part 2.
 	{"ucs2_surrogate_at_boundary", strings.Repeat("漢", 66) + "😀" + strings.Repeat("字", 70)},
 	{"ucs2_long_emoji", strings.Repeat("Hi 😀 ", 40)},
+}
+
+// The corpus really covers what the issue lists: names say the encoding
+// (so a "gsm7" text that silently needs UCS-2 cannot pass for GSM-7
+// coverage), every extension character appears in a GSM-7 text, and there
+// are GSM-7 accents, CJK, emoji, multipart texts in both encodings and
+// alphanumeric senders.
+func TestCrossCheckCorpusCoversIssue(t *testing.T) {
+	covered := map[string]bool{}
+	for _, tc := range xcheckTexts {
+		c := CountText(tc.text)
+		switch {
+		case strings.HasPrefix(tc.name, "gsm7_") && c.Encoding != GSM7,
+			strings.HasPrefix(tc.name, "ucs2_") && c.Encoding != UCS2:
+			t.Errorf("%s is %v", tc.name, c.Encoding)
+		}
+		for _, r := range tc.text {
+			switch {
+			case c.Encoding == GSM7 && gsm7Len(r) == 2:
+				covered["extension "+string(r)] = true
+			case c.Encoding == GSM7 && r > 0x7F:
+				covered["gsm7 accent"] = true
+			case r >= 0x4E00 && r <= 0x9FFF:
+				covered["cjk"] = true
+			case r >= 0x10000:
+				covered["emoji"] = true
+			}
+		}
+		if c.Parts >= 3 {
+			covered["multipart "+c.Encoding.String()] = true
+		}
+	}
+	for _, s := range xcheckSenders {
+		if !looksNumeric(s) {
+			covered["alphanumeric sender"] = true
+		}
+	}
+	want := []string{"gsm7 accent", "cjk", "emoji", "multipart GSM-7", "multipart UCS-2", "alphanumeric sender"}
+	for _, r := range "€[]{}^~\\|" {
+		want = append(want, "extension "+string(r))
+	}
+	for _, w := range want {
+		if !covered[w] {
+			t.Errorf("cross-check corpus has no %s", w)
+		}
+	}
 }
 
 var xcheckNumbers = []string{"+15551234567", "+447700900123", "0612345678", "5551234"}
@@ -375,6 +421,93 @@ func TestOurDecodeOfGammuPDUs(t *testing.T) {
 			t.Errorf("%s: decoded %q, want %q", where, joined.String(), c.text)
 		}
 	}
+}
+
+// The automatic alphabet choice (23.038 chapter 4: GSM-7 when every
+// character is in the default alphabet or its extension table, UCS-2
+// otherwise) agrees with gammu's own tables, character by character over
+// both GSM-7 tables and characters that only look like GSM-7 ones. gammu is
+// asked to encode each character in GSM-7 regardless (Unicode false): it
+// substitutes what it cannot represent ('ç' becomes 'c', emoji '?'), so the
+// character is GSM-7 for gammu exactly when our decode of gammu's PDU gives
+// it back. The septet count of gammu's PDU (TP-UDL) must also be what
+// CountText says: 2 for the extension characters (escape + code).
+func TestGammuAgreesWhichCharactersAreGSM7(t *testing.T) {
+	var chars []rune
+	for i, r := range gsm7Basic {
+		if i != gsm7Escape {
+			chars = append(chars, r)
+		}
+	}
+	for _, r := range gsm7Ext {
+		chars = append(chars, r)
+	}
+	chars = append(chars, []rune("çÀÈÍÒÚâêîôûãõ`¢«»–—‘’“”…•™©®°±µ·½×÷ŒœŠšŸΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβγ\tÿ漢😀")...)
+	var reqs []gammuReq
+	for _, r := range chars {
+		reqs = append(reqs, gammuReq{Op: "encode", Text: string(r), Number: "+15551234567", Layout: "Submit"})
+	}
+	for _, tc := range xcheckTexts {
+		if tc.text != "" {
+			reqs = append(reqs, gammuReq{Op: "encode", Text: tc.text, Number: "+15551234567", Layout: "Submit"})
+		}
+	}
+	resps := runGammu(t, reqs)
+	gsm := 0
+	for i, req := range reqs {
+		r := resps[i]
+		if !r.OK || len(r.PDUs) == 0 {
+			t.Errorf("%q: gammu could not encode: %s", req.Text, r.Error)
+			continue
+		}
+		var joined strings.Builder
+		septets := 0
+		for _, h := range r.PDUs {
+			_, tpdu, err := SplitSMSC([]byte(h))
+			if err != nil {
+				t.Fatalf("%q: SplitSMSC(%s): %v", req.Text, h, err)
+			}
+			s, err := DecodeSubmit(tpdu)
+			if err != nil {
+				t.Fatalf("%q: DecodeSubmit(%s): %v", req.Text, h, err)
+			}
+			if s.Encoding != GSM7 {
+				t.Fatalf("%q: gammu sent %v, asked for GSM-7", req.Text, s.Encoding)
+			}
+			joined.WriteString(s.Text)
+			septets += int(submitUDL(t, tpdu))
+		}
+		gammuGSM := joined.String() == req.Text
+		c := CountText(req.Text)
+		if ours := c.Encoding == GSM7; ours != gammuGSM {
+			t.Errorf("%q (%U): we choose %v, gammu's GSM-7 gives back %q", req.Text, []rune(req.Text), c.Encoding, joined.String())
+			continue
+		}
+		if gammuGSM {
+			gsm++
+			if len(r.PDUs) == 1 && septets != c.Chars {
+				t.Errorf("%q: gammu's TP-UDL is %d septets, CountText says %d", req.Text, septets, c.Chars)
+			}
+		}
+	}
+	t.Logf("%d texts and characters checked, %d of them GSM-7 for both", len(reqs), gsm)
+}
+
+// submitUDL returns TP-UDL of an SMS-SUBMIT TPDU (23.040 9.2.2.2: first
+// octet, TP-MR, TP-DA, TP-PID, TP-DCS, TP-VP as TP-VPF says, TP-UDL).
+func submitUDL(t *testing.T, tpdu []byte) byte {
+	t.Helper()
+	off := 4 + (int(tpdu[2])+1)/2 + 2
+	switch tpdu[0] & vpfMask {
+	case vpfRelative:
+		off++
+	case vpfAbsolute, vpfEnhanced:
+		off += 7
+	}
+	if off >= len(tpdu) {
+		t.Fatalf("TPDU %X too short for TP-UDL", tpdu)
+	}
+	return tpdu[off]
 }
 
 // Without python3-gammu the cross-check skips with an install hint, but
