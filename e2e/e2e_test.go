@@ -371,14 +371,27 @@ func TestKillRestart(t *testing.T) {
 	// A modem that answers after 10 ms makes the run last several seconds,
 	// so the kills land while messages are going out.
 	r.emu.SetLatency(10 * time.Millisecond)
-	kills := 0
-	for kills < 12 {
+	// A kill counts only when it lands mid-run: messages were still waiting.
+	// A fast machine sends more between kills, so the loop goes on until 12
+	// kills landed or the run is over, and fewer than 10 is a failure: the
+	// test would not have shown what it claims.
+	kills, landed := 0, 0
+	for landed < 12 && kills < 40 {
 		r.start()
 		time.Sleep(time.Duration(300+rand.IntN(500)) * time.Millisecond)
 		sent := len(r.emu.Handset())
 		r.kill()
 		kills++
+		if sent < n {
+			landed++
+		}
 		t.Logf("kill %d: %d messages on the handset so far", kills, sent)
+		if sent >= n {
+			break
+		}
+	}
+	if landed < 10 {
+		t.Fatalf("only %d of %d kills landed while messages were still going out; want >= 10", landed, kills)
 	}
 	r.start()
 	r.waitFor("queue drained", 90*time.Second, func() bool {
@@ -419,7 +432,7 @@ func TestKillRestart(t *testing.T) {
 			t.Errorf("duplicate on the handset: %q x%d", k, c)
 		}
 	}
-	t.Logf("%d kills; states %v; handset %d messages", kills, states, len(r.emu.Handset()))
+	t.Logf("%d kills (%d mid-run); states %v; handset %d messages", kills, landed, states, len(r.emu.Handset()))
 }
 
 // TestUnplugReplug: the modem is unplugged and replugged 5 times during a
@@ -427,24 +440,38 @@ func TestKillRestart(t *testing.T) {
 // twice).
 func TestUnplugReplug(t *testing.T) {
 	r := newRig(t)
-	r.start()
-	r.waitFor("modem ready", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
-	// A slow modem, so that the run lasts long enough to be cut 5 times.
-	r.emu.SetLatency(15 * time.Millisecond)
+	// Queued before the daemon starts (smsd send writes to the store when no
+	// daemon runs), so that the whole run lies ahead of the unplugs however
+	// slow the machine is at starting 60 processes.
 	const n = 60
 	for i := range n {
 		r.run("send", "-to", fmt.Sprintf("+1555400%04d", i), "-text", fmt.Sprintf("unplug test %d %s", i, strings.Repeat("z", i*5)))
 	}
-	for range 5 {
-		time.Sleep(time.Duration(150+rand.IntN(300)) * time.Millisecond)
+	// A slow modem, so that the run lasts long enough to be cut 5 times.
+	r.emu.SetLatency(15 * time.Millisecond)
+	r.start()
+	// Each unplug waits for the run to get a little further (so all five
+	// land between the first and the last message, whatever the machine's
+	// speed), then a random moment more, so that it cuts a send at a random
+	// step: before the prompt, mid-PDU, waiting for +CMGS.
+	const unplugs = 5
+	base := len(r.emu.Handset())
+	if base > n/2 {
+		t.Fatalf("%d of %d messages out before the first unplug: too few left to cut", base, n)
+	}
+	for i := range unplugs {
+		r.waitFor(fmt.Sprintf("progress before unplug %d", i+1), 60*time.Second, func() bool { return len(r.emu.Handset()) >= base+(i+1)*(n-base)/(unplugs+2) })
+		time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
+		on := len(r.emu.Handset())
 		r.emu.Unplug()
+		if on >= n {
+			t.Fatalf("unplug %d came after the run finished: the test shows nothing", i+1)
+		}
+		t.Logf("unplug %d with %d of %d on the handset", i+1, on, n)
 		time.Sleep(300 * time.Millisecond)
 		if err := r.emu.Replug(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if len(r.emu.Handset()) == n {
-		t.Log("warning: the run finished before the last unplug")
 	}
 	r.waitFor("queue drained after replugs", 90*time.Second, func() bool {
 		q := r.queue()
@@ -476,7 +503,16 @@ func TestUnplugReplug(t *testing.T) {
 			t.Errorf("message %d ended %s (%s)", m.ID, m.State, m.LastError)
 		}
 	}
-	t.Logf("5 unplugs: %d of %d sent, the rest uncertain; handset had %d", out, n, len(r.emu.Handset()))
+	// An unplug can cut at most the one part in flight: more uncertain
+	// messages than unplugs would mean the daemon gives up on messages it
+	// never sent.
+	if uncertain := len(msgs) - out; uncertain > unplugs {
+		t.Errorf("%d messages uncertain after %d unplugs; at most one each", uncertain, unplugs)
+	}
+	if len(msgs) != n {
+		t.Errorf("store has %d messages, want %d", len(msgs), n)
+	}
+	t.Logf("%d unplugs: %d of %d sent, the rest uncertain; handset had %d", unplugs, out, n, len(r.emu.Handset()))
 }
 
 // TestHang: the modem stops answering; the daemon notices (command timeout),
