@@ -270,6 +270,15 @@ func TestEncodeSubmitVectors(t *testing.T) {
 			tpdus: []string{"01000B915155214365F70008" + "04" + "6F2200E7"},
 		},
 		{
+			// National service number with the dial characters * and #
+			// (23.040 9.1.2.3: semi-octets 0xA and 0xB), odd length: filler
+			// 0xF in the last high nibble.
+			name:  "national_star_hash",
+			to:    "*100#",
+			text:  "ok",
+			tpdus: []string{"0100058" + "11A00FB" + "0000" + "02" + "EF35"},
+		},
+		{
 			name:  "8bit_data",
 			to:    "+15551234567",
 			opt:   SubmitOptions{Data: []byte{1, 2, 0xFF}},
@@ -605,5 +614,209 @@ func TestSplitSMSC(t *testing.T) {
 		if err != nil || got != smsc {
 			t.Errorf("EncodeSMSC(%q) → SplitSMSC = %q, %v", smsc, got, err)
 		}
+	}
+}
+
+// TP-VP in an SMS-SUBMIT, 23.040 9.2.3.12: absolute (a timestamp) and the
+// enhanced format's variants (9.2.3.12.3: none, relative octet, seconds,
+// HH:MM:SS in semi-octets, reserved).
+func TestDecodeSubmitValidityPeriod(t *testing.T) {
+	const da = "000B915155214365F7" + "0000" // TP-MR, TP-DA, TP-PID, TP-DCS
+	tests := []struct {
+		name     string
+		hex      string
+		validity time.Duration
+		until    time.Time
+		err      error
+	}{
+		{"none", "01" + da + "02E834", 0, time.Time{}, nil},
+		{"relative", "11" + da + "AA" + "02E834", 4 * 24 * time.Hour, time.Time{}, nil},
+		{"absolute", "19" + da + "62114251000000" + "02E834", 0, time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC), nil},
+		{"enhanced_not_specified", "09" + da + "00000000000000" + "02E834", 0, time.Time{}, nil},
+		{"enhanced_relative_octet", "09" + da + "01AA0000000000" + "02E834", 4 * 24 * time.Hour, time.Time{}, nil},
+		{"enhanced_seconds", "09" + da + "025A0000000000" + "02E834", 90 * time.Second, time.Time{}, nil},
+		{"enhanced_hhmmss", "09" + da + "03103254000000" + "02E834", time.Hour + 23*time.Minute + 45*time.Second, time.Time{}, nil},
+		{"enhanced_hhmmss_not_bcd", "09" + da + "03A03254000000" + "02E834", 0, time.Time{}, ErrMalformed},
+		{"enhanced_reserved_format", "09" + da + "04000000000000" + "02E834", 0, time.Time{}, ErrUnsupported},
+		{"enhanced_truncated", "09" + da + "0100", 0, time.Time{}, ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := DecodeSubmit(mustHex(t, tc.hex))
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Validity != tc.validity || !s.ValidUntil.Equal(tc.until) || s.Text != "hi" {
+				t.Errorf("Validity %v ValidUntil %v text %q, want %v %v \"hi\"", s.Validity, s.ValidUntil, s.Text, tc.validity, tc.until)
+			}
+		})
+	}
+}
+
+// UCS-2 user data with broken surrogates (23.038 6.2.3 allows UTF-16): an
+// unpaired one becomes U+FFFD and the rest of the text is kept.
+func TestDecodeUCS2Surrogates(t *testing.T) {
+	tests := []struct {
+		name, hex, want string
+	}{
+		{"pair", "D83DDE00", "😀"},
+		{"high_at_end", "0041D83D", "A\uFFFD"},
+		{"high_then_bmp", "D83D0042", "\uFFFDB"},
+		{"low_alone", "DE000043", "\uFFFDC"},
+		{"two_highs_then_low", "D83DD83DDE00", "\uFFFD😀"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ud := mustHex(t, tc.hex)
+			tpdu := mustHex(t, "040B915155214365F7"+"0008"+"62114251000000")
+			tpdu = append(append(tpdu, byte(len(ud))), ud...)
+			d, err := DecodeDeliver(tpdu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Text != tc.want {
+				t.Errorf("Text = %q, want %q", d.Text, tc.want)
+			}
+		})
+	}
+}
+
+// Escape sequences that the extension table does not define, 23.038 6.2.1.1:
+// an unknown code shows the basic-table character; an escape followed by
+// another escape (reserved for a further table) or ending the text shows a
+// space.
+func TestDecodeGSM7EscapeEdges(t *testing.T) {
+	tests := []struct {
+		name    string
+		septets []byte
+		want    string
+	}{
+		{"euro", []byte{0x1B, 0x65}, "€"},
+		{"form_feed", []byte{0x1B, 0x0A}, "\f"},
+		{"undefined_code_shows_basic", []byte{0x1B, 0x41}, "A"},
+		{"undefined_code_shows_basic_non_ascii", []byte{0x1B, 0x00}, "@"},
+		{"escape_escape_is_space", []byte{0x1B, 0x1B, 0x41}, " A"},
+		{"escape_at_end_is_space", []byte{0x41, 0x1B}, "A "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := decodeGSM7(tc.septets); got != tc.want {
+				t.Errorf("unpacked: %q, want %q", got, tc.want)
+			}
+			// The same septets packed in a real SMS-DELIVER.
+			ud := make([]byte, septetOctets(0, len(tc.septets)))
+			packSeptets(ud, 0, tc.septets)
+			tpdu := mustHex(t, "040B915155214365F7"+"0000"+"62114251000000")
+			tpdu = append(append(tpdu, byte(len(tc.septets))), ud...)
+			d, err := DecodeDeliver(tpdu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Text != tc.want {
+				t.Errorf("packed: %q, want %q", d.Text, tc.want)
+			}
+		})
+	}
+}
+
+// 8-bit data on request (TP-DCS 0x04) is split like text: 134 octets per
+// part after an 8-bit reference UDH, 133 after a 16-bit one (23.040
+// 9.2.3.24), and comes back byte for byte.
+func TestEncodeSubmit8BitMultipart(t *testing.T) {
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	tests := []struct {
+		name  string
+		data  []byte
+		ref16 bool
+		sizes []int
+	}{
+		{"single_140", data[:140], false, []int{140}},
+		{"two_parts_141", data[:141], false, []int{134, 7}},
+		{"three_parts_ref8", data, false, []int{134, 134, 32}},
+		{"three_parts_ref16", data, true, []int{133, 133, 34}},
+		{"empty", []byte{}, false, []int{0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			parts, err := EncodeSubmit("+15551234567", "ignored when Data is set", SubmitOptions{Data: tc.data, Ref16: tc.ref16, Reference: 0x1234})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(parts) != len(tc.sizes) {
+				t.Fatalf("%d parts, want %d", len(parts), len(tc.sizes))
+			}
+			var joined []byte
+			for i, p := range parts {
+				s, err := DecodeSubmit(p.TPDU)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.Encoding != Bit8 || s.Text != "" || len(s.Data) != tc.sizes[i] {
+					t.Errorf("part %d: %v, text %q, %d octets, want 8-bit %d octets", i+1, s.Encoding, s.Text, len(s.Data), tc.sizes[i])
+				}
+				if len(parts) > 1 && (s.Concat == nil || s.Concat.Seq != i+1 || s.Concat.Total != len(parts)) {
+					t.Errorf("part %d: Concat %+v", i+1, s.Concat)
+				}
+				joined = append(joined, s.Data...)
+			}
+			if !bytes.Equal(joined, tc.data) {
+				t.Errorf("joined data differs")
+			}
+		})
+	}
+}
+
+// The optional TP-PI of an SMS-STATUS-REPORT (23.040 9.2.3.27) and the
+// fields it announces: bit 0 TP-PID, bit 1 TP-DCS, bit 2 TP-UDL (+ TP-UD),
+// bit 7 another TP-PI octet follows. They are read and checked; the report
+// itself (MR, TP-ST) is unchanged by them.
+func TestDecodeStatusReportParameterIndicator(t *testing.T) {
+	const base = "06070B910221815716F2709021510121807090215101718046" // MR 7, TP-ST 0x46
+	tests := []struct {
+		name string
+		pi   string // TP-PI and what follows
+		err  error
+	}{
+		{"no_pi", "", nil},
+		{"pi_zero", "00", nil},
+		{"pid_only", "01" + "00", nil},
+		{"dcs_only", "02" + "08", nil},
+		{"udl_gsm7_default", "04" + "02E834", nil},
+		{"all_ucs2", "07" + "00" + "08" + "0400480069", nil},
+		{"extension_octet", "81" + "00" + "00", nil}, // PID announced by the first octet
+		{"two_extension_octets", "80" + "80" + "00", nil},
+		{"extension_missing", "80", ErrMalformed},
+		{"pid_missing", "01", ErrMalformed},
+		{"dcs_missing", "02", ErrMalformed},
+		{"dcs_reserved", "02" + "0C", ErrUnsupported},
+		{"dcs_compressed_with_ud", "06" + "20" + "00", ErrUnsupported},
+		{"ud_longer_than_data", "04" + "05E834", ErrMalformed},
+		{"ucs2_ud_odd", "06" + "08" + "03004800", ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sr, err := DecodeStatusReport(mustHex(t, base+tc.pi))
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sr.MR != 7 || sr.Status != 0x46 || sr.Outcome != Failed || sr.Recipient.Number != "+20121875612" {
+				t.Errorf("got %+v", *sr)
+			}
+		})
 	}
 }
