@@ -222,53 +222,63 @@ func addSeeds(f *testing.F, target string) {
 	}
 }
 
-// TestFuzzSeeds checks that the committed seed corpora exist (and, with
-// -update, rewrites them from seedPDUs).
+// TestFuzzSeeds checks that every seed of seedPDUs (and of the cross-check
+// corpus, for FuzzEncodeRoundTrip) is committed in testdata/fuzz, so that a
+// plain `go test` replays them and a fuzzing run starts from them; with
+// -update it rewrites them. Files the fuzzer added (crashers kept as
+// regression seeds) are left alone.
 func TestFuzzSeeds(t *testing.T) {
 	for target, seeds := range seedPDUs() {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
+		var bodies []string
+		for i, h := range seeds {
+			var v []byte
+			if target == "FuzzDecodeHex" || target == "FuzzSplitSMSC" {
+				v = []byte(h)
+			} else if b, err := DecodeHex(h); err == nil {
+				v = b
+			} else {
+				t.Fatalf("seed %d of %s is not hex: %v", i, target, err)
 			}
-			for i, h := range seeds {
-				var v []byte
-				if target == "FuzzDecodeHex" || target == "FuzzSplitSMSC" {
-					v = []byte(h)
-				} else if b, err := DecodeHex(h); err == nil {
-					v = b
-				} else {
-					t.Fatalf("seed %d of %s is not hex: %v", i, target, err)
-				}
-				body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", v)
-				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			bodies = append(bodies, fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", v))
 		}
-		checkCorpus(t, dir)
+		syncCorpus(t, filepath.Join("testdata", "fuzz", target), bodies)
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzEncodeRoundTrip")
+	var bodies []string
+	for i, tc := range xcheckTexts {
+		bodies = append(bodies, fmt.Sprintf("go test fuzz v1\nstring(%q)\nuint16(%d)\nbool(%v)\n", tc.text, 40+i, i%2 == 1))
+	}
+	syncCorpus(t, filepath.Join("testdata", "fuzz", "FuzzEncodeRoundTrip"), bodies)
+}
+
+// syncCorpus writes bodies as dir/seedNN with -update, then checks that
+// each of them is committed there.
+func syncCorpus(t *testing.T, dir string, bodies []string) {
+	t.Helper()
 	if *update {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for i, tc := range xcheckTexts {
-			body := fmt.Sprintf("go test fuzz v1\nstring(%q)\nuint16(%d)\nbool(%v)\n", tc.text, 40+i, i%2 == 1)
+		for i, body := range bodies {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	checkCorpus(t, dir)
-}
-
-func checkCorpus(t *testing.T, dir string) {
-	t.Helper()
-	{
-		ents, err := os.ReadDir(dir)
-		if err != nil || len(ents) == 0 {
-			t.Errorf("%s: no committed seed corpus (run go test -run TestFuzzSeeds -update ./modem/pdu/): %v", dir, err)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("%s: no committed seed corpus (run go test -run TestFuzzSeeds -update ./modem/pdu/): %v", dir, err)
+	}
+	have := map[string]bool{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		have[string(b)] = true
+	}
+	for i, body := range bodies {
+		if !have[body] {
+			t.Errorf("%s: seed %d is not committed (run go test -run TestFuzzSeeds -update ./modem/pdu/)", dir, i)
 		}
 	}
 }
