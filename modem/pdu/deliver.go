@@ -11,17 +11,20 @@ type Deliver struct {
 	// SMSC is the service centre address when the PDU came with one (set by
 	// the caller from SplitSMSC; DecodeDeliver leaves it empty).
 	SMSC string
+	// From is TP-OA, the originator: a number or a sender name (23.040 9.1.2.5).
 	From Address
 	// Timestamp is TP-SCTS, in the time zone the network gave.
 	Timestamp time.Time
-	Encoding  Encoding
+	// Encoding is the alphabet TP-DCS names (23.038 chapter 4).
+	Encoding Encoding
 	// Class is the message class from TP-DCS (0 flash .. 3), -1 when none.
 	Class int
 	Text  string // for GSM-7 and UCS-2
 	Data  []byte // for 8-bit
 	// Concat is set for a part of a concatenated message.
 	Concat *Concat
-	PID    byte
+	// PID is TP-PID, the protocol identifier (23.040 9.2.3.9).
+	PID byte
 	// MoreMessages is true when TP-MMS says more messages are waiting in the SC.
 	MoreMessages bool
 	// StatusReport is TP-SRI: the sender asked for a status report.

@@ -44,6 +44,7 @@ type completed struct {
 
 // Assembled is a complete message, or an incomplete one that timed out.
 type Assembled struct {
+	// From is the sender of the parts.
 	From Address
 	// Text is the joined text of the parts present, in order.
 	Text string

@@ -65,13 +65,15 @@ func OutcomeOf(st byte) Outcome {
 // StatusReport is a decoded SMS-STATUS-REPORT (23.040 9.2.2.3).
 type StatusReport struct {
 	// MR is the TP-MR of the SMS-SUBMIT this report is about.
-	MR        byte
+	MR byte
+	// Recipient is TP-RA, the destination of that SMS-SUBMIT (23.040 9.2.3.14).
 	Recipient Address
 	// SCTS is when the SC received the submitted message; Discharge when it
 	// delivered it (or the time of the last failed attempt).
 	SCTS, Discharge time.Time
-	// Status is TP-ST; Outcome its meaning.
-	Status  byte
+	// Status is TP-ST (23.040 9.2.3.15).
+	Status byte
+	// Outcome is what Status means for the message (see OutcomeOf).
 	Outcome Outcome
 }
 

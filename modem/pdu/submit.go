@@ -52,7 +52,9 @@ type SubmitOptions struct {
 // takes is len(TPDU), and the modem layer prefixes "00" for "use the SIM's
 // SMSC". Seq is 1-based; Total is the number of parts of the message.
 type Part struct {
-	TPDU       []byte
+	// TPDU is the binary SMS-SUBMIT.
+	TPDU []byte
+	// Seq is this part's number (1-based), Total the message's part count.
 	Seq, Total int
 }
 
@@ -121,17 +123,23 @@ func EncodeSubmit(to, text string, opt SubmitOptions) ([]Part, error) {
 
 // Submit is a decoded SMS-SUBMIT (23.040 9.2.2.2).
 type Submit struct {
-	MR       byte
-	To       Address
+	// MR is TP-MR, the message reference (23.040 9.2.3.6).
+	MR byte
+	// To is TP-DA, the destination (23.040 9.1.2.5).
+	To Address
+	// Encoding is the alphabet TP-DCS names (23.038 chapter 4).
 	Encoding Encoding
 	// Class is the message class from TP-DCS, -1 when none.
 	Class int
-	PID   byte
-	Text  string // for GSM-7 and UCS-2
-	Data  []byte // for 8-bit
+	// PID is TP-PID, the protocol identifier (23.040 9.2.3.9).
+	PID  byte
+	Text string // for GSM-7 and UCS-2
+	Data []byte // for 8-bit
 	// Concat is set for a part of a concatenated message.
-	Concat           *Concat
-	StatusReport     bool
+	Concat *Concat
+	// StatusReport is TP-SRR: a status report is requested (23.040 9.2.3.5).
+	StatusReport bool
+	// RejectDuplicates is TP-RD (23.040 9.2.3.25).
 	RejectDuplicates bool
 	// Validity is the relative validity period (TP-VPF relative, or enhanced
 	// with a relative period); 0 when absent or absolute.
