@@ -59,6 +59,17 @@ func TestRoundTripSubmitProperty(t *testing.T) {
 		iterations = 500
 	}
 	r := rand.New(rand.NewPCG(20261124, 2))
+	// atCap counts messages of exactly modemMaxParts parts per encoding,
+	// refused those beyond it: the property must hold up to the cap, so
+	// the draw has to reach it.
+	atCap := map[Encoding]int{}
+	refused := 0
+	defer func() {
+		t.Logf("%d texts: %d GSM-7 and %d UCS-2 at exactly %d parts, %d refused beyond the cap", iterations, atCap[GSM7], atCap[UCS2], modemMaxParts, refused)
+		if atCap[GSM7] == 0 || atCap[UCS2] == 0 || refused == 0 {
+			t.Errorf("the random texts never reached the part cap in both encodings, or never exceeded it")
+		}
+	}()
 	for i := 0; i < iterations; i++ {
 		// Up to 6 parts of GSM-7 is 918 septets; texts up to ~1000 runes
 		// also exceed the cap in UCS-2, which tests the refusal.
@@ -70,6 +81,7 @@ func TestRoundTripSubmitProperty(t *testing.T) {
 			if c.Parts <= modemMaxParts && !opt.Ref16 {
 				t.Fatalf("#%d: ErrTooManyParts but CountText says %d parts", i, c.Parts)
 			}
+			refused++
 			continue
 		}
 		if err != nil {
@@ -105,6 +117,9 @@ func TestRoundTripSubmitProperty(t *testing.T) {
 		}
 		if joined.String() != text {
 			t.Fatalf("#%d: round trip (ref16=%v)\n got %q\nwant %q", i, opt.Ref16, joined.String(), text)
+		}
+		if len(parts) == modemMaxParts {
+			atCap[encodingOf(t, parts[0])]++
 		}
 	}
 }
