@@ -102,3 +102,12 @@ func (c *Client) Unlock(ctx context.Context, passphrase []byte) error {
 	_, err := c.Do(ctx, Request{Op: OpUnlock, Passphrase: string(passphrase)})
 	return err
 }
+
+// User asks the daemon to manage a staff account.
+func (c *Client) User(ctx context.Context, r UserRequest) ([]UserInfo, error) {
+	resp, err := c.Do(ctx, Request{Op: OpUser, User: &r})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Users, nil
+}

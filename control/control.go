@@ -1,6 +1,6 @@
 // Package control is the daemon's local control socket: a unix stream socket
 // in the data directory (control.sock, mode 0600, in a 0700 directory) over
-// which `smsd send`, `smsd status`, `smsd inbox` and `smsd key unlock` talk to
+// which `smsd send`, `smsd status`, `smsd inbox`, `smsd user` and `smsd key unlock` talk to
 // the running `smsd serve`. One JSON request per connection, one JSON
 // response. Only the daemon's own user and root may connect (checked with
 // SO_PEERCRED as well as by the file modes). Nothing here leaves the box.
@@ -19,6 +19,7 @@ const (
 	OpStatus = "status"
 	OpInbox  = "inbox"
 	OpUnlock = "unlock"
+	OpUser   = "user"
 )
 
 // Request is what a client sends.
@@ -27,6 +28,40 @@ type Request struct {
 	Send       *SendRequest `json:"send,omitempty"`
 	Limit      int          `json:"limit,omitempty"`      // inbox
 	Passphrase string       `json:"passphrase,omitempty"` // unlock
+	User       *UserRequest `json:"user,omitempty"`
+}
+
+// User actions a UserRequest may ask for.
+const (
+	UserAdd     = "add"
+	UserPasswd  = "passwd"
+	UserDisable = "disable"
+	UserEnable  = "enable"
+	UserList    = "list"
+)
+
+// UserRequest manages a staff account (smsd user). Password is the new
+// password in clear for add and passwd: it crosses only the local socket
+// and is hashed (argon2id) before it is stored.
+type UserRequest struct {
+	Action   string `json:"action"`
+	Username string `json:"username,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// UserInfo is an account as smsd user list shows it: never its password
+// hash or second-factor secret.
+type UserInfo struct {
+	Username    string    `json:"username"`
+	Name        string    `json:"name"`
+	Role        string    `json:"role"`
+	Disabled    bool      `json:"disabled"`
+	BreakGlass  bool      `json:"break_glass,omitempty"`
+	TOTP        bool      `json:"totp"`
+	LockedUntil time.Time `json:"locked_until,omitzero"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // SendRequest enqueues one message.
@@ -87,6 +122,7 @@ type Response struct {
 	Send   *SendResult `json:"send,omitempty"`
 	Status *Status     `json:"status,omitempty"`
 	Inbox  []InboxItem `json:"inbox,omitempty"`
+	Users  []UserInfo  `json:"users,omitempty"`
 }
 
 // Error codes a client can act on.
@@ -98,6 +134,8 @@ const (
 	CodeLocked         = "locked"
 	CodeWrongKey       = "wrong_key"
 	CodeNotLocked      = "not_locked"
+	CodeUserExists     = "user_exists"
+	CodeNoSuchUser     = "no_such_user"
 	CodeInternal       = "internal"
 )
 

@@ -51,6 +51,16 @@ func (f *fakeHandler) Unlock(ctx context.Context, p []byte) error {
 	return nil
 }
 
+func (f *fakeHandler) User(ctx context.Context, r UserRequest) ([]UserInfo, error) {
+	switch {
+	case r.Action == UserList:
+		return nil, nil
+	case r.Username == "taken":
+		return nil, Errorf(CodeUserExists, "user taken already exists")
+	}
+	return []UserInfo{{Username: r.Username, Role: r.Role, Name: r.Name}}, nil
+}
+
 func start(t *testing.T) (*Server, *Client, *fakeHandler) {
 	t.Helper()
 	dir := t.TempDir()
@@ -181,5 +191,23 @@ func TestCloseWaitsThenCuts(t *testing.T) {
 	}
 	if err := <-errc; err == nil {
 		t.Fatal("a request cut off by Close reported success")
+	}
+}
+
+func TestUserOp(t *testing.T) {
+	_, c, _ := start(t)
+	ctx := context.Background()
+	got, err := c.User(ctx, UserRequest{Action: UserAdd, Username: "alice", Role: "admin", Name: "Alice A.", Password: "long enough secret"})
+	if err != nil || len(got) != 1 || got[0].Username != "alice" || got[0].Role != "admin" || got[0].Name != "Alice A." {
+		t.Fatalf("add: %+v %v", got, err)
+	}
+	if _, err := c.User(ctx, UserRequest{Action: UserAdd, Username: "taken"}); CodeOf(err) != CodeUserExists {
+		t.Fatalf("add taken: %v, want code %s", err, CodeUserExists)
+	}
+	if got, err := c.User(ctx, UserRequest{Action: UserList}); err != nil || len(got) != 0 {
+		t.Fatalf("list: %#v %v", got, err)
+	}
+	if _, err := c.Do(ctx, Request{Op: OpUser}); CodeOf(err) != CodeInvalidRequest {
+		t.Fatalf("user without action: %v", err)
 	}
 }

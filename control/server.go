@@ -23,6 +23,9 @@ type Handler interface {
 	Status(ctx context.Context) (Status, error)
 	Inbox(ctx context.Context, limit int) ([]InboxItem, error)
 	Unlock(ctx context.Context, passphrase []byte) error
+	// User manages staff accounts; it returns the accounts the action
+	// touched (every account for list).
+	User(ctx context.Context, r UserRequest) ([]UserInfo, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -211,8 +214,13 @@ func (s *Server) dispatch(ctx context.Context, req Request) (resp Response) {
 		}
 	case OpUnlock:
 		err = s.h.Unlock(ctx, []byte(req.Passphrase))
+	case OpUser:
+		if req.User == nil {
+			return Response{Error: Errorf(CodeInvalidRequest, "user: no action given")}
+		}
+		resp.Users, err = s.h.User(ctx, *req.User)
 	default:
-		return Response{Error: Errorf(CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock)", req.Op))}
+		return Response{Error: Errorf(CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user)", req.Op))}
 	}
 	if err != nil {
 		var e *Error

@@ -647,3 +647,41 @@ func TestSIGHUP(t *testing.T) {
 	})
 	r.stop()
 }
+
+// TestUserViaDaemon: smsd user talks to a running daemon (which holds the
+// store) and the account is there after the daemon stops.
+func TestUserViaDaemon(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	withStdin := func(in string, args ...string) (string, int) {
+		full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
+		c := exec.Command(smsdBin, full...)
+		c.Stdin = strings.NewReader(in)
+		out, err := c.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	if out, code := withStdin("first admin password\n", "user", "add", "-role", "admin", "-name", "Dana Admin", "dana"); code != 0 || !strings.Contains(out, "created admin account dana") {
+		t.Fatalf("user add through the daemon: exit %d %q", code, out)
+	}
+	if out, code := withStdin("short\n", "user", "passwd", "dana"); code != 1 || !strings.Contains(out, "too short") {
+		t.Errorf("short password through the daemon: exit %d %q", code, out)
+	}
+	out := r.run("user", "list")
+	if !strings.Contains(out, "dana") || !strings.Contains(out, "admin") || !strings.Contains(out, "Dana Admin") {
+		t.Errorf("user list: %q", out)
+	}
+	if strings.Contains(r.logs.String(), "first admin password") {
+		t.Error("the daemon logged a password")
+	}
+	r.stop()
+	s := r.openStore()
+	defer s.Close()
+	u, err := s.UserByName(context.Background(), "dana")
+	if err != nil || u.Role != queue.RoleAdmin {
+		t.Fatalf("dana after the daemon stopped: %+v %v", u, err)
+	}
+}

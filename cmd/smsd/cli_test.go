@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/crypt"
+	"github.com/clinicsms/smsd/queue"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -64,6 +67,16 @@ func TestGoldenCLI(t *testing.T) {
 		{"status_not_running", []string{"status", "-config", "/dev/null", "-data-dir", data}, 3, ""},
 		{"inbox_empty", []string{"inbox", "-config", "/dev/null", "-data-dir", data}, 0, ""},
 		{"inbox_empty_json", []string{"inbox", "-json", "-config", "/dev/null", "-data-dir", data}, 0, ""},
+		{"user_add_admin", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "-role", "admin", "alice", "-name", "Alice Admin"}, 0, "a good long password\n"},
+		{"user_add_short_password", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "bob"}, 1, "short\n"},
+		{"user_add_no_password", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "bob"}, 1, ""},
+		{"user_add_bad_role", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "-role", "boss", "bob"}, 1, "a good long password\n"},
+		{"user_add_taken", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "alice"}, 1, "another long password\n"},
+		{"user_add_no_name", []string{"user", "add", "-config", "/dev/null", "-data-dir", data}, 2, ""},
+		{"user_passwd", []string{"user", "passwd", "-config", "/dev/null", "-data-dir", data, "alice"}, 0, "the new long password\n"},
+		{"user_disable_unknown", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "mallory"}, 1, ""},
+		{"user_disable", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "alice"}, 0, ""},
+		{"user_unknown_action", []string{"user", "promote", "alice"}, 2, ""},
 		{"key_usage", []string{"key", "rotate"}, 2, ""},
 		{"serve_bad_config", []string{"serve", "-config", filepath.Join(dir, "missing.toml")}, 1, ""},
 		{"serve_no_init", []string{"serve", "-config", "/dev/null", "-data-dir", filepath.Join(dir, "empty")}, 1, ""},
@@ -76,6 +89,31 @@ func TestGoldenCLI(t *testing.T) {
 			golden(t, "cli/"+tc.name, scrub("stdout:\n"+out+"stderr:\n"+errs))
 		})
 	}
+	// The accounts the user commands left: alice, admin, disabled, with the
+	// password from passwd (argon2id, never the text itself).
+	s, err := queue.Open(context.Background(), filepath.Join(data, "smsd.db"), queue.KeySource{KeyFile: filepath.Join(data, "smsd.key")}, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := s.Users(context.Background())
+	s.Close()
+	if err != nil || len(users) != 1 {
+		t.Fatalf("users after the user commands: %+v %v (want alice only)", users, err)
+	}
+	alice := users[0]
+	if alice.Username != "alice" || alice.Role != queue.RoleAdmin || alice.Name != "Alice Admin" || !alice.Disabled {
+		t.Errorf("alice is %+v, want admin, named, disabled", alice)
+	}
+	for pw, want := range map[string]bool{"the new long password": true, "a good long password": false} {
+		if ok, err := crypt.VerifyPassword(alice.PasswordHash, pw); err != nil || ok != want {
+			t.Errorf("password %q verifies %v (%v), want %v", pw, ok, err, want)
+		}
+	}
+	out, _, code := run(t, "", "user", "list", "-json", "-config", "/dev/null", "-data-dir", data)
+	if code != 0 || !strings.Contains(out, `"username": "alice"`) || !strings.Contains(out, `"disabled": true`) || strings.Contains(out, "argon2") {
+		t.Errorf("user list -json: exit %d\n%s", code, out)
+	}
+
 	// init's promises: data dir 0700, key file and database 0600.
 	for p, want := range map[string]os.FileMode{data: 0o700, filepath.Join(data, "smsd.key"): 0o600, filepath.Join(data, "smsd.db"): 0o600} {
 		fi, err := os.Stat(p)

@@ -328,6 +328,15 @@ func inbox(ctx context.Context, s *queue.Store, limit int) ([]control.InboxItem,
 	return out, nil
 }
 
+// User implements control.Handler.
+func (d *daemon) User(ctx context.Context, r control.UserRequest) ([]control.UserInfo, error) {
+	s, _, err := d.ready()
+	if err != nil {
+		return nil, err
+	}
+	return userOp(ctx, s, r)
+}
+
 // Unlock implements control.Handler.
 func (d *daemon) Unlock(ctx context.Context, passphrase []byte) error {
 	d.unlockMu.Lock()
