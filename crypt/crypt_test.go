@@ -56,6 +56,9 @@ func TestParseKey(t *testing.T) {
 		{"bad_hex", []byte(strings.Repeat("zz", 32)), false},
 		{"empty", nil, false},
 		{"raw33", append(raw, 1), false},
+		// A 128-bit key in hex is 32 bytes too; it must not pass as raw bytes.
+		{"hex128_is_not_raw32", []byte(hexKey[:32]), false},
+		{"hex126_newline_is_not_raw32", []byte(hexKey[:31] + "\n"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := ParseKey(tc.in)
@@ -292,6 +295,9 @@ func TestSigningKey(t *testing.T) {
 	// The minisign tool, when installed, verifies it too.
 	tool, err := exec.LookPath("minisign")
 	if err != nil {
+		if requireRealParts() {
+			t.Fatal("SMSD_REQUIRE_REAL_PARTS=1 but the minisign tool is not installed (scripts/test-deps.sh installs it)")
+		}
 		t.Log("minisign tool not installed (apt-get install minisign): skipping the cross-check")
 		return
 	}

@@ -2,6 +2,8 @@ package crypt
 
 import (
 	"bytes"
+	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -74,5 +76,36 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("accepted %d bytes", len(in))
 		}
 		_ = k
+	})
+}
+
+// FuzzOpen: sealed values are read from the database file, which whoever
+// holds the SD card can edit. Open must never panic, and must accept
+// nothing but the one value Seal made for that place (the golden value;
+// seeds must be fixed bytes, because fuzzing workers are separate processes
+// and a freshly sealed value has a random nonce): anything else is
+// ErrTampered, never garbage plaintext.
+func FuzzOpen(f *testing.F) {
+	dk, _ := goldenKeys()
+	s := NewSealer(dk)
+	golden, err := hex.DecodeString(goldenSealed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(golden, int64(42))
+	f.Add(golden[:Overhead], int64(42))
+	f.Add([]byte{1, 0, 0, 0, 1}, int64(42))
+	f.Add([]byte{}, int64(0))
+	f.Fuzz(func(t *testing.T, in []byte, row int64) {
+		pt, err := s.Open(in, AD{Table: "messages", Column: "text_sealed", RowID: row})
+		if err != nil {
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("error is not ErrTampered: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(in, golden) || row != 42 || string(pt) != goldenPlain {
+			t.Fatalf("opened a value Seal never made for row %d: %x → %q", row, in, pt)
+		}
 	})
 }

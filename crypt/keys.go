@@ -96,10 +96,17 @@ func CreateKeyFile(path string) (KEK, error) {
 
 // LoadKeyFile reads a KEK from a key file. It refuses a file that group or
 // others may read or write, because then the key no longer protects anything.
+// The mode is checked on the open file (fstat), not by name, so that the file
+// read is the file checked.
 func LoadKeyFile(path string) (KEK, error) {
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return KEK{}, fmt.Errorf("read key file: %w (run `smsd init` to create one, or point the key_file setting at it)", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return KEK{}, fmt.Errorf("read key file: %w", err)
 	}
 	if !st.Mode().IsRegular() {
 		return KEK{}, fmt.Errorf("key file %s is not a regular file", path)
@@ -107,7 +114,9 @@ func LoadKeyFile(path string) (KEK, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return KEK{}, fmt.Errorf("key file %s has mode %04o: group or others may access it; run `chmod 600 %s` (and check who may have copied it)", path, perm, path)
 	}
-	b, err := os.ReadFile(path)
+	// A key file is 65 bytes; reading a little more than any valid one lets
+	// ParseKey refuse an oversized file without reading all of it.
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
 	if err != nil {
 		return KEK{}, fmt.Errorf("read key file: %w", err)
 	}
@@ -153,6 +162,12 @@ func ParseKey(b []byte) (KEK, error) {
 		}
 	}
 	if len(b) == 32 {
+		// 32 bytes that are all hex digits or white space are not random
+		// bytes (the odds are below 2^-100): they are a mistake such as a
+		// 128-bit key written in hex, which must not be taken as raw bytes.
+		if len(bytes.Trim(b, "0123456789abcdefABCDEF \t\r\n")) == 0 {
+			return KEK{}, fmt.Errorf("%w: 32 hexadecimal characters are a 128-bit key; smsd needs 256 bits", ErrBadKeyFile)
+		}
 		copy(k[:], b)
 		return k, nil
 	}

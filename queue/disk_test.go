@@ -11,14 +11,26 @@ import (
 	"testing"
 )
 
-// tmpfs mounts a small tmpfs of size bytes in a temporary directory, or
-// skips when this process may not mount (not root, no CAP_SYS_ADMIN).
+// requireRealParts reports whether a real part that cannot be set up must
+// fail the test instead of skipping it: `make test` runs as root with
+// SMSD_REQUIRE_REAL_PARTS=1, where a tmpfs that cannot be mounted is a
+// broken set-up, not a reason to test less.
+func requireRealParts() bool { return os.Getenv("SMSD_REQUIRE_REAL_PARTS") == "1" }
+
+// tmpfs mounts a small tmpfs of size bytes in a temporary directory. When
+// this process may not mount (not root, no CAP_SYS_ADMIN) it skips, saying
+// why, or fails under SMSD_REQUIRE_REAL_PARTS=1.
 func tmpfs(t *testing.T, size int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mnt")
-	os.Mkdir(dir, 0o700)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): %v %s", err, out)
+		if requireRealParts() {
+			t.Fatalf("SMSD_REQUIRE_REAL_PARTS=1 but a tmpfs cannot be mounted (run as root, or with CAP_SYS_ADMIN): %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN; set SMSD_REQUIRE_REAL_PARTS=1 to make this a failure): %v %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {

@@ -8,9 +8,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf16"
 
@@ -40,36 +42,112 @@ func fileSums(t *testing.T, db string) map[string]string {
 	return out
 }
 
+// dirState lists every file in dir with its size, mode and content hash:
+// a failed open must not even create an empty -wal or -shm. With
+// shmContent false the -shm's bytes are left out (see
+// TestWrongKeyLeavesDBUntouched).
+func dirState(t *testing.T, dir string, shmContent bool) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := "dir"
+		if strings.HasSuffix(e.Name(), "-shm") && !shmContent {
+			sum = "(wal-index not compared)"
+		} else if st.Mode().IsRegular() {
+			c, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum = fmt.Sprintf("%x", sha256.Sum256(c))
+		}
+		fmt.Fprintf(&b, "%s %d %v %s\n", e.Name(), st.Size(), st.Mode(), sum)
+	}
+	return b.String()
+}
+
+// copyFiles copies the database, -wal and -shm of src (a store that is
+// open: what a power cut leaves) into dir.
+func copyFiles(t *testing.T, src, dir string) string {
+	t.Helper()
+	dst := filepath.Join(dir, filepath.Base(src))
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(src + suf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suf, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestWrongKeyLeavesDBUntouched: a wrong key file or passphrase is a clear
+// ErrWrongKey at open, and the database is byte for byte as before. For a
+// cleanly closed database that holds for the whole directory (the key check
+// opens it immutable: not even an -shm appears). For one left by a power
+// cut (a WAL with unmerged commits and a message left sending, which a
+// successful open would change) the database and its WAL are unchanged;
+// the -shm is SQLite's wal-index, a cache of where pages sit in the WAL
+// that any reader rebuilds from the WAL, so only its presence and size are
+// compared.
 func TestWrongKeyLeavesDBUntouched(t *testing.T) {
 	ctx := context.Background()
 	e, s := openEnv(t)
 	mustEnqueue(t, s, num, "x")
 	s.Claim(ctx, "m1") // a sending message: a successful open would change it
+	crashedDir := t.TempDir()
+	crashed := copyFiles(t, e.db, crashedDir)
 	s.Close()
-	before := fileSums(t, e.db)
-	otherKey := filepath.Join(e.dir, "other.key")
+	otherKey := filepath.Join(t.TempDir(), "other.key")
 	if _, err := crypt.CreateKeyFile(otherKey); err != nil {
 		t.Fatal(err)
 	}
-	for name, ks := range map[string]KeySource{
-		"other_key_file": {KeyFile: otherKey},
-		"passphrase":     {Passphrase: []byte("not the key file")},
+	for _, tc := range []struct {
+		name       string
+		db         string
+		keys       KeySource
+		shmContent bool
+	}{
+		{"closed/other_key_file", e.db, KeySource{KeyFile: otherKey}, true},
+		{"closed/passphrase", e.db, KeySource{Passphrase: []byte("not the key file")}, true},
+		{"power_cut/other_key_file", crashed, KeySource{KeyFile: otherKey}, false},
+		{"power_cut/passphrase", crashed, KeySource{Passphrase: []byte("not the key file")}, false},
 	} {
-		_, err := Open(ctx, e.db, ks, e.opt)
-		if !errors.Is(err, ErrWrongKey) {
-			t.Fatalf("%s: %v, want ErrWrongKey", name, err)
-		}
-		if !strings.Contains(err.Error(), "was not changed") && !strings.Contains(err.Error(), "wrapped for a keyfile") {
-			t.Fatalf("%s: unclear error: %v", name, err)
-		}
-		if after := fileSums(t, e.db); fmt.Sprint(after) != fmt.Sprint(before) {
-			t.Fatalf("%s: files changed by a failed open:\n%v\n%v", name, before, after)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Dir(tc.db)
+			before := dirState(t, dir, tc.shmContent)
+			_, err := Open(ctx, tc.db, tc.keys, e.opt)
+			if !errors.Is(err, ErrWrongKey) {
+				t.Fatalf("%v, want ErrWrongKey", err)
+			}
+			if !strings.Contains(err.Error(), "was not changed") && !strings.Contains(err.Error(), "wrapped for a keyfile") {
+				t.Fatalf("unclear error: %v", err)
+			}
+			if after := dirState(t, dir, tc.shmContent); after != before {
+				t.Fatalf("files changed by a failed open:\n%s\n%s", before, after)
+			}
+		})
 	}
-	// And the right key still opens it, and does the sending→uncertain step.
-	s = e.open(t)
-	if c, _ := s.Counts(ctx); c[Uncertain] != 1 {
-		t.Fatal(c)
+	// And the right key still opens both, and does the sending→uncertain step.
+	for _, db := range []string{e.db, crashed} {
+		s, err := Open(ctx, db, e.keys, e.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := s.Counts(ctx); c[Uncertain] != 1 {
+			t.Fatalf("%s: counts %v", db, c)
+		}
+		s.Close()
 	}
 }
 
@@ -172,63 +250,187 @@ func raw(t *testing.T, path string) *sql.DB {
 	return db
 }
 
+// TestTamperDetected edits sealed values in the file, as someone with the
+// SD card could, and checks that reading the row is an error wrapping
+// ErrTampered that names the table, row and column — never garbage, and
+// never the content.
 func TestTamperDetected(t *testing.T) {
 	ctx := context.Background()
-	e, s := openEnv(t)
-	a := mustEnqueue(t, s, num, "text of a")
-	b := mustEnqueue(t, s, "+15557654321", "text of b")
-	c := mustEnqueue(t, s, "+15550000001", "text of c")
-	s.Close()
-	db := raw(t, e.db)
-	// Flip one byte in the middle of a's text ciphertext.
-	var blob []byte
-	db.QueryRow("SELECT text_sealed FROM messages WHERE id = ?", a.ID).Scan(&blob)
-	blob[len(blob)/2] ^= 0x40
-	db.Exec("UPDATE messages SET text_sealed = ? WHERE id = ?", blob, a.ID)
-	// Swap b's and c's number ciphertexts.
-	var tb, tc []byte
-	db.QueryRow("SELECT to_sealed FROM messages WHERE id = ?", b.ID).Scan(&tb)
-	db.QueryRow("SELECT to_sealed FROM messages WHERE id = ?", c.ID).Scan(&tc)
-	db.Exec("UPDATE messages SET to_sealed = ? WHERE id = ?", tc, b.ID)
-	db.Exec("UPDATE messages SET to_sealed = ? WHERE id = ?", tb, c.ID)
-	db.Close()
-	s = e.open(t)
+	type ids struct{ a, b, c, in, user int64 }
+	blob := func(t *testing.T, db *sql.DB, q string, args ...any) []byte {
+		t.Helper()
+		var b []byte
+		if err := db.QueryRow(q, args...).Scan(&b); err != nil || b == nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return b
+	}
+	exec := func(t *testing.T, db *sql.DB, q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	getMsg := func(id int64) func(*Store) error {
+		return func(s *Store) error { _, err := s.Get(ctx, id); return err }
+	}
 	for _, tc := range []struct {
-		id     int64
-		column string
-	}{{a.ID, "text_sealed"}, {b.ID, "to_sealed"}, {c.ID, "to_sealed"}} {
-		m, err := s.Get(ctx, tc.id)
-		if !errors.Is(err, ErrTampered) {
-			t.Fatalf("message %d: %+v %v, want ErrTampered", tc.id, m, err)
-		}
-		want := fmt.Sprintf("messages %d: %s", tc.id, tc.column)
-		if !strings.Contains(err.Error(), want) {
-			t.Fatalf("error %q does not name %q", err, want)
-		}
-		if strings.Contains(err.Error(), "text of") || strings.Contains(err.Error(), "555") {
-			t.Fatalf("error leaks content: %v", err)
-		}
+		name   string
+		tamper func(t *testing.T, db *sql.DB, x ids)
+		// read and want: which reads must fail, naming what.
+		reads func(x ids) map[string]func(*Store) error
+	}{
+		{"flipped_byte_in_text", func(t *testing.T, db *sql.DB, x ids) {
+			b := blob(t, db, "SELECT text_sealed FROM messages WHERE id = ?", x.a)
+			b[len(b)/2] ^= 0x40
+			exec(t, db, "UPDATE messages SET text_sealed = ? WHERE id = ?", b, x.a)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("messages %d: text_sealed", x.a): getMsg(x.a)}
+		}},
+		{"flipped_byte_in_tag", func(t *testing.T, db *sql.DB, x ids) {
+			b := blob(t, db, "SELECT to_sealed FROM messages WHERE id = ?", x.a)
+			b[len(b)-1] ^= 0x01
+			exec(t, db, "UPDATE messages SET to_sealed = ? WHERE id = ?", b, x.a)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("messages %d: to_sealed", x.a): getMsg(x.a)}
+		}},
+		{"flipped_byte_in_key_generation", func(t *testing.T, db *sql.DB, x ids) {
+			b := blob(t, db, "SELECT text_sealed FROM messages WHERE id = ?", x.b)
+			b[4] ^= 0x02
+			exec(t, db, "UPDATE messages SET text_sealed = ? WHERE id = ?", b, x.b)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("messages %d: text_sealed", x.b): getMsg(x.b)}
+		}},
+		{"two_rows_swapped", func(t *testing.T, db *sql.DB, x ids) {
+			tb := blob(t, db, "SELECT to_sealed FROM messages WHERE id = ?", x.b)
+			tc := blob(t, db, "SELECT to_sealed FROM messages WHERE id = ?", x.c)
+			exec(t, db, "UPDATE messages SET to_sealed = ? WHERE id = ?", tc, x.b)
+			exec(t, db, "UPDATE messages SET to_sealed = ? WHERE id = ?", tb, x.c)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{
+				fmt.Sprintf("messages %d: to_sealed", x.b): getMsg(x.b),
+				fmt.Sprintf("messages %d: to_sealed", x.c): getMsg(x.c),
+			}
+		}},
+		{"two_columns_swapped", func(t *testing.T, db *sql.DB, x ids) {
+			exec(t, db, "UPDATE messages SET to_sealed = text_sealed, text_sealed = to_sealed WHERE id = ?", x.a)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("messages %d: to_sealed", x.a): getMsg(x.a)}
+		}},
+		{"moved_to_another_table", func(t *testing.T, db *sql.DB, x ids) {
+			exec(t, db, "UPDATE inbound SET text_sealed = (SELECT text_sealed FROM messages WHERE id = ?) WHERE id = ?", x.in, x.in)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("inbound %d: text_sealed", x.in): func(s *Store) error {
+				_, err := s.GetInbound(ctx, x.in)
+				return err
+			}}
+		}},
+		{"truncated_user_name", func(t *testing.T, db *sql.DB, x ids) {
+			b := blob(t, db, "SELECT name_sealed FROM users WHERE id = ?", x.user)
+			exec(t, db, "UPDATE users SET name_sealed = ? WHERE id = ?", b[:len(b)-3], x.user)
+		}, func(x ids) map[string]func(*Store) error {
+			return map[string]func(*Store) error{fmt.Sprintf("users %d: name_sealed", x.user): func(s *Store) error {
+				_, err := s.UserByName(ctx, "xs")
+				return err
+			}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, s := openEnv(t)
+			var x ids
+			x.a = mustEnqueue(t, s, num, "text of a Zebedee").ID
+			x.b = mustEnqueue(t, s, "+15557654321", "text of b Zebedee").ID
+			x.c = mustEnqueue(t, s, "+15550000001", "text of c Zebedee").ID
+			in, err := s.AddInbound(ctx, Inbound{From: num, Text: "reply Zebedee"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.in = in.ID
+			phc, _ := crypt.HashPassword("pw")
+			u, err := s.CreateUser(ctx, User{Username: "xs", Name: "Xanthippe Staffname", Role: RoleStaff, PasswordHash: phc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.user = u.ID
+			s.Close()
+			db := raw(t, e.db)
+			tc.tamper(t, db, x)
+			db.Close()
+			s = e.open(t)
+			reads := tc.reads(x)
+			for want, read := range reads {
+				err := read(s)
+				if !errors.Is(err, ErrTampered) {
+					t.Fatalf("%s: %v, want ErrTampered", want, err)
+				}
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %q does not name %q", err, want)
+				}
+				for _, leak := range []string{"Zebedee", "Xanthippe", "555", "argon2"} {
+					if strings.Contains(err.Error(), leak) {
+						t.Fatalf("error leaks content (%s): %v", leak, err)
+					}
+				}
+			}
+			// Untouched rows still read.
+			for _, id := range []int64{x.a, x.b, x.c} {
+				if _, bad := reads[fmt.Sprintf("messages %d: to_sealed", id)]; bad {
+					continue
+				}
+				if _, bad := reads[fmt.Sprintf("messages %d: text_sealed", id)]; bad {
+					continue
+				}
+				if _, err := s.Get(ctx, id); err != nil {
+					t.Fatalf("untouched message %d: %v", id, err)
+				}
+			}
+			// Without content, listing still works (statistics survive
+			// tampering); with content it fails when a message was hit.
+			if l, err := s.List(ctx, ListFilter{NoContent: true}); err != nil || len(l) != 3 {
+				t.Fatal(l, err)
+			}
+			messageHit := false
+			for want := range reads {
+				messageHit = messageHit || strings.HasPrefix(want, "messages ")
+			}
+			if _, err := s.List(ctx, ListFilter{}); messageHit != errors.Is(err, ErrTampered) {
+				t.Fatalf("list with content (a message tampered: %v): %v", messageHit, err)
+			}
+		})
 	}
-	if _, err := s.List(ctx, ListFilter{}); !errors.Is(err, ErrTampered) {
-		t.Fatalf("list over tampered rows: %v", err)
-	}
-	// Without content, listing still works (statistics survive tampering).
-	if l, err := s.List(ctx, ListFilter{NoContent: true}); err != nil || len(l) != 3 {
-		t.Fatal(l, err)
-	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the store's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // canaries are PHI that must never be found on disk in clear.
 var canaries = []string{
 	"+15551234567", "5551234567", "555-123-4567", // a number in its forms
-	"Zebedee Quartermaine",           // a patient name inside a text
-	"appointment with Dr Okonkwo",    // a message text
-	"yes Zebedee will come",          // a reply text
-	"JBSWY3DPEHPK3PXPCANARY",         // a TOTP secret
-	"idem-Zebedee-0001",              // an idempotency key
-	"Quartermaine Family Practice",   // a setting
-	"Xanthippe Staffname",            // a staff display name
-	"Template for Zebedee reminders", // a template body
+	"Zebedee Quartermaine",                        // a patient name inside a text
+	"appointment with Dr Okonkwo",                 // a message text
+	"yes Zebedee will come",                       // a reply text
+	"JBSWY3DPEHPK3PXPCANARY",                      // a TOTP secret
+	"idem-Zebedee-0001",                           // an idempotency key
+	"Quartermaine Family Practice",                // a setting
+	"Xanthippe Staffname",                         // a staff display name
+	"Template for Zebedee reminders",              // a template body
+	"raw PDU of Zebedee Quartermaine",             // an undecodable inbound PDU
+	"undecodable reply from Zebedee Quartermaine", // its decode error
 }
 
 func encodings(s string) map[string][]byte {
@@ -277,20 +479,79 @@ func scanCanaries(t *testing.T, db string, stage string) {
 
 func TestNoPlaintextOnDisk(t *testing.T) {
 	ctx := context.Background()
-	e, s := openEnv(t)
-	m, err := s.Enqueue(ctx, NewMessage{To: "555-123-4567", Text: "Zebedee Quartermaine: your appointment with Dr Okonkwo is at 9", IdempotencyKey: "idem-Zebedee-0001"})
-	if err != nil {
-		t.Fatal(err)
+	e := newEnv(t)
+	// Everything the store logs is scanned for the canaries too.
+	var logBuf syncBuffer
+	e.opt.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := e.open(t)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
-	s.Claim(ctx, "m1")
-	s.RecordPart(ctx, m.ID, 1, 1, 1)
-	s.MarkSent(ctx, m.ID)
-	s.AddInbound(ctx, Inbound{From: "+15551234567", Text: "yes Zebedee will come"})
-	s.OptOut(ctx, "+15551234567")
-	s.SetSetting(ctx, "clinic_name", "Quartermaine Family Practice")
+	var errTexts []string // errors a caller might log or show
+	m, err := s.Enqueue(ctx, NewMessage{To: "555-123-4567", Text: "Zebedee Quartermaine: your appointment with Dr Okonkwo is at 9", IdempotencyKey: "idem-Zebedee-0001"})
+	must("enqueue", err)
+	pending, err := s.Enqueue(ctx, NewMessage{To: "+15551234567", Text: "second appointment with Dr Okonkwo"})
+	must("enqueue", err)
+	c, err := s.Claim(ctx, "m1")
+	if err != nil || c == nil || c.ID != m.ID {
+		t.Fatalf("claim: %+v %v", c, err)
+	}
+	must("record part", s.RecordPart(ctx, m.ID, 1, 1, 1))
+	must("mark sent", s.MarkSent(ctx, m.ID))
+	_, err = s.AddInbound(ctx, Inbound{From: "+15551234567", Text: "yes Zebedee will come"})
+	must("inbound", err)
+	_, err = s.AddInbound(ctx, Inbound{From: "+15551234567", Raw: []byte("raw PDU of Zebedee Quartermaine"), DecodeError: "undecodable reply from Zebedee Quartermaine"})
+	must("inbound undecodable", err)
+	must("opt out", s.OptOut(ctx, "+15551234567"))
+	// The message queued before the STOP is failed at claim (and logged).
+	if c, err := s.Claim(ctx, "m1"); err != nil || c != nil {
+		t.Fatalf("claim after opt-out: %+v %v", c, err)
+	}
+	mustState(t, s, pending.ID, Failed)
+	_, err = s.Enqueue(ctx, NewMessage{To: "555-123-4567", Text: "Zebedee again"})
+	if !errors.Is(err, ErrOptedOut) {
+		t.Fatalf("enqueue to opted-out: %v", err)
+	}
+	errTexts = append(errTexts, err.Error())
+	_, err = s.RecordStatusReport(ctx, 99, "555-123-4567", true, true)
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("status report for nothing: %v", err)
+	}
+	errTexts = append(errTexts, err.Error())
+	must("setting", s.SetSetting(ctx, "clinic_name", "Quartermaine Family Practice"))
 	phc, _ := crypt.HashPassword("pw")
-	s.CreateUser(ctx, User{Username: "xs", Name: "Xanthippe Staffname", Role: RoleStaff, PasswordHash: phc, TOTPSecret: "JBSWY3DPEHPK3PXPCANARY"})
-	s.SaveTemplate(ctx, Template{Name: "t", Body: "Template for Zebedee reminders"})
+	_, err = s.CreateUser(ctx, User{Username: "xs", Name: "Xanthippe Staffname", Role: RoleStaff, PasswordHash: phc, TOTPSecret: "JBSWY3DPEHPK3PXPCANARY"})
+	must("user", err)
+	_, err = s.SaveTemplate(ctx, Template{Name: "t", Body: "Template for Zebedee reminders"})
+	must("template", err)
+	// The canaries really are stored (a failed write would pass the scan).
+	if got, err := s.Get(ctx, m.ID); err != nil || !strings.Contains(got.Text, "Zebedee Quartermaine") || got.To != "+15551234567" {
+		t.Fatalf("stored message: %+v %v", got, err)
+	}
+	if u, err := s.UserByName(ctx, "xs"); err != nil || u.Name != "Xanthippe Staffname" {
+		t.Fatalf("stored user: %+v %v", u, err)
+	}
+	defer func() {
+		logs := logBuf.String()
+		for _, c := range canaries {
+			for enc, pat := range encodings(c) {
+				if strings.Contains(logs, string(pat)) {
+					t.Errorf("canary %q (%s) in the store's log:\n%s", c, enc, logs)
+				}
+			}
+			for _, et := range errTexts {
+				if strings.Contains(et, c) {
+					t.Errorf("canary %q in an error: %s", c, et)
+				}
+			}
+		}
+		if !strings.Contains(logs, "opted out") || !strings.Contains(logs, "+1******4567") {
+			t.Errorf("expected the masked opt-out refusal in the log, got:\n%s", logs)
+		}
+	}()
 	// The audit signing key is stored sealed too: its text form is a canary.
 	sk, err := s.SigningKey(ctx)
 	if err != nil {

@@ -1,9 +1,12 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -202,11 +205,48 @@ func TestRetention(t *testing.T) {
 	s.OptOut(ctx, "+15550001111")
 	e.clk.Add(31 * 24 * time.Hour)
 	fresh := mustEnqueue(t, s, "+15550002222", "new")
+	// The ciphertexts about to be purged, to look for on disk afterwards.
+	var gone [][]byte
+	for _, q := range []string{
+		"SELECT to_sealed FROM messages WHERE state NOT IN ('queued','uncertain')",
+		"SELECT text_sealed FROM messages WHERE state NOT IN ('queued','uncertain')",
+		"SELECT from_sealed FROM inbound", "SELECT text_sealed FROM inbound",
+	} {
+		rows, err := s.w.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var b []byte
+			rows.Scan(&b)
+			gone = append(gone, b[crypt.Overhead-16:len(b)-4]) // ciphertext body, not the shared header
+		}
+		rows.Close()
+	}
+	if len(gone) != 12 {
+		t.Fatalf("%d sealed values to purge, want 12", len(gone))
+	}
 	s.opt.RetentionDays = 30
 	n, err := s.PurgeExpired(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// secure_delete and the checkpoint after the purge leave no copy of the
+	// purged ciphertexts in the database, its WAL or -shm.
+	onDisk := func(stage string) {
+		for _, suf := range []string{"", "-wal", "-shm"} {
+			b, err := os.ReadFile(e.db + suf)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			for i, g := range gone {
+				if bytes.Contains(b, g) {
+					t.Errorf("%s: purged sealed value %d still in smsd.db%s", stage, i, suf)
+				}
+			}
+		}
+	}
+	onDisk("after purge")
 	// sent, delivered, undelivered, failed, cancelled + 1 inbound
 	if n != 6 {
 		t.Fatalf("purged %d rows, want 6", n)
@@ -241,6 +281,8 @@ func TestRetention(t *testing.T) {
 	if n, _ := s.Purge(ctx, e.clk.Now()); n != 0 {
 		t.Fatalf("second purge: %d", n)
 	}
+	s.Close()
+	onDisk("closed")
 }
 
 func TestListAndCounts(t *testing.T) {
@@ -378,5 +420,96 @@ func TestSettingsUsersTemplates(t *testing.T) {
 	sig := minisign.Sign(k2, []byte("x"))
 	if !minisign.Verify(crypt.SigningPublicKey(k1), []byte("x"), sig) {
 		t.Fatal("signature")
+	}
+}
+
+// TestSQLiteSettings reads the settings back from the connections the
+// store uses: WAL, synchronous=FULL (2), secure_delete, foreign keys and
+// the busy timeout on the writer; the readers cannot write at all.
+func TestSQLiteSettings(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	for _, tc := range []struct {
+		name   string
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{"writer_wal", s.w, "journal_mode", "wal"},
+		{"writer_synchronous_full", s.w, "synchronous", "2"},
+		{"writer_secure_delete", s.w, "secure_delete", "1"},
+		{"writer_foreign_keys", s.w, "foreign_keys", "1"},
+		{"writer_busy_timeout", s.w, "busy_timeout", "10000"},
+		{"reader_wal", s.r, "journal_mode", "wal"},
+		{"reader_busy_timeout", s.r, "busy_timeout", "10000"},
+		{"reader_query_only", s.r, "query_only", "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			if err := tc.db.QueryRow("PRAGMA " + tc.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
+			}
+		})
+	}
+	t.Run("foreign_keys_enforced", func(t *testing.T) {
+		_, err := s.w.ExecContext(ctx, "INSERT INTO message_parts (message_id, seq, total, mr, accepted_at) VALUES (999, 1, 1, 1, 1)")
+		if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+			t.Fatalf("part for a missing message: %v", err)
+		}
+	})
+}
+
+// TestDefaultRegionFromOptions: numbers without a country code take the
+// configured region.
+func TestDefaultRegionFromOptions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.opt.DefaultRegion = "gb"
+	s := e.open(t)
+	m, err := s.Enqueue(ctx, NewMessage{To: "07700 900123", Text: "x"})
+	if err != nil || m.To != "+447700900123" {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if got, _ := s.Get(ctx, m.ID); got.To != "+447700900123" {
+		t.Fatalf("stored %q", got.To)
+	}
+}
+
+// TestIdempotentEnqueueConcurrent: many goroutines enqueue with one key at
+// once; exactly one message exists and every caller gets its id.
+func TestIdempotentEnqueueConcurrent(t *testing.T) {
+	ctx := context.Background()
+	_, s := openEnv(t)
+	const n = 16
+	ids := make(chan int64, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := s.Enqueue(ctx, NewMessage{To: num, Text: "once", IdempotencyKey: "double-click"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- m.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if counts, _ := s.Counts(ctx); len(seen) != 1 || counts[Queued] != 1 {
+		t.Fatalf("ids %v, counts %v: want one message", seen, counts)
 	}
 }
