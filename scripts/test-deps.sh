@@ -2,14 +2,16 @@
 # Installs the Debian packages that `make test` drives as real parts: gammu and
 # python3-gammu (an independent AT client and PDU codec), minisign (the
 # auditor's signature checker), lintian and debootstrap (package checks),
-# qemu-user-static and the cross toolchains (the Pi's architectures), and
-# systemd (systemd-analyze). Only Debian's own packages, only when missing,
+# qemu-user-static and the cross toolchains (the Pi's architectures),
+# systemd (systemd-analyze), udev (udevadm test of the modem rule) and zstd
+# (the package test's cached Debian root). Only Debian's own packages, only when missing,
 # only as root; otherwise it says what is missing and the tests that need it
 # skip with that reason.
 set -euo pipefail
 
 want=(gammu python3-gammu minisign lintian debootstrap qemu-user-static
-      crossbuild-essential-arm64 crossbuild-essential-armhf systemd fakeroot)
+      crossbuild-essential-arm64 crossbuild-essential-armhf systemd fakeroot
+      udev zstd)
 [ "${SMSD_WANT_CHROMIUM:-0}" = 1 ] && want+=(chromium)
 
 missing=()
