@@ -381,7 +381,7 @@ func TestInboundStopOptsOut(t *testing.T) {
 	out := r.enqueue(alice, "Reminder: reply C to confirm")
 	r.start()
 	r.waitOut(out.ID, 10*time.Second)
-	if err := r.emus[0].Inject(alice, "  Stop "); err != nil {
+	if err := r.emus[0].Inject(alice, "  Stop. "); err != nil {
 		t.Fatal(err)
 	}
 	r.eventually("sender opted out", 10*time.Second, func() bool {
@@ -393,7 +393,7 @@ func TestInboundStopOptsOut(t *testing.T) {
 		t.Fatalf("enqueue after STOP: %v, want an opted-out error", err)
 	}
 	in := r.waitInbox(1)
-	if in[0].Text != "  Stop " || in[0].ReplyTo != out.ID || in[0].From != alice {
+	if in[0].Text != "  Stop. " || in[0].ReplyTo != out.ID || in[0].From != alice {
 		t.Errorf("inbox: from %s text %q reply_to %d; want from %s, the text, reply_to %d", in[0].From, in[0].Text, in[0].ReplyTo, alice, out.ID)
 	}
 	// START opts back in.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/modem"
@@ -37,11 +38,16 @@ func (k Keyword) String() string {
 	return "none"
 }
 
-// ParseKeyword classifies an inbound text: the whole text, trimmed and
-// compared without case, must be one of the keywords. "Stop by at 3?" is
-// an ordinary reply, not an opt-out.
+// ParseKeyword classifies an inbound text: the whole text, trimmed of
+// spaces, punctuation and symbols around it and compared without case, must
+// be one of the keywords. Phones add a full stop or an emoji on their own
+// ("Stop.", "STOP!", "stop 🙏") and an opt-out must not be missed for that;
+// "Stop by at 3?" is an ordinary reply, not an opt-out.
 func ParseKeyword(text string) Keyword {
-	switch strings.ToUpper(strings.TrimSpace(text)) {
+	word := strings.TrimFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Cf, r)
+	})
+	switch strings.ToUpper(word) {
 	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT":
 		return KeywordStop
 	case "START", "UNSTOP":
