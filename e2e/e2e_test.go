@@ -685,3 +685,29 @@ func TestUserViaDaemon(t *testing.T) {
 		t.Fatalf("dana after the daemon stopped: %+v %v", u, err)
 	}
 }
+
+// TestModemProbe: smsd modem probe against the emulated modem shows its
+// health with the IMEI masked; a modem that is not registered is a clear
+// error; a probe under a running daemon is refused (two programs on one
+// modem garble each other's answers).
+func TestModemProbe(t *testing.T) {
+	r := newRig(t)
+	probe := func() (string, string, int) { return r.cmd("modem", "probe", "-device", r.emu.Path(), "-timeout", "20s") }
+	out, errs, code := probe()
+	if code != 0 || !strings.Contains(out, "ready: this modem can send") || !strings.Contains(out, "network:") {
+		t.Fatalf("probe: exit %d\n%s%s", code, out, errs)
+	}
+	if strings.Contains(out, "356938035643809") || !strings.Contains(out, "IMEI:") {
+		t.Errorf("probe shows the IMEI in full or not at all:\n%s", out)
+	}
+	r.emu.SetRegistered(3) // registration denied
+	out, errs, code = probe()
+	if code != 1 || !strings.Contains(errs, "not registered") || !strings.Contains(out, "network:") {
+		t.Errorf("probe of a denied modem: exit %d\n%s%s", code, out, errs)
+	}
+	r.emu.SetRegistered(1)
+	r.start()
+	if _, errs, code := probe(); code != 1 || !strings.Contains(errs, "smsd serve is running") {
+		t.Errorf("probe under a running daemon: exit %d %s", code, errs)
+	}
+}

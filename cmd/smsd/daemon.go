@@ -164,6 +164,22 @@ func (d *daemon) open(ctx context.Context, passphrase []byte) error {
 	return nil
 }
 
+// modemConfig is the modem package's configuration for the modem at path.
+func modemConfig(cfg *config.Config, path, pin string) modem.Config {
+	return modem.Config{
+		Path:           path,
+		Baud:           cfg.Baud,
+		PIN:            pin,
+		CommandTimeout: cfg.CommandTimeout.Duration,
+		SendTimeout:    cfg.SendTimeout.Duration,
+		MaxParts:       cfg.MaxParts,
+		StatusReports:  cfg.StatusReports,
+		Validity:       cfg.Validity.Duration,
+		HealthInterval: cfg.HealthInterval.Duration,
+		ReconnectMax:   cfg.ReconnectMax.Duration,
+	}
+}
+
 func (d *daemon) newDispatcher(s *queue.Store) (*dispatch.Dispatcher, error) {
 	loc, _ := d.cfg.Location()
 	var quiet *dispatch.QuietHours
@@ -196,18 +212,7 @@ func (d *daemon) newDispatcher(s *queue.Store) (*dispatch.Dispatcher, error) {
 			ID:        spec.ID,
 			RateLimit: rate,
 			DailyCap:  spec.DailyCap,
-			Modem: modem.Config{
-				Path:           path,
-				Baud:           d.cfg.Baud,
-				PIN:            spec.PIN,
-				CommandTimeout: d.cfg.CommandTimeout.Duration,
-				SendTimeout:    d.cfg.SendTimeout.Duration,
-				MaxParts:       d.cfg.MaxParts,
-				StatusReports:  d.cfg.StatusReports,
-				Validity:       d.cfg.Validity.Duration,
-				HealthInterval: d.cfg.HealthInterval.Duration,
-				ReconnectMax:   d.cfg.ReconnectMax.Duration,
-			},
+			Modem:     modemConfig(&d.cfg, path, spec.PIN),
 		})
 	}
 	return dispatch.New(dispatch.Config{
