@@ -41,10 +41,40 @@ func benchDecode(b *testing.B, text string) {
 	}
 }
 
+// benchDecodeJoin is the receive path of the modem: decode the 3 parts,
+// arriving out of order, and join them in the Reassembler.
+func benchDecodeJoin(b *testing.B, text string) {
+	ts := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	tpdus, err := EncodeDeliverParts("+15551234567", text, ts, 7)
+	if err != nil || len(tpdus) != 3 {
+		b.Fatalf("%d parts, %v", len(tpdus), err)
+	}
+	order := []int{2, 0, 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		var r Reassembler
+		var got *Assembled
+		for _, i := range order {
+			d, err := DecodeDeliver(tpdus[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if a, ok := r.Add(d, i, ts); ok {
+				got = a
+			}
+		}
+		if got == nil || got.Text != text {
+			b.Fatal("not reassembled")
+		}
+	}
+}
+
 func BenchmarkEncodeSubmit3PartsGSM7(b *testing.B)  { benchEncode(b, benchGSM7) }
 func BenchmarkEncodeSubmit3PartsUCS2(b *testing.B)  { benchEncode(b, benchUCS2) }
 func BenchmarkDecodeDeliver3PartsGSM7(b *testing.B) { benchDecode(b, benchGSM7) }
 func BenchmarkDecodeDeliver3PartsUCS2(b *testing.B) { benchDecode(b, benchUCS2) }
+func BenchmarkDecodeJoin3PartsGSM7(b *testing.B)    { benchDecodeJoin(b, benchGSM7) }
+func BenchmarkDecodeJoin3PartsUCS2(b *testing.B)    { benchDecodeJoin(b, benchUCS2) }
 
 func BenchmarkCountText3PartsGSM7(b *testing.B) {
 	b.ReportAllocs()
