@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clinicsms/smsd/mask"
 	"go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
 )
@@ -201,6 +200,20 @@ func (m *Modem) unlockSIM(ctx context.Context, at *atEngine) error {
 		if m.cfg.PIN == "" {
 			return &Error{Op: "AT+CPIN?", CMS: -1, CME: -1, Err: ErrPINRequired}
 		}
+		// pinBad lives only as long as this process; systemd restarts a
+		// daemon that stopped. The SIM's own counter survives restarts: if
+		// a try was used up since the last right PIN, it was ours (or a
+		// person's) and was wrong, so entering the PIN again could lock it.
+		if left, def, ok := m.pinTriesLeft(ctx, at); ok && left < def {
+			m.mu.Lock()
+			m.pinBad = true
+			m.mu.Unlock()
+			return &Error{Op: "AT+CPINR", CMS: -1, CME: -1,
+				Err: fmt.Errorf("%w; the SIM has %d of %d PIN tries left, so an earlier entry (perhaps before a restart) was refused; entering the right PIN once in a phone resets the count", ErrPINWrong, left, def)}
+		}
+		if at.Err() != nil {
+			return at.Err()
+		}
 		_, err := at.Command(ctx, `AT+CPIN="`+m.cfg.PIN+`"`, t)
 		if err != nil {
 			var me *Error
@@ -234,6 +247,27 @@ func (m *Modem) unlockSIM(ctx context.Context, at *atEngine) error {
 		return &Error{Op: "AT+CPIN?", CMS: -1, CME: -1, Err: ErrPUK}
 	}
 	return &Error{Op: "AT+CPIN?", CMS: -1, CME: -1, Transient: true, Err: fmt.Errorf("SIM asks for %q, which smsd cannot give: check the SIM in a phone", state)}
+}
+
+// pinTriesLeft asks the SIM how many PIN tries are left: AT+CPINR (3GPP TS
+// 27.007 §8.65), else Quectel's AT+QPINC. ok is false when the modem knows
+// neither; then only this process's memory of a refused PIN protects the SIM.
+func (m *Modem) pinTriesLeft(ctx context.Context, at *atEngine) (left, def int, ok bool) {
+	t := m.cfg.CommandTimeout
+	if lines, err := at.Command(ctx, `AT+CPINR="SIM PIN"`, t); err == nil {
+		if left, def, err := ParseCPINR(lines); err == nil {
+			return left, def, true
+		}
+	}
+	if at.Err() != nil {
+		return 0, 0, false
+	}
+	if lines, err := at.Command(ctx, `AT+QPINC="SC"`, t); err == nil {
+		if left, err := ParseQPINC(lines); err == nil {
+			return left, 3, true // 3GPP TS 31.102: three PIN tries
+		}
+	}
+	return 0, 0, false
 }
 
 // simState asks AT+CPIN? and records the answer.
@@ -308,5 +342,4 @@ func (m *Modem) checkHealth(ctx context.Context, at *atEngine) {
 	if reg >= 0 {
 		m.setRegistration(reg)
 	}
-	_ = mask.Serial
 }

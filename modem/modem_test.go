@@ -584,6 +584,56 @@ func TestWrongPINNotRetried(t *testing.T) {
 	}
 }
 
+// A wrong PIN is not entered again by a restarted daemon either (a new
+// Modem: nothing in memory): the SIM's try counter (AT+CPINR) shows that a
+// try was used up, so the PIN is not entered and the SIM keeps its last tries.
+func TestWrongPINNotRetriedAfterRestart(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.PIN = "4321" })
+	r.emu.RequirePIN("1234")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.m.Run(ctx); !errors.Is(err, ErrPINWrong) {
+		t.Fatalf("first daemon: %v", err)
+	}
+	for restart := 1; restart <= 3; restart++ {
+		m, err := New(Config{Path: r.emu.Path(), PIN: "4321", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Run(ctx)
+		if !errors.Is(err, ErrPINWrong) || IsTransient(err) || !strings.Contains(err.Error(), "2 of 3 PIN tries left") {
+			t.Fatalf("restart %d: %v", restart, err)
+		}
+		if strings.Contains(err.Error(), "4321") {
+			t.Fatalf("error leaks the PIN: %v", err)
+		}
+	}
+	if n := r.emu.PINAttempts(); n != 1 {
+		t.Fatalf("%d PIN attempts over 4 daemon lives, want 1", n)
+	}
+	// The SIM is not PUK-locked, but the right PIN is not entered either
+	// while a try is used up (nobody can tell which PIN is the right one);
+	// a person resets the count by entering it in a phone.
+	m, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(ctx); !errors.Is(err, ErrPINWrong) {
+		t.Fatalf("right PIN with a used try: %v", err)
+	}
+	r.emu.RequirePIN("1234") // the person entered it in a phone: 3 tries again
+	m2, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := &rig{emu: r.emu, m: m2, sink: r.sink}
+	r2.run(t)
+	r2.ready(t)
+	if n := r.emu.PINAttempts(); n != 2 {
+		t.Fatalf("%d PIN attempts, want 2", n)
+	}
+}
+
 // The right PIN is entered when the SIM asks, again after a power cycle.
 func TestPINEnteredAfterEachPowerUp(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.PIN = "1234" })

@@ -411,3 +411,53 @@ func firstPlain(lines []string, prefix string) string {
 	}
 	return ""
 }
+
+// ParseCPINR parses the answer to AT+CPINR="SIM PIN" (3GPP TS 27.007 §8.65):
+// "+CPINR: SIM PIN,<retries>[,<default_retries>]". A missing default is 3,
+// the PIN tries of every SIM (3GPP TS 31.102).
+func ParseCPINR(lines []string) (left, def int, err error) {
+	for _, l := range lines {
+		rest, ok := afterPrefix(l, "+CPINR:")
+		if !ok {
+			continue
+		}
+		f := splitParams(rest)
+		if len(f) < 2 || !strings.EqualFold(f[0], "SIM PIN") {
+			continue
+		}
+		left, err := atoiField(f[1])
+		if err != nil || left < 0 || left > 99 {
+			return 0, 0, fmt.Errorf("+CPINR retries: bad value")
+		}
+		def := 3
+		if len(f) >= 3 && f[2] != "" {
+			def, err = atoiField(f[2])
+			if err != nil || def < 1 || def > 99 {
+				return 0, 0, fmt.Errorf("+CPINR default retries: bad value")
+			}
+		}
+		return left, def, nil
+	}
+	return 0, 0, fmt.Errorf("+CPINR: SIM PIN line missing from the answer")
+}
+
+// ParseQPINC parses Quectel's answer to AT+QPINC="SC":
+// "+QPINC: "SC",<pincounter>,<pukcounter>", and returns the PIN tries left.
+func ParseQPINC(lines []string) (int, error) {
+	for _, l := range lines {
+		rest, ok := afterPrefix(l, "+QPINC:")
+		if !ok {
+			continue
+		}
+		f := splitParams(rest)
+		if len(f) < 2 || !strings.EqualFold(f[0], "SC") {
+			continue
+		}
+		n, err := atoiField(f[1])
+		if err != nil || n < 0 || n > 99 {
+			return 0, fmt.Errorf("+QPINC counter: bad value")
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("+QPINC: \"SC\" line missing from the answer")
+}

@@ -11,76 +11,95 @@ import (
 func (e *Emulator) readLoop(c *conn) {
 	defer close(c.done)
 	buf := make([]byte, 1024)
-	var line []byte
-	var first time.Time
-	prompt := false // collecting a PDU after "> "
-	var promptLen int
+	var in input
 	for {
 		n, err := c.ptmx.Read(buf)
 		if err != nil {
 			return
 		}
-		e.mu.Lock()
-		hang, echo := e.faults.hang, e.st.echo
-		e.mu.Unlock()
-		if hang {
-			// A hung modem swallows everything; whatever was half-typed is lost.
-			line, prompt = line[:0], false
+		e.feed(c, &in, buf[:n])
+	}
+}
+
+// input is the state of the command reader between reads: a half-typed
+// command line, or a PDU being typed after the "> " prompt.
+type input struct {
+	line      []byte
+	first     time.Time // when the line's first byte came
+	prompt    bool      // collecting a PDU after "> "
+	promptLen int       // the <length> of the AT+CMGS that opened the prompt
+}
+
+// maxLine bounds a command line or PDU: a client that never ends its line
+// cannot make the emulator grow without end. Real modems have a buffer of a
+// few hundred bytes; a 164-octet PDU is 330 hex digits.
+const maxLine = 4096
+
+// feed handles bytes written by the client: echo, line editing, commands and
+// PDUs. It is the emulator's parser of client input (FuzzClientInput).
+func (e *Emulator) feed(c *conn, in *input, data []byte) {
+	e.mu.Lock()
+	hang, echo := e.faults.hang, e.st.echo
+	e.mu.Unlock()
+	if hang {
+		// A hung modem swallows everything; whatever was half-typed is lost.
+		in.line, in.prompt = in.line[:0], false
+		return
+	}
+	if echo {
+		e.write(c, string(data))
+	}
+	for _, b := range data {
+		if in.prompt {
+			switch b {
+			case 0x1A: // Ctrl-Z: submit
+				pdu := string(in.line)
+				in.line, in.prompt = in.line[:0], false
+				e.submit(c, in.promptLen, pdu)
+			case 0x1B: // ESC: abandon, answer OK (27.005 §3.5.1)
+				in.line, in.prompt = in.line[:0], false
+				e.answer(c, nil, "OK")
+			case '\r', '\n':
+			default:
+				if len(in.line) < maxLine {
+					in.line = append(in.line, b)
+				}
+			}
 			continue
 		}
-		if echo {
-			e.write(c, string(buf[:n]))
-		}
-		for _, b := range buf[:n] {
-			if prompt {
-				switch b {
-				case 0x1A: // Ctrl-Z: submit
-					pdu := string(line)
-					line, prompt = line[:0], false
-					e.submit(c, promptLen, pdu)
-				case 0x1B: // ESC: abandon, answer OK (27.005 §3.5.1)
-					line, prompt = line[:0], false
-					e.answer(c, nil, "OK")
-				case '\r', '\n':
-				default:
-					line = append(line, b)
-				}
-				continue
+		switch b {
+		case '\r':
+			cmd := strings.TrimSpace(string(in.line))
+			in.line = in.line[:0]
+			if len(cmd) < 2 || !strings.EqualFold(cmd[:2], "AT") {
+				continue // real modems ignore lines that do not start with AT
 			}
-			switch b {
-			case '\r':
-				cmd := strings.TrimSpace(string(line))
-				line = line[:0]
-				if len(cmd) < 2 || !strings.EqualFold(cmd[:2], "AT") {
-					continue // real modems ignore lines that do not start with AT
-				}
-				if n, ok := e.command(c, cmd, first); ok {
-					prompt, promptLen = true, n
-					e.mu.Lock()
-					inject := e.faults.injectPrompt
-					e.faults.injectPrompt = nil
-					e.mu.Unlock()
-					for _, in := range inject {
-						if err := e.Inject(in.from, in.text); err != nil {
-							e.log.Warn("emulator: inject before prompt failed", "err", err)
-						}
+			if n, ok := e.command(c, cmd, in.first); ok {
+				in.prompt, in.promptLen = true, n
+				e.mu.Lock()
+				inject := e.faults.injectPrompt
+				e.faults.injectPrompt = nil
+				e.mu.Unlock()
+				for _, i := range inject {
+					if err := e.Inject(i.from, i.text); err != nil {
+						e.log.Warn("emulator: inject before prompt failed", "err", err)
 					}
-					e.write(c, "\r\n> ")
 				}
-			case '\n':
-			case 0x08, 0x7F: // backspace
-				if len(line) > 0 {
-					line = line[:len(line)-1]
-				}
-			case 0x1B:
-				line = line[:0]
-			default:
-				if len(line) == 0 {
-					first = time.Now()
-				}
-				if len(line) < 4096 {
-					line = append(line, b)
-				}
+				e.write(c, "\r\n> ")
+			}
+		case '\n':
+		case 0x08, 0x7F: // backspace
+			if len(in.line) > 0 {
+				in.line = in.line[:len(in.line)-1]
+			}
+		case 0x1B:
+			in.line = in.line[:0]
+		default:
+			if len(in.line) == 0 {
+				in.first = time.Now()
+			}
+			if len(in.line) < maxLine {
+				in.line = append(in.line, b)
 			}
 		}
 	}
@@ -175,7 +194,7 @@ func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 	for rest != "" && final == "OK" {
 		var cmd string
 		cmd, rest = nextCommand(rest)
-		if up := strings.ToUpper(cmd); strings.HasPrefix(up, "+CMGS=") && up != "+CMGS=?" {
+		if up := upperASCII(cmd); strings.HasPrefix(up, "+CMGS=") && up != "+CMGS=?" {
 			if rest != "" || len(info) > 0 {
 				final = "ERROR"
 				break
@@ -222,10 +241,23 @@ func nextCommand(s string) (cmd, rest string) {
 	return s[:i], s[i:]
 }
 
+// upperASCII upper-cases a-z only. AT commands are ASCII (ITU-T V.250
+// §5.1); strings.ToUpper would turn each invalid UTF-8 byte a client sends
+// into a 3-byte U+FFFD and change the string's length.
+func upperASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
 // exec runs one command with e.mu held and returns information lines and the
 // final result.
 func (e *Emulator) exec(cmd string) ([]string, string) {
-	up := strings.ToUpper(cmd)
+	up := upperASCII(cmd) // same length as cmd: indexes into one fit the other
 	name, arg := up, ""
 	if i := strings.IndexAny(up, "=?"); i >= 0 {
 		name, arg = up[:i], cmd[i:]
@@ -271,6 +303,8 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		return nil, "OK"
 	case "+CPIN":
 		return e.cpin(arg)
+	case "+CPINR":
+		return e.cpinr(arg)
 	case "+CSCS":
 		switch arg {
 		case "?":
@@ -278,7 +312,7 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		case "=?":
 			return []string{`+CSCS: ("IRA","GSM","UCS2")`}, "OK"
 		}
-		v := strings.ToUpper(strings.Trim(strings.TrimPrefix(arg, "="), `"`))
+		v := upperASCII(strings.Trim(strings.TrimPrefix(arg, "="), `"`))
 		switch v {
 		case "IRA", "GSM", "UCS2":
 			e.st.cscs = v
@@ -533,4 +567,36 @@ func (e *Emulator) cpin(arg string) ([]string, string) {
 		e.sim.puk = true
 	}
 	return nil, e.cmeError(16)
+}
+
+// cpinr answers AT+CPINR[=<sel_code>] (3GPP TS 27.007 §8.65): the tries left
+// for the SIM PIN and PUK, so that a client can see an earlier wrong PIN.
+func (e *Emulator) cpinr(arg string) ([]string, string) {
+	if e.sim.absent {
+		return nil, e.cmeError(10)
+	}
+	if arg == "=?" {
+		return nil, "OK"
+	}
+	sel := "*"
+	if arg != "" {
+		if !strings.HasPrefix(arg, "=") {
+			return nil, e.cmeError(3)
+		}
+		sel = upperASCII(strings.Trim(arg[1:], `" `))
+	}
+	pinLeft, pukLeft := e.sim.left, 10
+	if e.sim.puk {
+		pinLeft = 0
+	}
+	var out []string
+	for _, c := range []struct {
+		code        string
+		left, total int
+	}{{"SIM PIN", pinLeft, 3}, {"SIM PUK", pukLeft, 10}} {
+		if sel == "*" || sel == "SIM*" || sel == c.code {
+			out = append(out, fmt.Sprintf("+CPINR: %s,%d,%d", c.code, c.left, c.total))
+		}
+	}
+	return out, "OK"
 }

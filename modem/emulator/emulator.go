@@ -166,6 +166,15 @@ func defaults(cfg *Config) {
 
 // Start creates the pty, links it and starts answering.
 func Start(cfg Config) (*Emulator, error) {
+	e := newEmulator(cfg)
+	if err := e.plug(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// newEmulator is a powered-on emulator with no pty plugged in yet.
+func newEmulator(cfg Config) *Emulator {
 	defaults(&cfg)
 	e := &Emulator{
 		cfg:    cfg,
@@ -180,10 +189,7 @@ func Start(cfg Config) (*Emulator, error) {
 	e.cond = sync.NewCond(&e.mu)
 	e.handset.parts = map[handsetKey]*partial{}
 	e.powerOn()
-	if err := e.plug(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e
 }
 
 // powerOn resets what a real modem forgets when it loses power.

@@ -52,7 +52,7 @@ func (e *Emulator) cpms(arg string) ([]string, string) {
 		return []string{`+CPMS: ("SM","ME","MT"),("SM","ME","MT"),("SM","ME","MT")`}, "OK"
 	}
 	for _, m := range strings.Split(strings.TrimPrefix(arg, "="), ",") {
-		switch strings.ToUpper(strings.Trim(m, `" `)) {
+		switch upperASCII(strings.Trim(m, `" `)) {
 		case "SM", "ME", "MT": // one storage behind every name
 		default:
 			return nil, e.cmsError(302)
