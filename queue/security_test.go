@@ -161,6 +161,11 @@ func TestKeySources(t *testing.T) {
 		if err := Init(ctx, db, pass, Options{}); err != nil {
 			t.Fatal(err)
 		}
+		// The argon2id parameters are stored with the wrapped key: a build
+		// with other defaults still derives the same KEK.
+		saved := crypt.PassphraseParams
+		crypt.PassphraseParams = crypt.Argon2Params{Time: 2, MemoryKiB: 2048, Threads: 2}
+		defer func() { crypt.PassphraseParams = saved }()
 		if m, err := KeyMethod(ctx, db, Options{}); err != nil || m != crypt.MethodPassphrase {
 			t.Fatalf("KeyMethod = %q, %v", m, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,14 @@ import (
 )
 
 // TestClaimExclusive: many goroutines claim and finish messages at once;
-// every message is claimed exactly once. Run under -race in make test.
+// every message is claimed exactly once. Half of them go through a second
+// Store on the same file (a second dispatcher): it must get ErrBusy and
+// claim nothing while the first holds the dispatcher lock. Run under -race
+// in make test.
 func TestClaimExclusive(t *testing.T) {
 	ctx := context.Background()
-	_, s := openEnv(t)
+	e, s := openEnv(t)
+	second := e.open(t)
 	n, workers := 300, 16
 	if testing.Short() {
 		n = 120
@@ -36,14 +41,27 @@ func TestClaimExclusive(t *testing.T) {
 	var mu sync.Mutex
 	claimed := map[int64]string{}
 	var wg sync.WaitGroup
+	var busy atomic.Int64
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			modem := fmt.Sprint("m", w)
+			st := s
+			if w%2 == 1 {
+				st = second
+			}
 			for {
-				c, err := s.Claim(ctx, modem)
+				c, err := st.Claim(ctx, modem)
+				if st == second {
+					if !errors.Is(err, ErrBusy) || c != nil {
+						errs <- fmt.Errorf("second dispatcher claimed: %+v %v", c, err)
+					} else {
+						busy.Add(1)
+					}
+					return
+				}
 				if err != nil {
 					errs <- err
 					return
@@ -77,6 +95,9 @@ func TestClaimExclusive(t *testing.T) {
 	}
 	if len(claimed) != n {
 		t.Fatalf("claimed %d of %d", len(claimed), n)
+	}
+	if busy.Load() != int64(workers/2) {
+		t.Fatalf("%d of %d second-dispatcher workers were refused", busy.Load(), workers/2)
 	}
 	counts, _ := s.Counts(ctx)
 	if counts[Sent] != n || counts[Queued] != 0 || counts[Sending] != 0 {
