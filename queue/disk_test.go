@@ -232,3 +232,39 @@ func TestInitOnFullDiskLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadOnlyFile: a database file that cannot be written although its
+// file system can (root ignores file modes, so the file is made immutable
+// with chattr +i, which binds root too) gives ErrReadOnly at open and is
+// left as it was; once writable again it opens normally.
+func TestReadOnlyFile(t *testing.T) {
+	ctx := context.Background()
+	if os.Geteuid() != 0 {
+		t.Skip("as a normal user TestReadOnly already covers a read-only file (mode 0444); this covers root")
+	}
+	e, s := openEnv(t)
+	m := mustEnqueue(t, s, num, "x")
+	s.Claim(ctx, "m1") // sending: an open would turn it uncertain
+	s.Close()
+	if out, err := exec.Command("chattr", "+i", e.db).CombinedOutput(); err != nil {
+		if requireRealParts() {
+			t.Fatalf("SMSD_REQUIRE_REAL_PARTS=1 but chattr +i failed here: %v %s", err, out)
+		}
+		t.Skipf("chattr +i not possible here (file system without immutable files?): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", e.db).Run() })
+	before := dirState(t, e.dir, true)
+	_, err := Open(ctx, e.db, e.keys, e.opt)
+	t.Logf("error seen: %v", err)
+	if !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("open of an immutable database: %v, want ErrReadOnly with advice", err)
+	}
+	if after := dirState(t, e.dir, true); after != before {
+		t.Fatalf("a refused open changed the directory:\n%s\n%s", before, after)
+	}
+	if out, err := exec.Command("chattr", "-i", e.db).CombinedOutput(); err != nil {
+		t.Fatalf("chattr -i: %v %s", err, out)
+	}
+	s = e.open(t)
+	mustState(t, s, m.ID, Uncertain)
+}

@@ -253,7 +253,7 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	// report as "unable to open database file".
 	for _, p := range []string{path, filepath.Dir(path)} {
 		if err := unix.Access(p, unix.W_OK); err != nil {
-			return nil, fmt.Errorf("open queue %s: %w: %s: %v (check the file's owner and mode, and that the file system is mounted read-write; nothing was changed)", path, ErrReadOnly, p, err)
+			return nil, fmt.Errorf("open queue %s: %w: %s: %v (check the file's owner, mode and attributes (ls -l, lsattr), and that the file system is mounted read-write; nothing was changed)", path, ErrReadOnly, p, err)
 		}
 	}
 	w, err := sql.Open("sqlite3", opt.writerDSN(path))
@@ -588,7 +588,7 @@ func classify(err error) error {
 		}
 		switch se.Code {
 		case sqlite3.ErrReadonly:
-			return fmt.Errorf("%w: %w (check the file's owner and mode, and that the file system is mounted read-write; nothing was changed)", ErrReadOnly, err)
+			return fmt.Errorf("%w: %w (check the file's owner, mode and attributes (ls -l, lsattr), and that the file system is mounted read-write; nothing was changed)", ErrReadOnly, err)
 		case sqlite3.ErrFull:
 			return fmt.Errorf("%w: %w (free space in the data directory; the change was rolled back)", ErrDiskFull, err)
 		case sqlite3.ErrCantOpen, sqlite3.ErrPerm:

@@ -439,3 +439,62 @@ func TestSecondStoreLeavesSendsAlone(t *testing.T) {
 	}
 	mustState(t, s2, m.ID, Sent)
 }
+
+// TestResendKeepsOrResetsParts: a staff resend of an uncertain or failed
+// message keeps the parts the SMSC accepted and the concatenation
+// reference, so only the missing parts go out and join the earlier ones; a
+// resend of an undelivered message starts over (the SMSC gave up on those
+// parts). Either way attempts restart and the message is due at once.
+func TestResendKeepsOrResetsParts(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		from      State
+		keepParts bool
+	}{{Uncertain, true}, {Failed, true}, {Undelivered, false}} {
+		t.Run(string(tc.from), func(t *testing.T) {
+			e, s := openEnv(t)
+			m := mustEnqueue(t, s, num, strings.Repeat("two parts ", 20))
+			c, err := s.Claim(ctx, "m1")
+			if err != nil || c == nil {
+				t.Fatal(c, err)
+			}
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(s.RecordPart(ctx, m.ID, 1, 2, 10))
+			switch tc.from {
+			case Uncertain:
+				must(s.MarkUncertain(ctx, m.ID, "maybe_sent_timeout"))
+			case Failed:
+				must(s.MarkFailed(ctx, m.ID, "cms_500"))
+			case Undelivered:
+				must(s.RecordPart(ctx, m.ID, 2, 2, 11))
+				must(s.MarkSent(ctx, m.ID))
+				if _, err := s.RecordStatusReport(ctx, 10, num, false, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustState(t, s, m.ID, tc.from)
+			e.clk.Add(time.Hour)
+			must(s.Resend(ctx, m.ID))
+			got := mustState(t, s, m.ID, Queued)
+			if got.Attempts != 0 || got.LastError != "" || !got.NextAttemptAt.Equal(e.clk.Now()) {
+				t.Fatalf("after resend: attempts %d, last error %q, next %v (now %v)", got.Attempts, got.LastError, got.NextAttemptAt, e.clk.Now())
+			}
+			if tc.keepParts {
+				if got.Reference != c.Reference || len(got.PartsAccepted) != 1 || got.PartsAccepted[0] != 1 || got.PartsTotal != 2 {
+					t.Fatalf("parts or reference lost: %+v (reference was %d)", got, c.Reference)
+				}
+			} else if got.Reference != 0 || len(got.PartsAccepted) != 0 || got.PartsTotal != 0 {
+				t.Fatalf("undelivered resend kept old parts: %+v", got)
+			}
+			again, err := s.Claim(ctx, "m1")
+			if err != nil || again == nil || again.ID != m.ID || again.Attempts != 1 || again.Reference == 0 {
+				t.Fatalf("claim after resend: %+v %v", again, err)
+			}
+		})
+	}
+}
