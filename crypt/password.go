@@ -14,13 +14,15 @@ import (
 )
 
 // PasswordParams are the argon2id parameters for staff passwords: m=32 MiB,
-// t=2, p=2. On the amd64 build machine one hash takes 37 ms (best of 5;
-// BenchmarkHashPassword's mean is higher when the machine is shared).
-// x/crypto's argon2 has SSE assembly on amd64 but only generic Go on arm64,
-// and a Pi 4's Cortex-A72 at 1.5 GHz with LPDDR4 is several times slower
-// again; at an estimated 6-7x that is about 0.25 s per login there. The
-// estimate is not a measurement on a Pi: re-tune if one shows otherwise
-// (NeedsRehash lets stored hashes follow).
+// t=2, p=2. On the amd64 build machine (2 shared cores of an AMD EPYC at
+// 2.6 GHz) one hash takes 33 ms with x/crypto's SSE assembly and 40 ms with
+// its generic Go code (-tags purego), best of 20 while the machine was
+// shared; BenchmarkHashPassword's mean is higher under load. A Pi 4 runs
+// the generic code (x/crypto has no arm64 assembly for argon2) on a
+// Cortex-A72 at 1.5 GHz with LPDDR4, roughly 3.5-6x slower per core than
+// this machine for this memory-bound work, so a login there should take
+// about 0.15-0.25 s. That is an estimate, not a measurement on a Pi:
+// re-tune if one shows otherwise (NeedsRehash lets stored hashes follow).
 var PasswordParams = Argon2Params{Time: 2, MemoryKiB: 32 * 1024, Threads: 2}
 
 const passwordKeyLen = 32
