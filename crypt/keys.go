@@ -199,11 +199,11 @@ func (p Argon2Params) check() error {
 
 // PassphraseParams are the argon2id parameters for deriving a KEK from an
 // admin's passphrase. Unlocking happens once per boot, so they are heavier
-// than PasswordParams (three times the memory work: 64 MiB × 3 passes). On the 2-core amd64
-// build machine one derivation takes 117 ms (155 ms with the generic Go code
-// a Pi runs), best of 8; by the same reasoning as for PasswordParams, and
-// with a Pi 4's four cores running the four lanes at once, an estimated
-// 0.3-0.5 s on a Raspberry Pi 4 (not measured on one).
+// than PasswordParams (three times the memory work: 64 MiB × 3 passes). On
+// the 2-core amd64 build machine one derivation takes 117 ms (155 ms with
+// the generic Go code a Pi runs), best of 8; by the same reasoning as for
+// PasswordParams, and with a Pi 4's four cores running the four lanes at
+// once, an estimated 0.3-0.5 s on a Raspberry Pi 4 (not measured on one).
 var PassphraseParams = Argon2Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
 
 // KEKFromPassphrase derives a KEK from a passphrase with argon2id. The salt
