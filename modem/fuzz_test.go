@@ -148,3 +148,37 @@ func FuzzParseCREG(f *testing.F) {
 		_ = r.String()
 	})
 }
+
+// FuzzParseAnswers: the one-line answers read during init and health
+// checks (+CPIN, +CPINR, +QPINC, +CSCA, +COPS, +CMGS, +CMTI/+CDSI, +CMGL and
+// +CMGR headers, identity lines). Lines split at "\n".
+func FuzzParseAnswers(f *testing.F) {
+	f.Add("+CPIN: SIM PIN\n+CPINR: SIM PIN,2,3\n+QPINC: \"SC\",3,10")
+	f.Add("+CSCA: \"+15550000000\",145\n+COPS: 0,0,\"Emulated Net\",7")
+	f.Add("+CMGS: 255,\"24/01/01,00:00:00+00\"\n+CMTI: \"SM\",30\n+CDSI: \"SM\",-1")
+	f.Add("+CMGL: 1,0,\"a,b\",24\n+CMGR: 0,,999\n+CGMI: SIMCOM_Ltd")
+	f.Add("+CPINR: SIM PIN,,\n+CPINR: \"SIM PIN\",99999999999999999999,0\n+QPINC: SC")
+	f.Fuzz(func(t *testing.T, s string) {
+		lines := strings.Split(s, "\n")
+		ParseCPIN(lines)
+		if left, def, err := ParseCPINR(lines); err == nil && (left < 0 || def < 1) {
+			t.Fatalf("+CPINR %d of %d", left, def)
+		}
+		if n, err := ParseQPINC(lines); err == nil && n < 0 {
+			t.Fatalf("+QPINC %d", n)
+		}
+		ParseCSCA(lines)
+		ParseCOPS(lines)
+		if mr, err := ParseCMGS(lines); err == nil && (mr < 0 || mr > 255) {
+			t.Fatalf("TP-MR %d", mr)
+		}
+		firstPlain(lines, "+CGMI:")
+		for _, l := range lines {
+			if _, idx, err := ParseIndication(l); err == nil && idx < 0 {
+				t.Fatalf("index %d from %q", idx, l)
+			}
+			ParseCMGLHeader(l)
+			ParseCMGRHeader(l)
+		}
+	})
+}

@@ -46,9 +46,16 @@ func Candidates() ([]Candidate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list serial ports: %w", err)
 	}
+	return modemPorts(ports), nil
+}
+
+// modemPorts keeps the USB ports of known modem makers, sorted by path. It
+// is Candidates without the enumerator, so that the filter can be tested on
+// a machine without USB modems.
+func modemPorts(ports []*enumerator.PortDetails) []Candidate {
 	var out []Candidate
 	for _, p := range ports {
-		if !p.IsUSB {
+		if p == nil || !p.IsUSB {
 			continue
 		}
 		if v, ok := KnownModem(p.VID, p.PID); ok {
@@ -56,7 +63,7 @@ func Candidates() ([]Candidate, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return out
 }
 
 // openPort opens a serial port for AT use.
@@ -108,11 +115,14 @@ func (m *Modem) open(ctx context.Context) (io.ReadWriteCloser, string, error) {
 		Err: fmt.Errorf("no USB modem answered AT among %d candidate ports (plug the modem in, or set the modem path explicitly)", len(cands))}
 }
 
-// probe says whether an open port answers AT; it closes the port.
+// probe says whether an open port answers AT; it closes the port. A port
+// that echoes or answers anything but OK is not the AT port.
 func (m *Modem) probe(ctx context.Context, p io.ReadWriteCloser) bool {
 	at := newATEngine(p, m.log, newURCQueue())
 	defer at.Close()
-	_, err := at.Command(ctx, "AT", time.Second)
+	// The same patience as any command: a busy modem (or machine) is not
+	// a port that never answers.
+	_, err := at.Command(ctx, "AT", m.cfg.CommandTimeout)
 	return err == nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/modem/pdu"
 	"go.bug.st/serial"
+	"go.bug.st/serial/enumerator"
 )
 
 // These tests drive the real modem code (go.bug.st/serial on a pty) against
@@ -239,6 +240,29 @@ func TestTooManyParts(t *testing.T) {
 	}
 	if n := countCommands(r.emu, "AT+CMGS="); n != 0 {
 		t.Fatalf("%d parts went out", n)
+	}
+}
+
+// The default cap is 6 parts: a text of exactly 6 goes out, one of 7 is
+// refused before anything is sent, with the counts in the error.
+func TestDefaultPartsCapIsSix(t *testing.T) {
+	r := startRig(t, nil)
+	six := strings.Repeat("x", 153*6)
+	seven := six + "y"
+	if n := pdu.CountText(six).Parts; n != 6 {
+		t.Fatalf("six-part text has %d parts", n)
+	}
+	parts, err := send(t, r.m, Outgoing{To: to, Text: six, Reference: 600})
+	if err != nil || len(parts) != 6 {
+		t.Fatalf("6 parts: %d accepted, %v", len(parts), err)
+	}
+	before := countCommands(r.emu, "AT+CMGS=")
+	_, err = send(t, r.m, Outgoing{To: to, Text: seven, Reference: 700})
+	if !errors.Is(err, ErrTooManyParts) || IsTransient(err) || !strings.Contains(err.Error(), "7 parts") || !strings.Contains(err.Error(), "maximum 6") {
+		t.Fatalf("7 parts: %v", err)
+	}
+	if n := countCommands(r.emu, "AT+CMGS=") - before; n != 0 {
+		t.Fatalf("%d parts of the refused text went out", n)
 	}
 }
 
@@ -559,6 +583,37 @@ func TestUnplugReplug(t *testing.T) {
 	}
 }
 
+// The modem is pulled out in the middle of a send (after AT+CMGS, before
+// the prompt): a transient error that wraps ErrPortClosed and says nothing
+// went out; after the replug the modem is initialised again and sends.
+func TestUnplugDuringSend(t *testing.T) {
+	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour })
+	sessions := r.emu.Sessions()
+	r.emu.UnplugOnNextSend()
+	_, err := send(t, r.m, Outgoing{To: to, Text: "pulled out"})
+	var me *Error
+	if !errors.As(err, &me) || !errors.Is(err, ErrPortClosed) || !IsTransient(err) || IsUncertain(err) || !strings.Contains(me.Op, "AT+CMGS") {
+		t.Fatalf("want transient port-closed error on AT+CMGS, nothing sent; got %v", err)
+	}
+	waitFor(t, "not ready", func() bool { return !r.m.Ready() })
+	if len(r.emu.Handset()) != 0 {
+		t.Fatal("handset got a message from a send cut off before its PDU")
+	}
+	if err := r.emu.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	r.ready(t)
+	if r.emu.Sessions() <= sessions {
+		t.Fatal("not initialised again after the replug")
+	}
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "after replug"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := r.emu.Handset(); len(h) != 1 || h[0].Text != "after replug" {
+		t.Fatalf("handset %+v", h)
+	}
+}
+
 // A wrong PIN is entered once and never again: Run stops with ErrPINWrong.
 func TestWrongPINNotRetried(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.PIN = "4321" })
@@ -692,6 +747,76 @@ func TestNotRegistered(t *testing.T) {
 	}
 }
 
+// Each registration state as AT+CREG? reports it at init: ready (Send
+// works) only at home or roaming; otherwise connected, not ready, and a send
+// waits with a transient ErrNotReady.
+func TestRegistrationStatesAtInit(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		stat  int
+		want  Registration
+		ready bool
+	}{
+		{"home", 1, RegHome, true},
+		{"roaming", 5, RegRoaming, true},
+		{"searching", 2, RegSearching, false},
+		{"denied", 3, RegDenied, false},
+		{"not_searching", 0, RegNotSearching, false},
+		{"unknown", 4, RegUnknown, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.emu.SetRegistered(c.stat)
+			r.run(t)
+			if c.ready {
+				r.ready(t)
+			} else {
+				// Registration is read during init, before Connected is set.
+				waitFor(t, "connected", func() bool { return r.m.Health().Connected })
+			}
+			h := r.m.Health()
+			if h.Registration != c.want || h.Ready != c.ready || r.m.Ready() != c.ready {
+				t.Fatalf("registration %v ready %v (Ready() %v), want %v ready %v", h.Registration, h.Ready, r.m.Ready(), c.want, c.ready)
+			}
+			_, err := send(t, r.m, Outgoing{To: to, Text: "x"})
+			if c.ready && err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			if !c.ready && (!errors.Is(err, ErrNotReady) || !IsTransient(err)) {
+				t.Fatalf("send while %v: %v", c.want, err)
+			}
+		})
+	}
+}
+
+// Signal as dBm and bars, from +CSQ rssi (27.007 §8.5: -113 + 2·rssi dBm).
+func TestParseCSQBars(t *testing.T) {
+	for _, c := range []struct {
+		line      string
+		dbm, bars int
+		known     bool
+	}{
+		{"+CSQ: 0,99", -113, 0, true},
+		{"+CSQ: 3,0", -107, 1, true},
+		{"+CSQ: 6,99", -101, 2, true},
+		{"+CSQ: 9,99", -95, 3, true},
+		{"+CSQ: 12,99", -89, 4, true},
+		{"+CSQ: 15,99", -83, 5, true},
+		{"+CSQ: 31,99", -51, 5, true},
+		{"+CSQ: 99,99", 0, 0, false},
+	} {
+		s, err := ParseCSQ(c.line)
+		if err != nil || s.DBm != c.dbm || s.Bars != c.bars || s.Known != c.known {
+			t.Errorf("%q: %+v %v, want %d dBm %d bars", c.line, s, err, c.dbm, c.bars)
+		}
+	}
+	for _, bad := range []string{"+CSQ: 32,99", "+CSQ: -1,0", "+CSQ: 20", "+CSQ: a,b", "+CREG: 1"} {
+		if _, err := ParseCSQ(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestHealth(t *testing.T) {
 	r := startRig(t, nil)
 	r.emu.SetSignal(20)
@@ -764,6 +889,64 @@ func TestMissingPortWaited(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel: %v", err)
+	}
+}
+
+// The enumerator's list is cut down to USB ports of known modem makers, in
+// path order (the "auto" candidates; which one answers AT is
+// TestAutoPicksPortThatAnswers, on real ptys).
+func TestModemPortsFiltersEnumeratorList(t *testing.T) {
+	ports := []*enumerator.PortDetails{
+		{Name: "/dev/ttyUSB2", IsUSB: true, VID: "2C7C", PID: "0125"}, // Quectel EC25, upper-case hex
+		{Name: "/dev/ttyS0", IsUSB: false},                            // on-board UART
+		{Name: "/dev/ttyUSB0", IsUSB: true, VID: "0403", PID: "6001"}, // FTDI cable: not a modem
+		{Name: "/dev/ttyUSB1", IsUSB: true, VID: "2c7c", PID: "0125"},
+		{Name: "/dev/ttyACM0", IsUSB: true, VID: "1e0e", PID: "9001"}, // SIMCom SIM7600
+		nil,
+		{Name: "/dev/ttyUSB9", IsUSB: true, VID: "12d1", PID: "1506"}, // Huawei E3372 stick mode
+	}
+	got := modemPorts(ports)
+	var paths []string
+	for _, c := range got {
+		paths = append(paths, c.Path+"="+c.Vendor)
+	}
+	want := []string{"/dev/ttyACM0=SIMCom", "/dev/ttyUSB1=Quectel", "/dev/ttyUSB2=Quectel", "/dev/ttyUSB9=Huawei"}
+	if !slices.Equal(paths, want) {
+		t.Fatalf("candidates %q, want %q", paths, want)
+	}
+	// The real enumerator on this machine: whatever it finds, only USB
+	// ports of known makers come out.
+	real, err := Candidates()
+	if err != nil {
+		t.Logf("enumerator: %v (no serial ports listed here)", err)
+	}
+	for _, c := range real {
+		if _, ok := KnownModem(c.VID, c.PID); !ok {
+			t.Errorf("candidate %+v is not a known modem", c)
+		}
+	}
+}
+
+// "auto" with no candidate that answers: a transient detect error that
+// says how many ports were tried and what to do.
+func TestAutoNoPortAnswers(t *testing.T) {
+	silent, err := emulator.Start(emulator.Config{Link: filepath.Join(t.TempDir(), "ttyUSB3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.Hang()
+	m, err := New(Config{Path: "auto", CommandTimeout: 300 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.candidates = func() ([]Candidate, error) {
+		return []Candidate{{Path: silent.Path(), VID: "12d1", PID: "1506", Vendor: "Huawei"}}, nil
+	}
+	_, _, err = m.open(context.Background())
+	var me *Error
+	if !errors.As(err, &me) || me.Op != "detect" || !IsTransient(err) || !strings.Contains(err.Error(), "among 1 candidate ports") || !strings.Contains(err.Error(), "set the modem path") {
+		t.Fatalf("auto, one silent port: %v", err)
 	}
 }
 
@@ -1008,5 +1191,100 @@ func TestNoSIMWaited(t *testing.T) {
 	r.ready(t)
 	if h := r.m.Health(); h.SIM != "READY" {
 		t.Fatalf("health %+v", h)
+	}
+}
+
+// syncBuffer is a log sink safe for the modem's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logs, at debug level, carry no PHI through a run that does everything
+// that logs: PIN entry, sends (accepted, refused, to an invalid number),
+// inbound messages (handler failing once, undecodable), status reports, a
+// hang and the reconnect. The IMEI appears only masked.
+func TestLogsCarryNoPHI(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		// Timestamps could hold any digits; they are not what is checked.
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	const (
+		pin      = "8642"
+		patient  = "+15553219876"
+		outText  = "Dr Okafor confirms your colonoscopy Tuesday"
+		fromNum  = "+15557770123"
+		replyTxt = "Cancel please my HIV clinic visit"
+	)
+	r := newRig(t, func(c *Config) {
+		c.PIN = pin
+		c.Logger = logger
+		c.StatusReports = true
+		c.CommandTimeout = 500 * time.Millisecond
+	})
+	r.emu.RequirePIN(pin)
+	r.run(t)
+	r.ready(t)
+	if _, err := send(t, r.m, Outgoing{To: patient, Text: outText}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(t, r.m, Outgoing{To: patient, Text: strings.Repeat(outText+" ", 5), Reference: 9}); err != nil {
+		t.Fatal(err)
+	}
+	r.emu.FailSends(1, 21)
+	if _, err := send(t, r.m, Outgoing{To: patient, Text: outText}); err == nil {
+		t.Fatal("refused send succeeded")
+	}
+	if _, err := send(t, r.m, Outgoing{To: "+1555x3219876", Text: outText}); err == nil {
+		t.Fatal("invalid number accepted")
+	}
+	r.sink.mu.Lock()
+	r.sink.failNext = 1
+	r.sink.mu.Unlock()
+	r.emu.Inject(fromNum, replyTxt)
+	r.emu.InjectPDU([]byte{0x00, 0x04, 0x0B, 0x91, 0x51, 0x55, 0x77})
+	r.sink.wait(t, "inbound and reports", func() bool {
+		return len(r.sink.inbound) == 2 && len(r.sink.reports) >= 3
+	})
+	r.emu.Hang()
+	waitFor(t, "hang noticed", func() bool { return !r.m.Ready() })
+	r.emu.Unhang()
+	r.ready(t)
+
+	out := logs.String()
+	for _, secret := range []string{
+		pin, outText, replyTxt, "colonoscopy", "HIV",
+		"5553219876", "553219", "5557770123", "555777",
+		"356938035643809", "35693803", "001010123456789",
+	} {
+		if strings.Contains(out, secret) {
+			i := strings.Index(out, secret)
+			t.Errorf("log holds %q: …%s…", secret, out[max(0, i-120):min(len(out), i+60)])
+		}
+	}
+	// Not vacuous: the run did log, the IMEI among it (masked).
+	for _, want := range []string{"imei=", "level=WARN", "modem: ready", "reconnecting"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q; the scenario did not run as meant:\n%s", want, out)
+		}
 	}
 }

@@ -199,6 +199,13 @@ func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 				final = "ERROR"
 				break
 			}
+			if e.faults.unplugOnSend {
+				// Pulled out as the command arrives: no prompt, no answer.
+				e.faults.unplugOnSend = false
+				e.mu.Unlock()
+				go e.unplug() // it waits for this reader to stop
+				return 0, false
+			}
 			n, errLine := e.cmgsStart(cmd)
 			e.mu.Unlock()
 			if errLine != "" {

@@ -122,6 +122,7 @@ type faults struct {
 	injectOnCMGS []pendingInject
 	injectPrompt []pendingInject
 	hangOnSubmit bool // take the next PDU, then hang without answering
+	unplugOnSend bool // unplug when the next AT+CMGS arrives
 	forceMT      int  // >= 0: route new messages this way whatever AT+CNMI said
 	forceDS      int  // >= 0: route status reports this way whatever AT+CNMI said
 }
@@ -389,6 +390,15 @@ func (e *Emulator) HangOnNextSubmit() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults.hangOnSubmit = true
+}
+
+// UnplugOnNextSend unplugs the modem (as Unplug) the moment the next
+// AT+CMGS command line arrives, before any prompt: the USB stick pulled out
+// in the middle of a send. Replug brings it back.
+func (e *Emulator) UnplugOnNextSend() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.unplugOnSend = true
 }
 
 // Unhang makes a hung modem answer again.

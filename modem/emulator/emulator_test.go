@@ -44,7 +44,8 @@ func (c *client) send(s string) {
 // until reads until the output ends with suffix and returns it all.
 func (c *client) until(suffix string) string {
 	c.t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	// Generous: only a broken emulator takes this long, a busy machine does not.
+	deadline := time.Now().Add(15 * time.Second)
 	b := make([]byte, 256)
 	for !strings.HasSuffix(string(c.buf), suffix) {
 		if time.Now().After(deadline) {
@@ -382,4 +383,131 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// submitHello types one single-part PDU after AT+CMGS and returns the
+// answer up to its final result.
+func (c *client) submitHello(final string) string {
+	c.t.Helper()
+	parts, err := pdu.EncodeSubmit("+15551234567", "hello", pdu.SubmitOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tp := parts[0].TPDU
+	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.until("> ")
+	c.send("00" + strings.ToUpper(hex.EncodeToString(tp)) + "\x1a")
+	return c.until(final + "\r\n")
+}
+
+// FailSends(n, code) refuses exactly the next n submits with +CMS ERROR
+// <code>, as AT+CMEE asks, and nothing reaches the handset; the one after
+// goes through.
+func TestFailSendsRefusesNextN(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	c.cmd("AT+CMEE=1", "OK")
+	e.FailSends(2, 42)
+	for i := 1; i <= 2; i++ {
+		if got := c.submitHello("+CMS ERROR: 42"); got != "\r\n+CMS ERROR: 42\r\n" {
+			t.Fatalf("send %d: %q", i, got)
+		}
+	}
+	if got := c.submitHello("OK"); got != "\r\n+CMGS: 1\r\n\r\nOK\r\n" {
+		t.Fatalf("third send: %q", got)
+	}
+	// With AT+CMEE=2 the same code is verbose; with 0 a bare ERROR.
+	e.FailSends(1, 38)
+	c.cmd("AT+CMEE=2", "OK")
+	if got := c.submitHello("order"); got != "\r\n+CMS ERROR: network out of order\r\n" {
+		t.Fatalf("verbose: %q", got)
+	}
+	e.FailSends(1, 38)
+	c.cmd("AT+CMEE=0", "OK")
+	if got := c.submitHello("ERROR"); got != "\r\nERROR\r\n" {
+		t.Fatalf("plain: %q", got)
+	}
+	if h := e.Handset(); len(h) != 1 {
+		t.Fatalf("handset has %d messages, want the one accepted", len(h))
+	}
+}
+
+// Latency delays every answer by at least the set time; a slow wire (baud)
+// takes at least 10 bits a byte. Only lower bounds are checked: a busy
+// machine makes things slower, never faster.
+func TestLatencyAndWirePacing(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+
+	e.SetLatency(300 * time.Millisecond)
+	began := time.Now()
+	c.cmd("AT", "OK")
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Fatalf("answer with 300ms latency came after %v", d)
+	}
+	e.SetLatency(0)
+
+	for i := 0; i < 3; i++ {
+		if err := e.Inject("+15557654321", "Yes, I will be there at nine"); err != nil {
+			t.Fatal(err)
+		}
+		c.until(`"SM",` + itoa(i+1) + "\r\n")
+	}
+	const baud = 2400
+	e.SetBaud(baud)
+	began = time.Now()
+	out := c.cmd("AT+CMGL=4", "OK")
+	// The last chunk is read before the emulator's pause after it.
+	min := time.Duration(len(out)-16) * 10 * time.Second / baud
+	if d := time.Since(began); d < min {
+		t.Fatalf("%d bytes at %d baud came in %v, want at least %v", len(out), baud, d, min)
+	}
+	e.SetBaud(0)
+}
+
+// A hung modem answers nothing, not even AT, and swallows what it is sent;
+// after Unhang it answers again.
+func TestHangSwallowsUntilUnhang(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	e.Hang()
+	c.send("AT\r")
+	b := make([]byte, 64)
+	c.port.SetReadTimeout(500 * time.Millisecond)
+	if n, _ := c.port.Read(b); n != 0 {
+		t.Fatalf("hung modem answered %q", b[:n])
+	}
+	c.port.SetReadTimeout(50 * time.Millisecond)
+	e.Unhang()
+	if got := c.cmd("AT", "OK"); got != "\r\nOK\r\n" {
+		t.Fatalf("after unhang: %q", got)
+	}
+}
+
+// AT+CPINR shows the PIN tries left, so that a client can tell an earlier
+// wrong PIN (27.007 §8.65).
+func TestPINTriesLeft(t *testing.T) {
+	e := start(t, Config{})
+	c := dial(t, e)
+	c.cmd("ATE0", "OK")
+	c.cmd("AT+CMEE=1", "OK")
+	e.RequirePIN("1234")
+	if got := c.cmd(`AT+CPINR="SIM PIN"`, "OK"); got != "\r\n+CPINR: SIM PIN,3,3\r\n\r\nOK\r\n" {
+		t.Fatalf("fresh: %q", got)
+	}
+	c.cmd(`AT+CPIN="0000"`, "16")
+	if got := c.cmd(`AT+CPINR="SIM PIN"`, "OK"); !strings.Contains(got, "+CPINR: SIM PIN,2,3") {
+		t.Fatalf("after a wrong PIN: %q", got)
+	}
+	c.cmd(`AT+CPIN="1111"`, "16")
+	c.cmd(`AT+CPIN="2222"`, "16")
+	if got := c.cmd("AT+CPIN?", "OK"); !strings.Contains(got, "SIM PUK") {
+		t.Fatalf("three wrong PINs: %q", got)
+	}
+	if got := c.cmd("AT+CPINR", "OK"); !strings.Contains(got, "+CPINR: SIM PIN,0,3") || !strings.Contains(got, "+CPINR: SIM PUK,10,10") {
+		t.Fatalf("PUK-locked: %q", got)
+	}
 }
