@@ -26,6 +26,7 @@
 #   CACHE=/var/cache/smsd-test   where the bookworm root tarball is kept
 #   MIRROR=http://deb.debian.org/debian   where debootstrap fetches it (first run)
 #   SMSD_PACKAGE_TEST_ONLY="lintian systemd"   run only these sections (build always runs)
+#   SMSD_PACKAGE_TEST_ARCHES="amd64"   build only these (default amd64 arm64 armhf)
 #   SMSD_REPRO_COLD=1   the repro build starts from an empty Go build cache
 #   SMSD_REQUIRE_REAL_PARTS=1   a skipped section is a failure (make test as root)
 set -uo pipefail
@@ -40,10 +41,10 @@ CACHE=${CACHE:-/var/cache/smsd-test}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ROOT_TARBALL="$CACHE/bookworm-minbase-adduser.tar.zst"
 EXPOSURE_MAX=2.0
-ARCHES=(amd64 arm64 armhf)
+read -r -a ARCHES <<<"${SMSD_PACKAGE_TEST_ARCHES:-amd64 arm64 armhf}"
 
 t_start=$SECONDS
-failures=() skips=()
+failures=() skips=() notes=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/smsd-pkgtest.XXXXXX")
 mounts=()
 cleanup() {
@@ -60,6 +61,7 @@ section_end() { printf '   (%d s)\n' $((SECONDS - s_start)); }
 pass() { printf '  PASS %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*"; failures+=("$*"); }
 skip() { printf '  SKIP %s\n' "$*"; skips+=("$*"); }
+note() { printf '  NOTE %s\n' "$*"; notes+=("$*"); }
 want() { # want SECTION: true when the section should run
 	[ -z "${SMSD_PACKAGE_TEST_ONLY:-}" ] && return 0
 	[[ " $SMSD_PACKAGE_TEST_ONLY " == *" $1 "* ]]
@@ -205,16 +207,34 @@ install_test() {
 	pass "bookworm root unpacked from $ROOT_TARBALL ($(du -h "$ROOT_TARBALL" | cut -f1))"
 	mount -t proc proc "$R/proc" 2>/dev/null && mounts+=("$R/proc")
 
-	# The previous build: the same tree under a lower version.
-	local prevraw prev cur out rc sums0 sums
-	prevraw="${debver%-1}~prev"
-	if ! DIST="$work/prev" "$here/build-deb.sh" "$prevraw" amd64 >"$work/prev.log" 2>&1; then
-		fail "building the previous version $prevraw failed"; sed 's/^/       | /' "$work/prev.log"; return
+	# The previous build: the commit PREV_REV (the newest tag, else the build
+	# that landed before this work), built by its own build-deb.sh from a
+	# clean export, so that the upgrade runs an older binary's data through
+	# the new one. Without that commit (a shallow clone) the same tree under a
+	# lower version stands in, and the summary says so.
+	local prevraw prev out rc sums0 sums1 prevrev prevsrc t
+	prevrev=${PREV_REV:-$(git describe --tags --abbrev=0 2>/dev/null || echo 82451d0)}
+	if git cat-file -e "$prevrev^{commit}" 2>/dev/null && [ "$(git rev-parse "$prevrev")" != "$(git rev-parse HEAD)" ]; then
+		prevsrc="$work/prevsrc"
+		mkdir -p "$prevsrc" && git archive "$prevrev" | tar -x -C "$prevsrc"
+		t=$(git log -1 --format=%ct "$prevrev")
+		prevraw=$(git describe --tags --always "$prevrev")
+		if ! (cd "$prevsrc" && SOURCE_DATE_EPOCH=$t DIST="$work/prev" ./packaging/build-deb.sh "$prevraw" amd64) >"$work/prev.log" 2>&1; then
+			fail "building the previous build $prevraw (commit $prevrev) failed"; tail -20 "$work/prev.log" | sed 's/^/       | /'; return
+		fi
+	else
+		note "previous build: commit $prevrev is not in this clone (shallow?); the same tree under a lower version stands in (git fetch --unshallow for the real one)"
+		prevraw="${debver%-1}~prev"
+		if ! DIST="$work/prev" "$here/build-deb.sh" "$prevraw" amd64 >"$work/prev.log" 2>&1; then
+			fail "building the previous version $prevraw failed"; sed 's/^/       | /' "$work/prev.log"; return
+		fi
 	fi
 	prev=$(ls "$work"/prev/smsd_*_amd64.deb)
 	local prevver
 	prevver=$(dpkg-deb -f "$prev" Version)
+	dpkg --compare-versions "$prevver" lt "$debver" && pass "previous build $prevver sorts before $debver" || { fail "previous build $prevver does not sort before $debver: no upgrade to test"; return; }
 	cp "$prev" "$R/tmp/prev.deb" && cp "$(deb amd64)" "$R/tmp/cur.deb"
+	as_smsd() { in_root setpriv --reuid=smsd --regid=smsd --init-groups --reset-env "$@"; }
 
 	echo "   -- first install of $prevver"
 	out=$(in_root dpkg -i /tmp/prev.deb 2>&1); rc=$?
@@ -222,15 +242,8 @@ install_test() {
 	[ $rc = 0 ] && pass "dpkg -i smsd $prevver: exit 0 (no systemd in the root: enabled, not started)" || { fail "dpkg -i $prevver: exit $rc"; return; }
 	grep -q 'Next steps' <<<"$out" && pass "postinst printed the next steps" || fail "postinst printed no next steps"
 	expect_installed "$prevver"
-
-	echo "   -- the postinst's next steps work as printed: the first admin, a test message"
-	as_smsd() { in_root setpriv --reuid=smsd --regid=smsd --init-groups --reset-env "$@"; }
-	out=$(as_smsd sh -c 'echo "package test password" | /usr/bin/smsd user add -role admin -name "Pat Admin" pat' 2>&1); rc=$?
-	[ $rc = 0 ] && grep -q 'created admin account pat' <<<"$out" && pass "smsd user add -role admin (as smsd): $out" || fail "smsd user add as smsd: exit $rc: $out"
-	out=$(as_smsd /usr/bin/smsd user list 2>&1)
-	grep -Eq '^pat +admin +Pat Admin +active' <<<"$out" && pass "smsd user list shows the admin" || fail "smsd user list: $out"
-	out=$(as_smsd /usr/bin/smsd send -to +15551234567 -text "package-test" 2>&1); rc=$?
-	[ $rc = 0 ] && grep -q 'queued message 1 to +1\*\*\*\*\*\*4567' <<<"$out" && pass "smsd send (as smsd, no daemon in the root): queued, number masked" || fail "smsd send as smsd: exit $rc: $out"
+	out=$(as_smsd /usr/bin/smsd send -to +15551234567 -text "queued by $prevver" 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'queued message 1 to +1\*\*\*\*\*\*4567' <<<"$out" && pass "the previous build queues a message (as smsd, no daemon in the root; number masked)" || fail "smsd send with $prevver: exit $rc: $out"
 	sums0=$(data_sums)
 
 	echo "   -- reinstall of the same version: nothing in the data directory changes"
@@ -246,17 +259,28 @@ install_test() {
 	[ "$(data_sums)" = "$sums0" ] && pass "upgrade kept every file in /var/lib/smsd byte for byte" || fail "upgrade changed the data directory"
 	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "upgrade kept the admin's edit of /etc/smsd/smsd.toml" || fail "upgrade lost the admin's conffile edit"
 
+	echo "   -- the new build reads the old build's data, and the postinst's next steps work as printed"
+	out=$(as_smsd /usr/bin/smsd status -json 2>&1)
+	grep -Eq '"queued": *1' <<<"$out" && pass "smsd $debver opens the store of $prevver: the message it queued is there" || fail "the new build does not see the old build's message: $out"
+	out=$(as_smsd sh -c 'echo "package test password" | /usr/bin/smsd user add -role admin -name "Pat Admin" pat' 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'created admin account pat' <<<"$out" && pass "smsd user add -role admin (as smsd): $out" || fail "smsd user add as smsd: exit $rc: $out"
+	out=$(as_smsd /usr/bin/smsd user list 2>&1)
+	grep -Eq '^pat +admin +Pat Admin +active' <<<"$out" && pass "smsd user list shows the admin" || fail "smsd user list: $out"
+	out=$(as_smsd /usr/bin/smsd send -to +15551234567 -text "queued by $debver" 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'queued message 2 to' <<<"$out" && pass "smsd send after the upgrade: message 2 queued" || fail "smsd send after the upgrade: exit $rc: $out"
+	sums1=$(data_sums)
+
 	echo "   -- dpkg -r: program gone, data and config kept"
 	out=$(in_root dpkg -r smsd 2>&1); rc=$?
 	st=$(in_root dpkg-query -W -f '${Status}' smsd 2>&1)
 	[ $rc = 0 ] && [ "$st" = "deinstall ok config-files" ] && pass "dpkg -r: exit 0, status '$st'" || fail "dpkg -r: exit $rc, status '$st'"
 	in_root test ! -e /usr/bin/smsd && pass "/usr/bin/smsd removed" || fail "/usr/bin/smsd still there after dpkg -r"
-	[ "$(data_sums)" = "$sums0" ] && [ -n "$sums0" ] && pass "dpkg -r kept /var/lib/smsd (keys, database) byte for byte" || fail "dpkg -r changed or removed /var/lib/smsd"
+	[ "$(data_sums)" = "$sums1" ] && [ -n "$sums1" ] && pass "dpkg -r kept /var/lib/smsd (keys, database) byte for byte" || fail "dpkg -r changed or removed /var/lib/smsd"
 	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "dpkg -r kept /etc/smsd/smsd.toml" || fail "dpkg -r removed the config"
 
 	echo "   -- reinstall after remove picks up the same keys"
 	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
-	[ $rc = 0 ] && [ "$(data_sums)" = "$sums0" ] && pass "reinstall after remove: exit 0, same keys and database" || fail "reinstall after remove: exit $rc or data changed"
+	[ $rc = 0 ] && [ "$(data_sums)" = "$sums1" ] && pass "reinstall after remove: exit 0, same keys and database" || fail "reinstall after remove: exit $rc or data changed"
 	[ "$(in_root readlink /etc/systemd/system/multi-user.target.wants/smsd.service)" = /lib/systemd/system/smsd.service ] &&
 		! in_root test -L /etc/systemd/system/smsd.service && pass "unit enabled again and not masked" || fail "after reinstall the unit is masked or not enabled"
 
@@ -549,6 +573,7 @@ fi
 
 # --- summary ---------------------------------------------------------------------
 printf '\n== summary: %d s in all\n' $((SECONDS - t_start))
+for s in "${notes[@]}"; do printf '  NOTE %s\n' "$s"; done
 for s in "${skips[@]}"; do printf '  SKIP %s\n' "$s"; done
 # Under make test as root every tool was installed by scripts/test-deps.sh:
 # a skip there means a broken set-up, and a skipped check proves nothing.
