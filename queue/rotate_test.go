@@ -136,3 +136,56 @@ func TestRotateDataKeyResumable(t *testing.T) {
 		t.Fatalf("%+v %v", st, err)
 	}
 }
+
+// TestRewrapKEKMidRotationAndFailure: a KEK change while a data key
+// rotation is cut half-way rewraps both generations (the next open needs
+// only the new KEK and resumes the rotation); a rewrap that cannot create
+// its new key changes nothing.
+func TestRewrapKEKMidRotationAndFailure(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	for i := range 30 {
+		mustEnqueue(t, s, fmt.Sprintf("+1555000%04d", i), fmt.Sprint("text ", i))
+	}
+	wrapped := func() string {
+		var w []byte
+		if err := s.w.QueryRow("SELECT group_concat(hex(wrapped)) FROM data_keys").Scan(&w); err != nil {
+			t.Fatal(err)
+		}
+		return string(w)
+	}
+	before := wrapped()
+	if err := s.RewrapKEK(ctx, KeySource{KeyFile: filepath.Join(e.dir, "no-such-dir", "smsd.key")}); err == nil {
+		t.Fatal("rewrap to an uncreatable key file succeeded")
+	}
+	if wrapped() != before {
+		t.Fatal("a failed rewrap changed the stored data key")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	rotateBatchHook = func(int) { cancel() }
+	_, err := s.RotateDataKey(cctx, 10)
+	rotateBatchHook = nil
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted rotation: %v", err)
+	}
+	newKeys := KeySource{KeyFile: filepath.Join(e.dir, "smsd.key.new")}
+	if err := s.RewrapKEK(ctx, newKeys); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, e.db, e.keys, e.opt); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("old KEK after rewrap: %v", err)
+	}
+	e.keys = newKeys
+	s = e.open(t)
+	if l, err := s.List(ctx, ListFilter{Limit: 100}); err != nil || len(l) != 30 {
+		t.Fatalf("mixed generations after rewrap: %d %v", len(l), err)
+	}
+	st, err := s.RotateDataKey(ctx, 10)
+	if err != nil || !st.Resumed {
+		t.Fatalf("resume after rewrap: %+v %v", st, err)
+	}
+	if l, err := s.List(ctx, ListFilter{Limit: 100}); err != nil || len(l) != 30 || l[0].Text != "text 29" {
+		t.Fatalf("after rotation: %d %v", len(l), err)
+	}
+}
