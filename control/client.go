@@ -111,3 +111,20 @@ func (c *Client) User(ctx context.Context, r UserRequest) ([]UserInfo, error) {
 	}
 	return resp.Users, nil
 }
+
+// RotateDataKey asks the daemon to replace the data key (see
+// Handler.RotateDataKey). It waits as long as the daemon allows a rotation.
+func (c *Client) RotateDataKey(ctx context.Context) (RotateResult, error) {
+	cc := *c
+	if cc.Timeout < rotateTimeout {
+		cc.Timeout = rotateTimeout
+	}
+	resp, err := cc.Do(ctx, Request{Op: OpRotate})
+	if err != nil {
+		return RotateResult{}, err
+	}
+	if resp.Rotate == nil {
+		return RotateResult{}, errors.New("smsd serve answered a rotation without a result (version mismatch? restart smsd)")
+	}
+	return *resp.Rotate, nil
+}

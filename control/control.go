@@ -20,6 +20,7 @@ const (
 	OpInbox  = "inbox"
 	OpUnlock = "unlock"
 	OpUser   = "user"
+	OpRotate = "rotate"
 )
 
 // Request is what a client sends.
@@ -118,11 +119,19 @@ type InboxItem struct {
 // Response is what the daemon answers. Exactly one of Error or the field for
 // the operation is set.
 type Response struct {
-	Error  *Error      `json:"error,omitempty"`
-	Send   *SendResult `json:"send,omitempty"`
-	Status *Status     `json:"status,omitempty"`
-	Inbox  []InboxItem `json:"inbox,omitempty"`
-	Users  []UserInfo  `json:"users,omitempty"`
+	Error  *Error        `json:"error,omitempty"`
+	Send   *SendResult   `json:"send,omitempty"`
+	Status *Status       `json:"status,omitempty"`
+	Inbox  []InboxItem   `json:"inbox,omitempty"`
+	Users  []UserInfo    `json:"users,omitempty"`
+	Rotate *RotateResult `json:"rotate,omitempty"`
+}
+
+// RotateResult says what a data key rotation did.
+type RotateResult struct {
+	Gen      uint32 `json:"gen"`      // the data key generation now in use
+	Resumed  bool   `json:"resumed"`  // an interrupted rotation was continued
+	Resealed int    `json:"resealed"` // rows sealed again under the new key
 }
 
 // Error codes a client can act on.

@@ -61,6 +61,10 @@ func (f *fakeHandler) User(ctx context.Context, r UserRequest) ([]UserInfo, erro
 	return []UserInfo{{Username: r.Username, Role: r.Role, Name: r.Name}}, nil
 }
 
+func (f *fakeHandler) RotateDataKey(ctx context.Context) (RotateResult, error) {
+	return RotateResult{Gen: 2, Resealed: 3}, nil
+}
+
 func start(t *testing.T) (*Server, *Client, *fakeHandler) {
 	t.Helper()
 	dir := t.TempDir()
@@ -206,6 +210,9 @@ func TestUserOp(t *testing.T) {
 	}
 	if got, err := c.User(ctx, UserRequest{Action: UserList}); err != nil || len(got) != 0 {
 		t.Fatalf("list: %#v %v", got, err)
+	}
+	if r, err := c.RotateDataKey(ctx); err != nil || r.Gen != 2 || r.Resealed != 3 {
+		t.Fatalf("rotate: %+v %v", r, err)
 	}
 	if _, err := c.Do(ctx, Request{Op: OpUser}); CodeOf(err) != CodeInvalidRequest {
 		t.Fatalf("user without action: %v", err)

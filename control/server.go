@@ -26,6 +26,9 @@ type Handler interface {
 	// User manages staff accounts; it returns the accounts the action
 	// touched (every account for list).
 	User(ctx context.Context, r UserRequest) ([]UserInfo, error)
+	// RotateDataKey replaces the data key and seals every row again; it is
+	// resumable, so an interrupted call is finished by the next one.
+	RotateDataKey(ctx context.Context) (RotateResult, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -43,7 +46,11 @@ type Server struct {
 }
 
 // requestTimeout bounds one request (reading it, handling it, answering).
-const requestTimeout = 60 * time.Second
+// A data key rotation seals every row again and gets longer.
+const (
+	requestTimeout = 60 * time.Second
+	rotateTimeout  = 30 * time.Minute
+)
 
 // Listen creates the socket at path (mode 0600) and returns a Server ready
 // to Serve. A socket file left by a daemon that was killed is replaced: the
@@ -174,7 +181,12 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		enc.Encode(Response{Error: Errorf(CodeInvalidRequest, "malformed request: "+err.Error())})
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	limit := requestTimeout
+	if req.Op == OpRotate {
+		limit = rotateTimeout
+		c.SetDeadline(time.Now().Add(limit))
+	}
+	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	resp := s.dispatch(rctx, req)
 	if err := enc.Encode(resp); err != nil {
@@ -219,8 +231,13 @@ func (s *Server) dispatch(ctx context.Context, req Request) (resp Response) {
 			return Response{Error: Errorf(CodeInvalidRequest, "user: no action given")}
 		}
 		resp.Users, err = s.h.User(ctx, *req.User)
+	case OpRotate:
+		var r RotateResult
+		if r, err = s.h.RotateDataKey(ctx); err == nil {
+			resp.Rotate = &r
+		}
 	default:
-		return Response{Error: Errorf(CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user)", req.Op))}
+		return Response{Error: Errorf(CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate)", req.Op))}
 	}
 	if err != nil {
 		var e *Error

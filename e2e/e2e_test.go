@@ -711,3 +711,39 @@ func TestModemProbe(t *testing.T) {
 		t.Errorf("probe under a running daemon: exit %d %s", code, errs)
 	}
 }
+
+// TestKeyRotateViaDaemon: smsd key rotate under a running daemon seals the
+// stored messages again under a new data key; they still read back, and the
+// daemon keeps sending.
+func TestKeyRotateViaDaemon(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	for i := range 3 {
+		r.run("send", "-to", fmt.Sprintf("+1555600%04d", i), "-text", fmt.Sprintf("before rotation %d", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := r.emu.WaitHandset(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	out := r.run("key", "rotate")
+	if !strings.Contains(out, "data key rotated: generation 2") || strings.Contains(out, " 0 row(s)") {
+		t.Fatalf("key rotate: %q", out)
+	}
+	r.run("send", "-to", "+15556000009", "-text", "after rotation")
+	if _, err := r.emu.WaitHandset(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	s := r.openStore()
+	defer s.Close()
+	msgs, err := s.List(context.Background(), queue.ListFilter{Limit: 10})
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("after rotation: %d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		if !strings.Contains(m.Text, "rotation") {
+			t.Errorf("message %d reads %q after the rotation", m.ID, m.Text)
+		}
+	}
+}

@@ -77,7 +77,8 @@ func TestGoldenCLI(t *testing.T) {
 		{"user_disable_unknown", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "mallory"}, 1, ""},
 		{"user_disable", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "alice"}, 0, ""},
 		{"user_unknown_action", []string{"user", "promote", "alice"}, 2, ""},
-		{"key_usage", []string{"key", "rotate"}, 2, ""},
+		{"key_usage", []string{"key", "spin"}, 2, ""},
+		{"key_rotate", []string{"key", "rotate", "-config", "/dev/null", "-data-dir", data}, 0, ""},
 		{"serve_bad_config", []string{"serve", "-config", filepath.Join(dir, "missing.toml")}, 1, ""},
 		{"serve_no_init", []string{"serve", "-config", "/dev/null", "-data-dir", filepath.Join(dir, "empty")}, 1, ""},
 	} {

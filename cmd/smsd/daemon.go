@@ -333,6 +333,21 @@ func inbox(ctx context.Context, s *queue.Store, limit int) ([]control.InboxItem,
 	return out, nil
 }
 
+// RotateDataKey implements control.Handler.
+func (d *daemon) RotateDataKey(ctx context.Context) (control.RotateResult, error) {
+	s, _, err := d.ready()
+	if err != nil {
+		return control.RotateResult{}, err
+	}
+	return rotateDataKey(ctx, s)
+}
+
+// rotateDataKey is the one path to a data key rotation (daemon and direct).
+func rotateDataKey(ctx context.Context, s *queue.Store) (control.RotateResult, error) {
+	st, err := s.RotateDataKey(ctx, 0)
+	return control.RotateResult{Gen: st.Gen, Resumed: st.Resumed, Resealed: st.Resealed}, err
+}
+
 // User implements control.Handler.
 func (d *daemon) User(ctx context.Context, r control.UserRequest) ([]control.UserInfo, error) {
 	s, _, err := d.ready()

@@ -5,36 +5,67 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/control"
+	"github.com/clinicsms/smsd/queue"
 )
 
 func init() {
-	register(command{name: "key", summary: "key management: smsd key unlock (give a locked daemon its passphrase)", run: runKey})
+	register(command{name: "key", summary: "keys: smsd key unlock (a locked daemon's passphrase) | smsd key rotate (new data key)", run: runKey})
 }
 
+const keyUsage = `smsd key unlock [-data-dir D]   give a locked daemon its passphrase (read from stdin)
+       smsd key rotate [-data-dir D]   replace the data key and seal every stored value again (resumable)`
+
 func runKey(ctx context.Context, env *cmdEnv, args []string) error {
-	usage := fmt.Errorf("%w: smsd key unlock [-data-dir D] (reads the passphrase from stdin); key rotation is not built yet", errUsage)
-	fs := newFlagSet(env, "key unlock")
+	usage := fmt.Errorf("%w: %s", errUsage, keyUsage)
+	fs := newFlagSet(env, "key")
+	fs.Usage = func() { fmt.Fprintln(env.stderr, "Usage: "+keyUsage); fs.PrintDefaults() }
 	cf := addCommonFlags(fs)
-	sub := ""
-	if len(args) > 0 && args[0] == "unlock" {
-		sub, args = "unlock", args[1:]
+	// The subcommand may come before or after the flags.
+	var words []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words, rest = append(words, fs.Arg(0)), fs.Args()[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if sub == "" && fs.NArg() == 1 {
-		sub = fs.Arg(0)
-	} else if fs.NArg() > 0 {
+	if len(words) != 1 {
 		return usage
 	}
-	if sub != "unlock" {
-		return usage
+	switch words[0] {
+	case "unlock":
+		cfg, err := cf.load()
+		if err != nil {
+			return err
+		}
+		return keyUnlock(ctx, env, &cfg)
+	case "rotate":
+		cfg, err := cf.load()
+		if err != nil {
+			return err
+		}
+		var r control.RotateResult
+		err = withStoreOrDaemon(ctx, &cfg,
+			func(c *control.Client) (err error) { r, err = c.RotateDataKey(ctx); return err },
+			func(s *queue.Store) (err error) { r, err = rotateDataKey(ctx, s); return err })
+		if err != nil {
+			return fmt.Errorf("%w (nothing is lost: run smsd key rotate again to finish)", err)
+		}
+		resumed := ""
+		if r.Resumed {
+			resumed = " (an interrupted rotation was finished)"
+		}
+		fmt.Fprintf(env.stdout, "data key rotated%s: generation %d, %d row(s) sealed again; the old key is gone\n", resumed, r.Gen, r.Resealed)
+		return nil
 	}
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
+	return usage
+}
+
+func keyUnlock(ctx context.Context, env *cmdEnv, cfg *config.Config) error {
 	p, err := readPassphrase(env, "Passphrase: ")
 	if err != nil {
 		return err
