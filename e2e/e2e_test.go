@@ -692,7 +692,9 @@ func TestUserViaDaemon(t *testing.T) {
 // modem garble each other's answers).
 func TestModemProbe(t *testing.T) {
 	r := newRig(t)
-	probe := func() (string, string, int) { return r.cmd("modem", "probe", "-device", r.emu.Path(), "-timeout", "20s") }
+	probe := func() (string, string, int) {
+		return r.cmd("modem", "probe", "-device", r.emu.Path(), "-timeout", "20s")
+	}
 	out, errs, code := probe()
 	if code != 0 || !strings.Contains(out, "ready: this modem can send") || !strings.Contains(out, "network:") {
 		t.Fatalf("probe: exit %d\n%s%s", code, out, errs)
