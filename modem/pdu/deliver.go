@@ -13,8 +13,12 @@ type Deliver struct {
 	SMSC string
 	// From is TP-OA, the originator: a number or a sender name (23.040 9.1.2.5).
 	From Address
-	// Timestamp is TP-SCTS, in the time zone the network gave.
+	// Timestamp is TP-SCTS, in the time zone the network gave; the zero
+	// time when the field is malformed (TimestampErr says why).
 	Timestamp time.Time
+	// TimestampErr is the ErrMalformed reason when TP-SCTS has a bad digit,
+	// date or zone: the message is still decoded, the time is unknown.
+	TimestampErr error
 	// Encoding is the alphabet TP-DCS names (23.038 chapter 4).
 	Encoding Encoding
 	// Class is the message class from TP-DCS (0 flash .. 3), -1 when none.
@@ -61,7 +65,7 @@ func decodeDeliver(tpdu []byte) (*Deliver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Timestamp, err = readTimestamp(r, "TP-SCTS"); err != nil {
+	if d.Timestamp, d.TimestampErr, err = readServiceTimestamp(r, "TP-SCTS"); err != nil {
 		return nil, err
 	}
 	dcs, err := parseDCS(dcsByte)

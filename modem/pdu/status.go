@@ -1,6 +1,7 @@
 package pdu
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -69,8 +70,13 @@ type StatusReport struct {
 	// Recipient is TP-RA, the destination of that SMS-SUBMIT (23.040 9.2.3.14).
 	Recipient Address
 	// SCTS is when the SC received the submitted message; Discharge when it
-	// delivered it (or the time of the last failed attempt).
+	// delivered it (or the time of the last failed attempt). Either is the
+	// zero time when its field is malformed (TimestampErr says why).
 	SCTS, Discharge time.Time
+	// TimestampErr is the ErrMalformed reason when TP-SCTS or TP-DT has a
+	// bad digit, date or zone: the report still decodes, since its outcome
+	// is what matters.
+	TimestampErr error
 	// Status is TP-ST (23.040 9.2.3.15).
 	Status byte
 	// Outcome is what Status means for the message (see OutcomeOf).
@@ -104,12 +110,14 @@ func decodeStatusReport(tpdu []byte) (*StatusReport, error) {
 	if s.Recipient, err = readAddress(r, "TP-RA"); err != nil {
 		return nil, err
 	}
-	if s.SCTS, err = readTimestamp(r, "TP-SCTS"); err != nil {
+	var badSCTS, badDT error
+	if s.SCTS, badSCTS, err = readServiceTimestamp(r, "TP-SCTS"); err != nil {
 		return nil, err
 	}
-	if s.Discharge, err = readTimestamp(r, "TP-DT"); err != nil {
+	if s.Discharge, badDT, err = readServiceTimestamp(r, "TP-DT"); err != nil {
 		return nil, err
 	}
+	s.TimestampErr = errors.Join(badSCTS, badDT)
 	if s.Status, err = r.byte("TP-ST"); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,25 @@ func readTimestamp(r *reader, field string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	return parseTimestamp(b, field)
+}
+
+// readServiceTimestamp reads a timestamp that the network stamped on a
+// message to us (SCTS, TP-DT). Only a missing field is an error: a field
+// with a bad digit, date or zone gives the zero time and the reason in
+// bad, and the message decodes, because its text (a patient's "STOP") or
+// its delivery outcome matters more than when the network says it was sent.
+func readServiceTimestamp(r *reader, field string) (t time.Time, bad error, err error) {
+	b, err := r.bytes(7, field)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	t, bad = parseTimestamp(b, field)
+	return t, bad, nil
+}
+
+// parseTimestamp decodes the 7 octets of a timestamp (see readTimestamp).
+func parseTimestamp(b []byte, field string) (time.Time, error) {
 	var v [6]int
 	for i := 0; i < 6; i++ {
 		lo, hi := b[i]&0x0F, b[i]>>4
