@@ -600,3 +600,29 @@ func TestTransientMidMessageKeepsProgress(t *testing.T) {
 		t.Errorf("handset reference %d, stored %d", got[0].Reference, done.Reference)
 	}
 }
+
+// TestInboundStopWithBrokenTimestamp: a STOP whose network timestamp is
+// malformed still opts the sender out (the time is stored as unknown).
+func TestInboundStopWithBrokenTimestamp(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	r.waitReady()
+	tpdu, err := pdu.EncodeDeliver(alice, "STOP", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TP-SCTS follows the first octet, TP-OA (8 octets for a +1 number),
+	// TP-PID and TP-DCS; month 13 and a time zone that is not BCD.
+	copy(tpdu[1+8+2:], []byte{0x62, 0x31, 0x42, 0x51, 0x00, 0x00, 0xF0})
+	if err := r.emus[0].InjectPDU(append([]byte{0x00}, tpdu...)); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually("sender opted out", 10*time.Second, func() bool {
+		o, err := r.store.IsOptedOut(context.Background(), alice)
+		return err == nil && o
+	})
+	in := r.waitInbox(1)
+	if in[0].Text != "STOP" || in[0].DecodeError != "" || in[0].From != alice {
+		t.Errorf("inbox: %q from %s, decode error %q; want STOP from %s, decoded", in[0].Text, in[0].From, in[0].DecodeError, alice)
+	}
+}
