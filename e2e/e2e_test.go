@@ -101,6 +101,23 @@ func (r *rig) cmd(args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// cmdStdin runs smsd like cmd with stdin as its input; it returns stdout
+// and stderr together, and the exit code.
+func (r *rig) cmdStdin(stdin string, args ...string) (string, int) {
+	r.t.Helper()
+	full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
+	c := exec.Command(smsdBin, full...)
+	c.Stdin = strings.NewReader(stdin)
+	out, err := c.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		r.t.Fatalf("smsd %v: %v", args, err)
+	}
+	return string(out), code
+}
+
 func (r *rig) run(args ...string) string {
 	r.t.Helper()
 	out, errs, code := r.cmd(args...)
@@ -555,18 +572,7 @@ func TestLockedMode(t *testing.T) {
 	defer emu.Close()
 	r := &rig{t: t, dir: dir, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "smsd.toml"), emu: emu}
 	os.WriteFile(r.conf, []byte(fmt.Sprintf("modem = %q\nrate_limit = \"0s\"\nkey_source = \"passphrase\"\n", emu.Path())), 0o600)
-	withStdin := func(in string, args ...string) (string, int) {
-		full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
-		c := exec.Command(smsdBin, full...)
-		c.Stdin = strings.NewReader(in)
-		out, err := c.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
-	if out, code := withStdin("correct horse battery\n", "init", "-passphrase"); code != 0 {
+	if out, code := r.cmdStdin("correct horse battery\n", "init", "-passphrase"); code != 0 {
 		t.Fatalf("init -passphrase: %d %s", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(r.data, "smsd.key")); !os.IsNotExist(err) {
@@ -580,10 +586,10 @@ func TestLockedMode(t *testing.T) {
 	if _, serr, code := r.cmd("send", "-to", "+15558000001", "-text", "locked"); code != 1 || !strings.Contains(serr, "smsd key unlock") {
 		t.Errorf("send while locked: exit %d %q", code, serr)
 	}
-	if out, code := withStdin("wrong passphrase\n", "key", "unlock"); code != 1 || !strings.Contains(out, "wrong passphrase") {
+	if out, code := r.cmdStdin("wrong passphrase\n", "key", "unlock"); code != 1 || !strings.Contains(out, "wrong passphrase") {
 		t.Errorf("unlock with a wrong passphrase: exit %d %q", code, out)
 	}
-	if out, code := withStdin("correct horse battery\n", "key", "unlock"); code != 0 {
+	if out, code := r.cmdStdin("correct horse battery\n", "key", "unlock"); code != 0 {
 		t.Fatalf("unlock: exit %d %q", code, out)
 	}
 	r.run("send", "-to", "+15558000001", "-text", "after unlock")
@@ -653,21 +659,10 @@ func TestSIGHUP(t *testing.T) {
 func TestUserViaDaemon(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	withStdin := func(in string, args ...string) (string, int) {
-		full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
-		c := exec.Command(smsdBin, full...)
-		c.Stdin = strings.NewReader(in)
-		out, err := c.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
-	if out, code := withStdin("first admin password\n", "user", "add", "-role", "admin", "-name", "Dana Admin", "dana"); code != 0 || !strings.Contains(out, "created admin account dana") {
+	if out, code := r.cmdStdin("first admin password\n", "user", "add", "-role", "admin", "-name", "Dana Admin", "dana"); code != 0 || !strings.Contains(out, "created admin account dana") {
 		t.Fatalf("user add through the daemon: exit %d %q", code, out)
 	}
-	if out, code := withStdin("short\n", "user", "passwd", "dana"); code != 1 || !strings.Contains(out, "too short") {
+	if out, code := r.cmdStdin("short\n", "user", "passwd", "dana"); code != 1 || !strings.Contains(out, "too short") {
 		t.Errorf("short password through the daemon: exit %d %q", code, out)
 	}
 	out := r.run("user", "list")

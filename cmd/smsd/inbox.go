@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -55,9 +54,7 @@ func runInbox(ctx context.Context, env *cmdEnv, args []string) error {
 			}
 			out = append(out, j)
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(env.stdout, out)
 	}
 	return printInbox(env.stdout, items)
 }

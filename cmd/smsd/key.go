@@ -23,46 +23,33 @@ func runKey(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Usage = func() { fmt.Fprintln(env.stderr, "Usage: "+keyUsage); fs.PrintDefaults() }
 	cf := addCommonFlags(fs)
 	// The subcommand may come before or after the flags.
-	var words []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words, rest = append(words, fs.Arg(0)), fs.Args()[1:]
+	words, err := parseWords(fs, args)
+	if err != nil {
+		return err
 	}
-	if len(words) != 1 {
+	if len(words) != 1 || (words[0] != "unlock" && words[0] != "rotate") {
 		return usage
 	}
-	switch words[0] {
-	case "unlock":
-		cfg, err := cf.load()
-		if err != nil {
-			return err
-		}
-		return keyUnlock(ctx, env, &cfg)
-	case "rotate":
-		cfg, err := cf.load()
-		if err != nil {
-			return err
-		}
-		var r control.RotateResult
-		err = withStoreOrDaemon(ctx, &cfg,
-			func(c *control.Client) (err error) { r, err = c.RotateDataKey(ctx); return err },
-			func(s *queue.Store) (err error) { r, err = rotateDataKey(ctx, s); return err })
-		if err != nil {
-			return fmt.Errorf("%w (nothing is lost: run smsd key rotate again to finish)", err)
-		}
-		resumed := ""
-		if r.Resumed {
-			resumed = " (an interrupted rotation was finished)"
-		}
-		fmt.Fprintf(env.stdout, "data key rotated%s: generation %d, %d row(s) sealed again; the old key is gone\n", resumed, r.Gen, r.Resealed)
-		return nil
+	cfg, err := cf.load()
+	if err != nil {
+		return err
 	}
-	return usage
+	if words[0] == "unlock" {
+		return keyUnlock(ctx, env, &cfg)
+	}
+	var r control.RotateResult
+	err = withStoreOrDaemon(ctx, &cfg,
+		func(c *control.Client) (err error) { r, err = c.RotateDataKey(ctx); return err },
+		func(s *queue.Store) (err error) { r, err = rotateDataKey(ctx, s); return err })
+	if err != nil {
+		return fmt.Errorf("%w (nothing is lost: run smsd key rotate again to finish)", err)
+	}
+	resumed := ""
+	if r.Resumed {
+		resumed = " (an interrupted rotation was finished)"
+	}
+	fmt.Fprintf(env.stdout, "data key rotated%s: generation %d, %d row(s) sealed again; the old key is gone\n", resumed, r.Gen, r.Resealed)
+	return nil
 }
 
 func keyUnlock(ctx context.Context, env *cmdEnv, cfg *config.Config) error {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -101,6 +102,29 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'smsd <command> -h' for a command's flags.")
+}
+
+// printJSON writes v as indented JSON, the form every -json flag prints.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// parseWords parses args with fs and returns the words that are not flags,
+// so that flags may come before, between or after a command's words
+// (smsd user -data-dir D add alice -role admin).
+func parseWords(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words, rest = append(words, fs.Arg(0)), fs.Args()[1:]
+	}
 }
 
 // newFlagSet returns a flag set for a subcommand that reports errors instead

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,15 +28,9 @@ func runModem(ctx context.Context, env *cmdEnv, args []string) error {
 	device := fs.String("device", "", "probe: device path or auto (default: the configured modem)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "probe: give up after this long")
-	var words []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words, rest = append(words, fs.Arg(0)), fs.Args()[1:]
+	words, err := parseWords(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(words) != 1 || (words[0] != "detect" && words[0] != "probe") {
 		return fmt.Errorf("%w: %s", errUsage, modemUsage)
@@ -82,9 +75,7 @@ func runModem(ctx context.Context, env *cmdEnv, args []string) error {
 		if perr != nil {
 			out.Error = perr.Error()
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := printJSON(env.stdout, out); err != nil {
 			return err
 		}
 		return perr
@@ -124,9 +115,7 @@ func modemDetect(env *cmdEnv, asJSON bool) error {
 		if cands == nil {
 			cands = []modem.Candidate{}
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(cands)
+		return printJSON(env.stdout, cands)
 	}
 	if len(cands) == 0 {
 		fmt.Fprintln(env.stdout, "no USB serial port of a known modem maker found (is the modem plugged in? lsusb lists USB devices; a modem in storage mode needs usb-modeswitch)")

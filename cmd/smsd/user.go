@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -40,15 +39,9 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	name := fs.String("name", "", "add: the person's full name (shown in account lists)")
 	asJSON := fs.Bool("json", false, "list: print JSON")
 	// Flags may come before, between or after the action and the username.
-	var words []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words, rest = append(words, fs.Arg(0)), fs.Args()[1:]
+	words, err := parseWords(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(words) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, userUsage)
@@ -100,9 +93,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 			if users == nil {
 				users = []control.UserInfo{}
 			}
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(users)
+			return printJSON(env.stdout, users)
 		}
 		if len(users) == 0 {
 			fmt.Fprintln(env.stdout, "no accounts yet: create the first administrator with smsd user add -role admin USERNAME")
