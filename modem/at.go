@@ -33,6 +33,7 @@ const (
 	kindStray                  // no command is running and it is no URC: a late answer or noise
 )
 
+// String names the kind for test failures and debug logs.
 func (k lineKind) String() string {
 	return [...]string{"info", "ok", "error", "urc", "urc2", "echo", "stray"}[k]
 }
@@ -173,7 +174,11 @@ type atEngine struct {
 	log  *slog.Logger
 	urcs *urcQueue
 
-	cmdMu sync.Mutex // one command at a time on the wire
+	// cmdSem holds one token per command on the wire: one at a time. A
+	// channel rather than a mutex so that a caller whose context ends while
+	// another command runs (a send behind a slow storage sweep) gives up
+	// at once instead of waiting for that command's timeout.
+	cmdSem chan struct{}
 
 	mu         sync.Mutex // guards cur, urcWaiting
 	cur        *pending
@@ -186,7 +191,7 @@ type atEngine struct {
 }
 
 func newATEngine(rw io.ReadWriteCloser, log *slog.Logger, urcs *urcQueue) *atEngine {
-	a := &atEngine{rw: rw, log: log, urcs: urcs, dead: make(chan struct{})}
+	a := &atEngine{rw: rw, log: log, urcs: urcs, dead: make(chan struct{}), cmdSem: make(chan struct{}, 1)}
 	go a.readLoop()
 	return a
 }
@@ -360,8 +365,15 @@ func (a *atEngine) SMSCommand(ctx context.Context, cmd, pduHex string, timeout t
 
 func (a *atEngine) run(ctx context.Context, cmd string, body []byte, timeout time.Duration) ([]string, error) {
 	op := commandOp(cmd)
-	a.cmdMu.Lock()
-	defer a.cmdMu.Unlock()
+	select {
+	case a.cmdSem <- struct{}{}:
+	case <-ctx.Done():
+		// Nothing was written: the command never started.
+		return nil, &Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: fmt.Errorf("waiting for the previous command to finish: %w", ctx.Err())}
+	case <-a.dead:
+		return nil, &Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: a.Err()}
+	}
+	defer func() { <-a.cmdSem }()
 	if err := a.failed(); err != nil {
 		return nil, &Error{Op: op, CMS: -1, CME: -1, Transient: true, Err: err}
 	}

@@ -27,6 +27,8 @@ type Error struct {
 	Err       error
 }
 
+// Error says what failed, the +CMS/+CME code with its meaning, and whether
+// retrying can help. It never holds a PIN, a number or a text.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("modem ")
@@ -52,6 +54,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause, so that errors.Is finds ErrTimeout,
+// ErrPortClosed, ErrPINWrong and the other sentinels.
 func (e *Error) Unwrap() error { return e.Err }
 
 // IsTransient reports whether err is worth retrying later: a timeout, the port

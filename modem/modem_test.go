@@ -217,7 +217,7 @@ func TestSendEncodings(t *testing.T) {
 			}
 			msgs := handset(t, r.emu, i+1)
 			h := msgs[i]
-			if h.To != to || h.Text != c.text || h.Encoding != c.enc || h.Parts != want {
+			if h.To != to || h.Text != c.text || h.Encoding != c.enc || h.Parts != want || h.SRR || h.At.IsZero() {
 				t.Fatalf("handset shows %+v", h)
 			}
 			for j, p := range parts {
@@ -497,6 +497,9 @@ func TestStatusReportsMatchedByMR(t *testing.T) {
 	parts, err := send(t, r.m, Outgoing{To: to, Text: text, Reference: 5})
 	if err != nil || len(parts) != 2 {
 		t.Fatalf("%+v %v", parts, err)
+	}
+	if h := handset(t, r.emu, 1); !h[0].SRR {
+		t.Fatalf("no status report requested: %+v", h[0])
 	}
 	r.sink.wait(t, "two reports", func() bool { return len(r.sink.reports) == 2 })
 	got := []int{r.sink.reports[0].MR, r.sink.reports[1].MR}
@@ -842,7 +845,7 @@ func TestNoSMSCReported(t *testing.T) {
 
 // A slow wire and a slow modem still work, only slower.
 func TestSlowWireAndLatency(t *testing.T) {
-	r := startRig(t, nil)
+	r := startRig(t, func(c *Config) { c.Baud = 9600 }) // the configured rate is what the port is opened with
 	r.emu.SetBaud(9600)
 	r.emu.SetLatency(30 * time.Millisecond)
 	if _, err := send(t, r.m, Outgoing{To: to, Text: strings.Repeat("slow ", 40)}); err != nil {
@@ -872,8 +875,8 @@ func TestMissingPortWaited(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	time.Sleep(200 * time.Millisecond)
-	if h := m.Health(); h.Connected || !strings.Contains(h.LastError, "plugged in") {
+	waitFor(t, "the missing port reported", func() bool { return strings.Contains(m.Health().LastError, "plugged in") })
+	if h := m.Health(); h.Connected || h.Ready {
 		t.Fatalf("health %+v", h)
 	}
 	emu, err := emulator.Start(emulator.Config{Link: link})
@@ -980,6 +983,28 @@ func BenchmarkSend(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
+// BenchmarkSendThreeParts: a concatenated UCS-2 message of three parts
+// (three AT+CMGS round trips), the emulator reassembling it on the handset.
+func BenchmarkSendThreeParts(b *testing.B) {
+	r := startRig(b, func(c *Config) { c.HealthInterval = time.Hour })
+	ctx := context.Background()
+	out := Outgoing{To: to, Text: strings.Repeat("Łódź: wizyta jutro o 9:30. ", 5)}
+	if n := pdu.CountText(out.Text).Parts; n != 3 {
+		b.Fatalf("text has %d parts", n)
+	}
+	nop := func(seq, total, mr int) error { return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out.Reference = uint16(i)
+		if err := r.m.Send(ctx, out, nop); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // Firmware that routes new messages directly (+CMT, nothing stored) and
 // stores status reports (+CDSI): both paths work.
 func TestDirectDeliveryAndStoredReports(t *testing.T) {
@@ -1003,23 +1028,62 @@ func TestDirectDeliveryAndStoredReports(t *testing.T) {
 	waitFor(t, "stored report deleted", func() bool { return r.emu.Stored() == 0 })
 }
 
-// A send cancelled while the modem is slow to answer returns a transient
+// A send cancelled while the modem does not answer returns a transient
 // error, and the modem recovers (the port is reset: its state was unknown).
+// The modem is hung rather than slow, so that no prompt can race the
+// cancellation on a busy machine.
 func TestSendCancelled(t *testing.T) {
 	r := startRig(t, func(c *Config) { c.HealthInterval = time.Hour })
-	r.emu.SetLatency(300 * time.Millisecond)
+	r.emu.Hang()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err := r.m.Send(ctx, Outgoing{To: to, Text: "x"}, func(int, int, int) error { return nil })
 	if !IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) || IsUncertain(err) {
 		t.Fatalf("got %v (cancelled before the prompt: nothing went out)", err)
 	}
-	r.emu.SetLatency(0)
+	r.emu.Unhang()
 	r.ready(t)
 	waitFor(t, "send after recovery", func() bool {
 		_, err := send(t, r.m, Outgoing{To: to, Text: "y"})
 		return err == nil
 	})
+}
+
+// A send whose context ends while another command holds the wire (here the
+// storage sweep after init, held in the test hook) gives up at once, before
+// writing anything, instead of waiting for that command to finish.
+func TestSendCancelledWhileAnotherCommandRuns(t *testing.T) {
+	holding, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r := newRig(t, func(c *Config) { c.HealthInterval = time.Hour })
+	r.m.testHook = func(cmd string) {
+		if cmd == "AT+CMGL=4" {
+			once.Do(func() {
+				close(holding)
+				<-release // the sweep holds the wire until the send gave up
+			})
+		}
+	}
+	r.run(t)
+	r.ready(t)
+	<-holding
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.m.Send(ctx, Outgoing{To: to, Text: "x"}, func(int, int, int) error { return nil })
+	close(release)
+	if !errors.Is(err, context.DeadlineExceeded) || !IsTransient(err) || IsUncertain(err) || !strings.Contains(err.Error(), "waiting for the previous command") {
+		t.Fatalf("got %v", err)
+	}
+	if n := countCommands(r.emu, "AT+CMGS="); n != 0 {
+		t.Fatalf("%d AT+CMGS reached the modem", n)
+	}
+	// The engine is not hurt: nothing was written, the next send works.
+	if _, err := send(t, r.m, Outgoing{To: to, Text: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := r.m.Health(); h.Reconnects != 0 {
+		t.Fatalf("%d reconnects", h.Reconnects)
+	}
 }
 
 // The modem hangs after the PDU went out: the error says the part may have
@@ -1091,10 +1155,21 @@ func TestInitLeavesStalePrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Write([]byte("ATE0\r"))
-	time.Sleep(50 * time.Millisecond)
-	p.Write([]byte("AT+CMGS=20\r"))
-	time.Sleep(50 * time.Millisecond)
+	p.Write([]byte("ATE0\rAT+CMGS=20\r"))
+	// Read the earlier life's answers up to the prompt, so that none is
+	// still on its way when the modem opens the port: what is tested is the
+	// prompt left open, not a race with stale answers.
+	p.SetReadTimeout(100 * time.Millisecond)
+	var got []byte
+	buf := make([]byte, 64)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasSuffix(string(got), "> ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no prompt; got %q", got)
+		}
+		n, _ := p.Read(buf)
+		got = append(got, buf[:n]...)
+	}
 	p.Write([]byte("0001000B915155")) // half a PDU, then the process "dies"
 	p.Close()
 	r.run(t)
@@ -1239,7 +1314,6 @@ func TestLogsCarryNoPHI(t *testing.T) {
 		c.PIN = pin
 		c.Logger = logger
 		c.StatusReports = true
-		c.CommandTimeout = 500 * time.Millisecond
 	})
 	r.emu.RequirePIN(pin)
 	r.run(t)

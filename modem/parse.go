@@ -122,6 +122,7 @@ const (
 	RegRoaming      Registration = 5
 )
 
+// String names the state as the status page shows it.
 func (r Registration) String() string {
 	switch r {
 	case RegNotSearching:
