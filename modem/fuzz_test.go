@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,30 +37,6 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// streamRW feeds fixed bytes to the AT reader in small reads, then EOF.
-type streamRW struct {
-	mu   sync.Mutex
-	data []byte
-	step int
-}
-
-func (s *streamRW) Read(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.data) == 0 {
-		return 0, io.EOF
-	}
-	n := s.step
-	if n > len(s.data) {
-		n = len(s.data)
-	}
-	n = copy(p[:n], s.data[:n])
-	s.data = s.data[n:]
-	return n, nil
-}
-func (s *streamRW) Write(p []byte) (int, error) { return len(p), nil }
-func (s *streamRW) Close() error                { return nil }
-
 // FuzzATStream: arbitrary modem output, cut into reads of any size, while
 // a prompt-taking command runs: the engine ends the command (answer or port
 // gone), never panics, and hands every URC on.
@@ -71,7 +48,10 @@ func FuzzATStream(f *testing.F) {
 		if step == 0 {
 			step = 1
 		}
-		rw := &streamRW{data: append([]byte(nil), data...), step: int(step)}
+		// The output comes once the command is written, so that it is read
+		// while the command runs; then the port goes away.
+		rw := newGatedRW(int(step), string(data))
+		rw.dryEOF = true
 		q := newURCQueue()
 		a := newATEngine(rw, slog.New(slog.DiscardHandler), q)
 		lines, err := a.SMSCommand(context.Background(), "AT+CMGS=10", "00AA", 2*time.Second)
@@ -181,4 +161,136 @@ func FuzzParseAnswers(f *testing.F) {
 			ParseCMGRHeader(l)
 		}
 	})
+}
+
+// FuzzURCsNeverLost: a send's answer with unsolicited lines put anywhere
+// a modem may put them (before the "> " prompt, between the prompt and
+// "+CMGS:", between "+CMGS:" and OK), the whole cut into reads of any size.
+// The send gets its TP-MR, and every URC comes out once, in order, with
+// the PDU line of a two-line one attached.
+func FuzzURCsNeverLost(f *testing.F) {
+	f.Add([]byte{0, 5, 10}, uint8(1))
+	f.Add([]byte{3, 7, 11, 1, 2}, uint8(4))
+	f.Add([]byte{}, uint8(200))
+	f.Add([]byte{9, 9, 9, 9, 9, 9, 9, 9}, uint8(3))
+	f.Fuzz(func(t *testing.T, plan []byte, step uint8) {
+		if step == 0 {
+			step = 1
+		}
+		if len(plan) > 64 {
+			plan = plan[:64]
+		}
+		kinds := []URC{
+			{Line: `+CMTI: "SM",`},
+			{Line: "+CDS: 6", PDU: "000607080910AA"},
+			{Line: "+CREG: 5"},
+			{Line: "RING"},
+		}
+		var at [3][]URC // by position
+		var want []URC
+		for i, b := range plan {
+			u := kinds[int(b)%len(kinds)]
+			if u.Line == `+CMTI: "SM",` {
+				u.Line += strconv.Itoa(i + 1)
+			}
+			pos := int(b/4) % 3
+			at[pos] = append(at[pos], u)
+		}
+		// Output order is by position; within one, plan order. What the
+		// modem prints up to the prompt comes after the command line is
+		// written, the rest after the PDU, as on a real wire.
+		var segs [2]strings.Builder
+		for pos, part := range []string{"\r\n> ", "\r\n+CMGS: 5\r\n", "\r\nOK\r\n"} {
+			seg := &segs[min(pos, 1)]
+			for _, u := range at[pos] {
+				seg.WriteString("\r\n" + u.Line + "\r\n")
+				if u.PDU != "" {
+					seg.WriteString(u.PDU + "\r\n")
+				}
+				want = append(want, u)
+			}
+			seg.WriteString(part)
+		}
+		rw := newGatedRW(int(step), segs[0].String(), segs[1].String())
+		q := newURCQueue()
+		a := newATEngine(rw, slog.New(slog.DiscardHandler), q)
+		// Generous: only a lost prompt or OK makes this time out.
+		lines, err := a.SMSCommand(context.Background(), "AT+CMGS=10", "00AA", time.Minute)
+		if err != nil {
+			t.Fatalf("send failed: %v\nstream %q", err, segs[0].String()+segs[1].String())
+		}
+		if mr, err := ParseCMGS(lines); err != nil || mr != 5 {
+			t.Fatalf("TP-MR %d, %v from %q", mr, err, lines)
+		}
+		// Every URC came before OK on the wire, so the single reader has
+		// queued them all by the time the command has its answer.
+		a.Close()
+		got := q.drain()
+		if len(got) != len(want) {
+			t.Fatalf("%d URCs out, %d in\ngot  %q\nwant %q", len(got), len(want), got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("URC %d: got %q, want %q", i, got[i], want[i])
+			}
+		}
+	})
+}
+
+// gatedRW is a modem that speaks only when spoken to: segment i of its
+// output becomes readable after the client's write i+1, in reads of at most
+// step bytes; with nothing to say a read waits, until Close.
+type gatedRW struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	segs     []string
+	released int
+	out      []byte
+	step     int
+	closed   bool
+	// dryEOF: once every segment is out and read, reads return EOF (the
+	// port went away) instead of waiting.
+	dryEOF bool
+}
+
+func newGatedRW(step int, segs ...string) *gatedRW {
+	g := &gatedRW{segs: segs, step: step}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *gatedRW) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for len(g.out) == 0 && !g.closed && !(g.dryEOF && g.released == len(g.segs)) {
+		g.cond.Wait()
+	}
+	if len(g.out) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), g.step)], g.out)
+	g.out = g.out[n:]
+	return n, nil
+}
+
+func (g *gatedRW) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if g.released < len(g.segs) {
+		g.out = append(g.out, g.segs[g.released]...)
+		g.released++
+		g.cond.Broadcast()
+	}
+	return len(p), nil
+}
+
+func (g *gatedRW) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	g.cond.Broadcast()
+	return nil
 }

@@ -30,6 +30,9 @@ type input struct {
 	promptLen int       // the <length> of the AT+CMGS that opened the prompt
 }
 
+// maxCommands bounds the command log of Commands.
+const maxCommands = 100000
+
 // maxLine bounds a command line or PDU: a client that never ends its line
 // cannot make the emulator grow without end. Real modems have a buffer of a
 // few hundred bytes; a 164-octet PDU is 330 hex digits.
@@ -178,6 +181,11 @@ var cmsVerbose = map[int]string{
 // AT+CMGS=<n> and the prompt must be shown; otherwise it has answered.
 func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 	e.mu.Lock()
+	if len(e.commands) >= maxCommands {
+		// `smsd demo` and `smsd emulator` run for days: keep the newest.
+		n := copy(e.commands, e.commands[len(e.commands)-maxCommands/2:])
+		e.commands = e.commands[:n]
+	}
 	e.commands = append(e.commands, line)
 	hook := e.hook
 	e.mu.Unlock()

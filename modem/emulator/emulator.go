@@ -506,8 +506,9 @@ func (e *Emulator) OnCommand(f func(cmd string, at time.Time)) {
 	e.hook = f
 }
 
-// Commands returns every command line received so far (PINs included: this
-// is a test device).
+// Commands returns the command lines received so far, oldest first (PINs
+// included: this is a test device). Past 100,000 lines the oldest half is
+// forgotten, so that a long-running emulator does not grow without end.
 func (e *Emulator) Commands() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
