@@ -204,6 +204,19 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 		}
 		a, ok := m.reasm.Add(v, key, time.Now())
 		if !ok {
+			if late := m.reasm.Discarded(); len(late) > 0 {
+				// A network repeating a part of a message already handed on:
+				// the copy would hold its storage slot for ever.
+				var idx []int
+				for _, k := range late {
+					if i, ok := k.(int); ok {
+						idx = append(idx, i)
+					}
+				}
+				m.log.Info("modem: late duplicate of a part already delivered; deleted from the SIM", "parts", len(idx))
+				m.deleteStored(ctx, at, idx)
+				return
+			}
 			if key != nil {
 				m.partsHeld[key.(int)] = true
 			}
