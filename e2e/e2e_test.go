@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -742,5 +743,53 @@ func TestKeyRotateViaDaemon(t *testing.T) {
 		if !strings.Contains(m.Text, "rotation") {
 			t.Errorf("message %d reads %q after the rotation", m.ID, m.Text)
 		}
+	}
+}
+
+// TestWrongPINExitsForGood: a SIM that refuses the configured PIN stops the
+// daemon with exit status 78, which the unit's RestartPreventExitStatus
+// keeps systemd from restarting (each restart would try the PIN again, and
+// three wrong tries lock the SIM). The PIN is tried once.
+func TestWrongPINExitsForGood(t *testing.T) {
+	r := newRig(t)
+	r.emu.RequirePIN("1234")
+	b, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.conf, append(b, []byte("sim_pin = \"9999\"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(smsdBin, "serve", "-config", r.conf, "-data-dir", r.data)
+	var logs bytes.Buffer
+	c.Stderr = &logs
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		c.Process.Kill()
+		<-done
+		t.Fatalf("smsd serve still running 60 s after a wrong PIN\n%s", logs.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 78 {
+		t.Fatalf("smsd serve with a wrong PIN: %v, want exit status 78\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "refused the configured PIN") || strings.Contains(logs.String(), "9999") {
+		t.Errorf("log does not say the PIN was refused, or shows the PIN:\n%s", logs.String())
+	}
+	if n := r.emu.PINAttempts(); n != 1 {
+		t.Errorf("the PIN was tried %d times, want once", n)
+	}
+	unit, err := os.ReadFile("../packaging/smsd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nRestartPreventExitStatus=78\n") {
+		t.Error("packaging/smsd.service does not keep systemd from restarting on exit status 78")
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/clinicsms/smsd/modem"
 )
 
 // command is one subcommand: its name, a one-line summary for the help text,
@@ -43,6 +45,10 @@ func register(c command) {
 	}
 	commands[c.name] = c
 }
+
+// exitConfig is the exit status for a configuration a restart cannot fix
+// (EX_CONFIG of sysexits.h).
+const exitConfig = 78
 
 // errUsage marks an error whose message already says how to call the command;
 // main exits with status 2 for it, as flag does.
@@ -77,6 +83,12 @@ func runMain(ctx context.Context, env *cmdEnv, args []string) int {
 		return 0
 	case errors.Is(err, errNotRunning):
 		return 3
+	case errors.Is(err, modem.ErrPINWrong), errors.Is(err, modem.ErrPUK), errors.Is(err, modem.ErrPINRequired):
+		// A restart cannot fix a SIM PIN, and one more wrong try may lock
+		// the SIM: the unit's RestartPreventExitStatus keeps systemd from
+		// trying (see packaging/smsd.service).
+		fmt.Fprintf(env.stderr, "smsd %s: %v\n", c.name, err)
+		return exitConfig
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.stderr, "smsd %s: %v\n", c.name, err)
 		return 2
