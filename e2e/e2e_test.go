@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -792,4 +794,47 @@ func TestWrongPINExitsForGood(t *testing.T) {
 	if !strings.Contains(string(unit), "\nRestartPreventExitStatus=78\n") {
 		t.Error("packaging/smsd.service does not keep systemd from restarting on exit status 78")
 	}
+}
+
+// TestEmulatorCommand: `smsd emulator -link L` on its own, driven by smsd
+// serve like any modem: the handset line shows what was sent, typed
+// commands inject a reply and list the handset.
+func TestEmulatorCommand(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "tty")
+	c := exec.Command(smsdBin, "emulator", "-link", link, "-report-delay", "50ms")
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Process.Signal(syscall.SIGTERM); c.Wait() }()
+	r := &rig{t: t, dir: dir, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "smsd.toml")}
+	t.Cleanup(func() { r.stop() })
+	r.waitFor("the emulator's link", 20*time.Second, func() bool { _, err := os.Stat(link); return err == nil })
+	if err := os.WriteFile(r.conf, []byte(fmt.Sprintf("modem = %q\nrate_limit = \"0s\"\n", link)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.run("init")
+	r.start()
+	r.run("send", "-to", "+15557000001", "-text", "Standalone emulator: see you at 10")
+	handset := regexp.MustCompile(`handset: \d\d:\d\d:\d\d to \+15557000001, 1 part\(s\), GSM-7, ref \d+, MR \[\d+\]: Standalone emulator: see you at 10\n`)
+	r.waitFor("the handset line", 30*time.Second, func() bool { return handset.MatchString(out.String()) })
+	io.WriteString(stdin, "inject +15557000001 C\n")
+	r.waitFor("the injected reply in the inbox", 30*time.Second, func() bool {
+		o, _, _ := r.cmd("inbox", "-json")
+		return strings.Contains(o, `"text": "C"`) && strings.Contains(o, `"from": "+15557000001"`)
+	})
+	io.WriteString(stdin, "handset\n")
+	r.waitFor("the handset listing", 10*time.Second, func() bool {
+		return strings.Contains(out.String(), "to +15557000001 (1 parts): Standalone emulator: see you at 10")
+	})
+	io.WriteString(stdin, "frobnicate\n")
+	r.waitFor("an unknown command explained", 10*time.Second, func() bool {
+		return strings.Contains(errb.String(), `unknown command "frobnicate"; type help`)
+	})
 }

@@ -48,7 +48,7 @@ func runEmulator(ctx context.Context, env *cmdEnv, args []string) error {
 		StatusReportDelay: *srDelay,
 		OnHandset: func(m emulator.HandsetMessage) {
 			// This is a test device: the handset shows what a phone would.
-			fmt.Fprintf(env.stdout, "handset: to %s, %d part(s), %s, ref %d, MR %v: %s\n", m.To, m.Parts, m.Encoding, m.Reference, m.MRs, m.Text)
+			fmt.Fprintf(env.stdout, "handset: %s to %s, %d part(s), %s, ref %d, MR %v: %s\n", m.At.Format(time.TimeOnly), m.To, m.Parts, m.Encoding, m.Reference, m.MRs, m.Text)
 		},
 	})
 	if err != nil {
