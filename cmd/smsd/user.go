@@ -106,7 +106,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 			switch {
 			case u.Disabled:
 				state = "disabled"
-			case !u.LockedUntil.IsZero():
+			case u.LockedUntil.After(time.Now()):
 				state = "locked until " + u.LockedUntil.Local().Format("2006-01-02 15:04")
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.Name, state, u.CreatedAt.Local().Format("2006-01-02"))
