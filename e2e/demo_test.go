@@ -31,22 +31,30 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startTyped starts smsd with args and a stdin the test types to; stdout
+// and stderr can be read while it runs.
+func startTyped(t *testing.T, args ...string) (c *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
+	t.Helper()
+	c = exec.Command(smsdBin, args...)
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	c.Stdout, c.Stderr = stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, stdin, stdout, stderr
+}
+
 // TestDemo runs `smsd demo` as the README tells a newcomer to, and uses its
 // phone panel: the two demo reminders reach the emulated handsets, a typed
 // HELP reply is answered with the help text, a STOP reply opts the number
 // out so that a new reminder to it is refused, and Ctrl-C removes the
 // temporary data directory.
 func TestDemo(t *testing.T) {
-	c := exec.Command(smsdBin, "demo", "-for", "3m")
-	stdin, err := c.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errb syncBuffer
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, stdin, out, errb := startTyped(t, "demo", "-for", "3m")
 	exited := make(chan error, 1)
 	go func() { exited <- c.Wait() }()
 	defer func() {

@@ -802,16 +802,7 @@ func TestWrongPINExitsForGood(t *testing.T) {
 func TestEmulatorCommand(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "tty")
-	c := exec.Command(smsdBin, "emulator", "-link", link, "-report-delay", "50ms")
-	stdin, err := c.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errb syncBuffer
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, stdin, out, errb := startTyped(t, "emulator", "-link", link, "-report-delay", "50ms")
 	defer func() { c.Process.Signal(syscall.SIGTERM); c.Wait() }()
 	r := &rig{t: t, dir: dir, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "smsd.toml")}
 	t.Cleanup(func() { r.stop() })
