@@ -388,30 +388,25 @@ func TestKillRestart(t *testing.T) {
 		}
 	}
 	s.Close()
-	// A modem that answers after 10 ms makes the run last several seconds,
-	// so the kills land while messages are going out.
-	r.emu.SetLatency(10 * time.Millisecond)
-	// A kill counts only when it lands mid-run: messages were still waiting.
-	// A fast machine sends more between kills, so the loop goes on until 12
-	// kills landed or the run is over, and fewer than 10 is a failure: the
-	// test would not have shown what it claims.
-	kills, landed := 0, 0
-	for landed < 12 && kills < 40 {
+	// A slow modem (20 ms an answer: a message takes 40 ms or more) makes
+	// the run long enough to cut. Kill i waits until the run has got i/13 of
+	// the way (so the 12 kills spread over the whole run whatever the
+	// machine's speed), then a random moment more, so that it lands at a
+	// random step of a send: claimed, at the prompt, mid-PDU, waiting for
+	// +CMGS, recording the result.
+	r.emu.SetLatency(20 * time.Millisecond)
+	const kills = 12
+	for i := 1; i <= kills; i++ {
 		r.start()
-		time.Sleep(time.Duration(300+rand.IntN(500)) * time.Millisecond)
+		target := i * n / (kills + 1)
+		r.waitFor(fmt.Sprintf("%d messages out before kill %d", target, i), 90*time.Second, func() bool { return len(r.emu.Handset()) >= target })
+		time.Sleep(time.Duration(rand.IntN(80)) * time.Millisecond)
 		sent := len(r.emu.Handset())
 		r.kill()
-		kills++
-		if sent < n {
-			landed++
-		}
-		t.Logf("kill %d: %d messages on the handset so far", kills, sent)
 		if sent >= n {
-			break
+			t.Fatalf("kill %d came after the run finished: it shows nothing", i)
 		}
-	}
-	if landed < 10 {
-		t.Fatalf("only %d of %d kills landed while messages were still going out; want >= 10", landed, kills)
+		t.Logf("kill %d: %d messages on the handset so far", i, sent)
 	}
 	r.start()
 	r.waitFor("queue drained", 90*time.Second, func() bool {
@@ -452,7 +447,11 @@ func TestKillRestart(t *testing.T) {
 			t.Errorf("duplicate on the handset: %q x%d", k, c)
 		}
 	}
-	t.Logf("%d kills (%d mid-run); states %v; handset %d messages", kills, landed, states, len(r.emu.Handset()))
+	// A kill can catch at most the one message in flight (one modem).
+	if states[queue.Uncertain] > kills {
+		t.Errorf("%d messages uncertain after %d kills; at most one each", states[queue.Uncertain], kills)
+	}
+	t.Logf("%d kills; states %v; handset %d messages", kills, states, len(r.emu.Handset()))
 }
 
 // TestUnplugReplug: the modem is unplugged and replugged 5 times during a
