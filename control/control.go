@@ -99,6 +99,8 @@ type Status struct {
 	Running bool `json:"running"`
 	// Locked: the store waits for its passphrase (`smsd key unlock`).
 	Locked bool `json:"locked"`
+	// Starting: the daemon answers but is still opening the store.
+	Starting bool `json:"starting,omitempty"`
 	// Queue counts messages by state.
 	Queue    map[string]int   `json:"queue"`
 	Dispatch *dispatch.Status `json:"dispatch,omitempty"`

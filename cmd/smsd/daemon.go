@@ -255,7 +255,18 @@ func (d *daemon) reload(path string) {
 	}
 }
 
-func (d *daemon) ready() (*queue.Store, *dispatch.Dispatcher, error) {
+// ready returns the open store. The control socket comes up before the
+// store is opened (see run), so a request that arrives while a key-file or
+// credential store is still opening waits for it rather than being told the
+// store is locked; only a passphrase store is refused until it is unlocked.
+func (d *daemon) ready(ctx context.Context) (*queue.Store, *dispatch.Dispatcher, error) {
+	if d.cfg.KeySource != config.KeyPassphrase {
+		select {
+		case <-d.unlocked:
+		case <-ctx.Done():
+			return nil, nil, control.Errorf(control.CodeLocked, "smsd serve is still opening the store; try again in a moment (journalctl -u smsd says why if it does not finish)")
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.store == nil {
@@ -266,7 +277,7 @@ func (d *daemon) ready() (*queue.Store, *dispatch.Dispatcher, error) {
 
 // Send implements control.Handler.
 func (d *daemon) Send(ctx context.Context, r control.SendRequest) (control.SendResult, error) {
-	s, _, err := d.ready()
+	s, _, err := d.ready(ctx)
 	if err != nil {
 		return control.SendResult{}, err
 	}
@@ -299,7 +310,9 @@ func (d *daemon) Status(ctx context.Context) (control.Status, error) {
 	disp := d.disp
 	d.mu.Unlock()
 	if disp == nil {
-		st.Locked = true
+		// No store yet: waiting for its passphrase, or still opening it.
+		st.Locked = d.cfg.KeySource == config.KeyPassphrase
+		st.Starting = !st.Locked
 		return st, nil
 	}
 	ds := disp.Status()
@@ -310,7 +323,7 @@ func (d *daemon) Status(ctx context.Context) (control.Status, error) {
 
 // Inbox implements control.Handler.
 func (d *daemon) Inbox(ctx context.Context, limit int) ([]control.InboxItem, error) {
-	s, _, err := d.ready()
+	s, _, err := d.ready(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +348,7 @@ func inbox(ctx context.Context, s *queue.Store, limit int) ([]control.InboxItem,
 
 // RotateDataKey implements control.Handler.
 func (d *daemon) RotateDataKey(ctx context.Context) (control.RotateResult, error) {
-	s, _, err := d.ready()
+	s, _, err := d.ready(ctx)
 	if err != nil {
 		return control.RotateResult{}, err
 	}
@@ -350,7 +363,7 @@ func rotateDataKey(ctx context.Context, s *queue.Store) (control.RotateResult, e
 
 // User implements control.Handler.
 func (d *daemon) User(ctx context.Context, r control.UserRequest) ([]control.UserInfo, error) {
-	s, _, err := d.ready()
+	s, _, err := d.ready(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,27 +74,46 @@ Ctrl-C stops the demo and deletes the directory.
 	go func() { errc <- d.run(ctx) }()
 	go func() {
 		c := control.NewClient(cfg.SocketPath())
-		for range 50 {
+		// The daemon's socket comes up a moment after this goroutine starts;
+		// a send waits there for the store to open.
+		for {
 			if _, err := c.Status(ctx); err == nil {
 				break
 			}
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 		for _, m := range []control.SendRequest{
 			{To: "+15551230001", Text: "Reminder: Dr. Rivera, tomorrow 9:00. Reply C to confirm, STOP to opt out."},
 			{To: "+15551230002", Text: "Rappel : rendez-vous jeudi à 14h30 — répondez C pour confirmer 🙂"},
 		} {
-			if r, err := c.Send(ctx, m); err == nil {
-				fmt.Fprintf(env.stdout, "[demo] queued message %d to %s (%d part(s), %s)\n", r.ID, r.To, r.Parts, r.Encoding)
+			r, err := c.Send(ctx, m)
+			if err != nil {
+				if ctx.Err() == nil {
+					fmt.Fprintf(env.stdout, "[demo] could not queue a demo reminder: %v\n", sendError(err))
+				}
+				continue
 			}
+			fmt.Fprintf(env.stdout, "[demo] queued message %d to %s (%d part(s), %s)\n", r.ID, r.To, r.Parts, r.Encoding)
 		}
-		time.Sleep(3 * time.Second)
-		d.mu.Lock()
-		emu := d.emu
-		d.mu.Unlock()
-		if emu != nil && ctx.Err() == nil {
-			emu.Inject("+15551230001", "C")
-			fmt.Fprintln(env.stdout, "[demo] the first patient replied \"C\": see smsd inbox")
+		// The first patient answers once their reminder has reached them.
+		for {
+			d.mu.Lock()
+			emu := d.emu
+			d.mu.Unlock()
+			if emu != nil && slices.ContainsFunc(emu.Handset(), func(m emulator.HandsetMessage) bool { return m.To == "+15551230001" }) {
+				emu.Inject("+15551230001", "C")
+				fmt.Fprintln(env.stdout, "[demo] the first patient replied \"C\": see smsd inbox")
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 	}()
 	go demoPrompt(ctx, env, d, control.NewClient(cfg.SocketPath()))

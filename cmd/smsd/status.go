@@ -65,6 +65,8 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintln(w, "daemon:  not running (start it: systemctl start smsd)")
 	case st.Locked:
 		fmt.Fprintf(w, "daemon:  running (pid %d, %s), LOCKED: run smsd key unlock\n", st.PID, st.Version)
+	case st.Starting:
+		fmt.Fprintf(w, "daemon:  starting (pid %d, %s): opening the store\n", st.PID, st.Version)
 	default:
 		fmt.Fprintf(w, "daemon:  running (pid %d, %s, since %s)\n", st.PID, st.Version, st.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	}
