@@ -358,7 +358,18 @@ func (d *daemon) RotateDataKey(ctx context.Context) (control.RotateResult, error
 // rotateDataKey is the one path to a data key rotation (daemon and direct).
 func rotateDataKey(ctx context.Context, s *queue.Store) (control.RotateResult, error) {
 	st, err := s.RotateDataKey(ctx, 0)
+	if err != nil {
+		// The rotation resumes where it stopped (queue.Store.RotateDataKey).
+		err = fmt.Errorf("%w (nothing is lost: run smsd key rotate again to finish)", err)
+	}
 	return control.RotateResult{Gen: st.Gen, Resumed: st.Resumed, Resealed: st.Resealed}, err
+}
+
+// emulator returns the built-in emulated modem once it runs, else nil.
+func (d *daemon) emulator() *emulator.Emulator {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.emu
 }
 
 // User implements control.Handler.

@@ -101,9 +101,7 @@ Ctrl-C stops the demo and deletes the directory.
 		}
 		// The first patient answers once their reminder has reached them.
 		for {
-			d.mu.Lock()
-			emu := d.emu
-			d.mu.Unlock()
+			emu := d.emulator()
 			if emu != nil && slices.ContainsFunc(emu.Handset(), func(m emulator.HandsetMessage) bool { return m.To == "+15551230001" }) {
 				emu.Inject("+15551230001", "C")
 				fmt.Fprintln(env.stdout, "[demo] the first patient replied \"C\": see smsd inbox")
@@ -215,9 +213,7 @@ func demoRun(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client, lin
 		}
 		fmt.Fprintf(env.stdout, "[demo] queued message %d to %s (%d part(s), %s)\n", r.ID, r.To, r.Parts, r.Encoding)
 	case "reply":
-		d.mu.Lock()
-		emu := d.emu
-		d.mu.Unlock()
+		emu := d.emulator()
 		if emu == nil {
 			return errors.New("the emulated modem is not up yet; try again in a moment")
 		}

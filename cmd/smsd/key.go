@@ -42,7 +42,7 @@ func runKey(ctx context.Context, env *cmdEnv, args []string) error {
 		func(c *control.Client) (err error) { r, err = c.RotateDataKey(ctx); return err },
 		func(s *queue.Store) (err error) { r, err = rotateDataKey(ctx, s); return err })
 	if err != nil {
-		return fmt.Errorf("%w (nothing is lost: run smsd key rotate again to finish)", err)
+		return err
 	}
 	resumed := ""
 	if r.Resumed {
