@@ -29,6 +29,7 @@ import (
 
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/quiet"
 )
 
 // DefaultRateLimit is the per-modem pause between two messages when
@@ -69,7 +70,7 @@ type Config struct {
 	// like any reply and answered with nothing (logged).
 	HelpText string
 	// QuietHours, if set, holds every loop from claiming during those hours.
-	QuietHours *QuietHours
+	QuietHours *quiet.Hours
 	// Location is the clock for daily caps (and quiet hours without a
 	// location of their own); default time.Local.
 	Location *time.Location
@@ -88,7 +89,7 @@ type Config struct {
 type Dispatcher struct {
 	store     *queue.Store
 	help      string
-	quiet     *QuietHours
+	quiet     *quiet.Hours
 	loc       *time.Location
 	drain     time.Duration
 	stall     time.Duration
@@ -133,7 +134,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d.log = d.log.With("component", "dispatch")
 	if d.quiet != nil {
-		if err := d.quiet.validate(); err != nil {
+		if err := d.quiet.Validate(); err != nil {
 			return nil, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinicsms/smsd/modem/pdu"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/quiet"
 )
 
 // Test numbers: 555-01xx is the fictional range.
@@ -165,7 +166,7 @@ func TestQuietHoursDefer(t *testing.T) {
 	// A window around now that lasts into the next minute or two.
 	now := time.Now().In(time.Local)
 	sod := time.Duration(now.Hour())*time.Hour + time.Duration(now.Minute())*time.Minute
-	r.cfg.QuietHours = &QuietHours{Start: sod, End: (sod + 2*time.Minute) % (24 * time.Hour)}
+	r.cfg.QuietHours = &quiet.Hours{Start: sod, End: (sod + 2*time.Minute) % (24 * time.Hour)}
 	m := r.enqueue(alice, "Reminder at night")
 	r.start()
 	r.eventually("quiet hours", 10*time.Second, func() bool { return r.d.Status().Modems[0].State == StateQuietHours })
@@ -265,7 +266,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no_id", Config{Store: r.store, Modems: []ModemConfig{{Modem: mc.Modem}}}, "no ID"},
 		{"dup_id", Config{Store: r.store, Modems: []ModemConfig{mc, mc}}, "used twice"},
 		{"negative_cap", Config{Store: r.store, Modems: []ModemConfig{{ID: "a", Modem: mc.Modem, DailyCap: -1}}}, "negative"},
-		{"bad_quiet", Config{Store: r.store, Modems: []ModemConfig{mc}, QuietHours: &QuietHours{Start: time.Hour, End: time.Hour}}, "start equals end"},
+		{"bad_quiet", Config{Store: r.store, Modems: []ModemConfig{mc}, QuietHours: &quiet.Hours{Start: time.Hour, End: time.Hour}}, "start equals end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

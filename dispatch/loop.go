@@ -149,7 +149,7 @@ func (l *loop) run(ctx, sendCtx context.Context) {
 // quiet hours, the daily cap, the rate limit.
 func (l *loop) deferral(now time.Time) (time.Time, string) {
 	if q := l.d.quiet; q != nil {
-		if end, in := q.active(now, l.d.loc); in {
+		if end, in := q.Active(now, l.d.loc); in {
 			return end, StateQuietHours
 		}
 	}
