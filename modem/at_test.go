@@ -206,7 +206,7 @@ func TestCMSTransient(t *testing.T) {
 		if !CMSTransient(c) {
 			t.Errorf("+CMS %d should be transient", c)
 		}
-		if !IsTransient(finalError("AT+CMGS", "+CMS ERROR: "+itoa(c))) {
+		if !IsTransient(finalError("AT+CMGS", "+CMS ERROR: "+strconv.Itoa(c))) {
 			t.Errorf("finalError +CMS %d not transient", c)
 		}
 	}
@@ -214,10 +214,8 @@ func TestCMSTransient(t *testing.T) {
 		if CMSTransient(c) {
 			t.Errorf("+CMS %d should be permanent", c)
 		}
-		if IsTransient(finalError("AT+CMGS", "+CMS ERROR: "+itoa(c))) {
+		if IsTransient(finalError("AT+CMGS", "+CMS ERROR: "+strconv.Itoa(c))) {
 			t.Errorf("finalError +CMS %d transient", c)
 		}
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

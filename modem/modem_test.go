@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/modem/pdu"
 	"go.bug.st/serial"
@@ -75,13 +75,6 @@ func (s *sink) wait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("SMSD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 type rig struct {
 	emu  *emulator.Emulator
 	m    *Modem
@@ -95,7 +88,7 @@ type rig struct {
 func newRig(t testing.TB, adjust func(*Config)) *rig {
 	t.Helper()
 	link := filepath.Join(t.TempDir(), "ttySIM0")
-	emu, err := emulator.Start(emulator.Config{Link: link, Logger: testLogger(t), StatusReportDelay: 10 * time.Millisecond})
+	emu, err := emulator.Start(emulator.Config{Link: link, Logger: testutil.Logger(nil), StatusReportDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +103,7 @@ func newRig(t testing.TB, adjust func(*Config)) *rig {
 		HealthInterval: 200 * time.Millisecond,
 		ReconnectMin:   50 * time.Millisecond,
 		ReconnectMax:   200 * time.Millisecond,
-		Logger:         testLogger(t),
+		Logger:         testutil.Logger(nil),
 		OnInbound:      s.onInbound,
 		OnStatusReport: s.onReport,
 	}
@@ -660,7 +653,7 @@ func TestWrongPINNotRetriedAfterRestart(t *testing.T) {
 		t.Fatalf("first daemon: %v", err)
 	}
 	for restart := 1; restart <= 3; restart++ {
-		m, err := New(Config{Path: r.emu.Path(), PIN: "4321", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+		m, err := New(Config{Path: r.emu.Path(), PIN: "4321", CommandTimeout: 2 * time.Second, Logger: testutil.Logger(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -678,7 +671,7 @@ func TestWrongPINNotRetriedAfterRestart(t *testing.T) {
 	// The SIM is not PUK-locked, but the right PIN is not entered either
 	// while a try is used up (nobody can tell which PIN is the right one);
 	// a person resets the count by entering it in a phone.
-	m, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+	m, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testutil.Logger(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,7 +679,7 @@ func TestWrongPINNotRetriedAfterRestart(t *testing.T) {
 		t.Fatalf("right PIN with a used try: %v", err)
 	}
 	r.emu.RequirePIN("1234") // the person entered it in a phone: 3 tries again
-	m2, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testLogger(t)})
+	m2, err := New(Config{Path: r.emu.Path(), PIN: "1234", CommandTimeout: 2 * time.Second, Logger: testutil.Logger(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -874,7 +867,7 @@ func TestNewValidates(t *testing.T) {
 // The port does not exist (yet): Run waits and retries, and never gives up.
 func TestMissingPortWaited(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "later")
-	m, err := New(Config{Path: link, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, CommandTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	m, err := New(Config{Path: link, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, CommandTimeout: 500 * time.Millisecond, Logger: testutil.Logger(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -945,7 +938,7 @@ func TestAutoNoPortAnswers(t *testing.T) {
 	}
 	defer silent.Close()
 	silent.Hang()
-	m, err := New(Config{Path: "auto", CommandTimeout: 300 * time.Millisecond, Logger: testLogger(t)})
+	m, err := New(Config{Path: "auto", CommandTimeout: 300 * time.Millisecond, Logger: testutil.Logger(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1127,7 +1120,7 @@ func TestAutoPicksPortThatAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer good.Close()
-	m, err := New(Config{Path: "auto", CommandTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	m, err := New(Config{Path: "auto", CommandTimeout: 500 * time.Millisecond, Logger: testutil.Logger(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1275,30 +1268,12 @@ func TestNoSIMWaited(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the modem's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Logs, at debug level, carry no PHI through a run that does everything
 // that logs: PIN entry, sends (accepted, refused, to an invalid number),
 // inbound messages (handler failing once, undecodable), status reports, a
 // hang and the reconnect. The IMEI appears only masked.
 func TestLogsCarryNoPHI(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer // written by the modem's goroutines
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		// Timestamps could hold any digits; they are not what is checked.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem/pdu"
 	"go.bug.st/serial"
 )
@@ -139,7 +140,7 @@ func TestPromptSubmitAndEscape(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := parts[0].TPDU
-	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)) + "\r")
 	if got := c.until("> "); got != "\r\n> " {
 		t.Fatalf("prompt: %q", got)
 	}
@@ -148,12 +149,12 @@ func TestPromptSubmitAndEscape(t *testing.T) {
 		t.Fatalf("submit answer: %q", got)
 	}
 	// ESC abandons the prompt: nothing is sent.
-	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)) + "\r")
 	c.until("> ")
 	c.send("0011\x1b")
 	c.until("OK\r\n")
 	// A length that does not match the PDU.
-	c.send("AT+CMGS=" + itoa(len(tp)+1) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)+1) + "\r")
 	c.until("> ")
 	c.send("00" + hex.EncodeToString(tp) + "\x1a")
 	if got := c.until("\r\n+CMS ERROR: 304\r\n"); got != "\r\n+CMS ERROR: 304\r\n" {
@@ -165,15 +166,13 @@ func TestPromptSubmitAndEscape(t *testing.T) {
 	}
 	// Not registered: +CMS ERROR 331 after the PDU.
 	e.SetRegistered(0)
-	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)) + "\r")
 	c.until("> ")
 	c.send("00" + hex.EncodeToString(tp) + "\x1a")
 	if got := c.until("\r\n+CMS ERROR: 331\r\n"); got == "" {
 		t.Fatal("no 331")
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Stored messages are listed with the SMSC field first, as real modems
 // print them, and +CMTI announces each.
@@ -192,11 +191,7 @@ func TestStorageAndIndications(t *testing.T) {
 	if len(lines) < 3 || lines[0] != "+CMGL: 1,0,,"+strings.Split(lines[0], ",,")[1] {
 		t.Fatalf("CMGL: %q", got)
 	}
-	raw, err := hex.DecodeString(lines[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	smsc, tpdu, err := pdu.SplitSMSC(raw)
+	smsc, tpdu, err := pdu.SplitSMSC(testutil.MustHex(t, lines[1]))
 	if err != nil || smsc != "+15550000000" {
 		t.Fatalf("SMSC %q %v", smsc, err)
 	}
@@ -228,7 +223,7 @@ func TestStatusReportDirect(t *testing.T) {
 	c.cmd("AT+CNMI=2,1,0,1,0", "OK")
 	parts, _ := pdu.EncodeSubmit("+15551234567", "hi", pdu.SubmitOptions{StatusReport: true})
 	tp := parts[0].TPDU
-	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)) + "\r")
 	c.until("> ")
 	c.send("00" + hex.EncodeToString(tp) + "\x1a")
 	c.until("OK\r\n")
@@ -237,8 +232,7 @@ func TestStatusReportDirect(t *testing.T) {
 		out += c.until("\r\n")
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\r\n")
-	raw, _ := hex.DecodeString(lines[len(lines)-1])
-	_, tpdu, err := pdu.SplitSMSC(raw)
+	_, tpdu, err := pdu.SplitSMSC(testutil.MustHex(t, lines[len(lines)-1]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +282,7 @@ func TestLinkRefusesToReplaceAFile(t *testing.T) {
 // gammu, a third-party AT client, identifies the emulator and sends through
 // it; the handset log shows the message.
 func TestGammu(t *testing.T) {
-	gammu := requireTool(t, "gammu", "apt-get install gammu; make deps does it")
+	gammu := testutil.RequireTool(t, "gammu", "apt-get install gammu; make deps does it")
 	e := start(t, Config{})
 	dir := t.TempDir()
 	rc := filepath.Join(dir, "gammurc")
@@ -350,23 +344,6 @@ func TestGammu(t *testing.T) {
 	}
 }
 
-// requireTool finds a real program a test drives. Missing, the test skips
-// with an install hint, unless SMSD_REQUIRE_REAL_PARTS=1 (CI, which installs
-// the packages as root): then a missing tool fails the test, so that a broken
-// install cannot pass as a skip.
-func requireTool(t *testing.T, name, hint string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("SMSD_REQUIRE_REAL_PARTS") == "1" {
-		t.Fatalf("%s not found (%v) and SMSD_REQUIRE_REAL_PARTS=1: %s", name, err, hint)
-	}
-	t.Skipf("%s not installed (%s); set SMSD_REQUIRE_REAL_PARTS=1 to make this a failure", name, hint)
-	return ""
-}
-
 // gammuField returns the value of a "Name : value" line of gammu's output.
 func gammuField(out, name string) (string, bool) {
 	for _, l := range strings.Split(out, "\n") {
@@ -394,7 +371,7 @@ func (c *client) submitHello(final string) string {
 		c.t.Fatal(err)
 	}
 	tp := parts[0].TPDU
-	c.send("AT+CMGS=" + itoa(len(tp)) + "\r")
+	c.send("AT+CMGS=" + strconv.Itoa(len(tp)) + "\r")
 	c.until("> ")
 	c.send("00" + strings.ToUpper(hex.EncodeToString(tp)) + "\x1a")
 	return c.until(final + "\r\n")
@@ -453,7 +430,7 @@ func TestLatencyAndWirePacing(t *testing.T) {
 		if err := e.Inject("+15557654321", "Yes, I will be there at nine"); err != nil {
 			t.Fatal(err)
 		}
-		c.until(`"SM",` + itoa(i+1) + "\r\n")
+		c.until(`"SM",` + strconv.Itoa(i+1) + "\r\n")
 	}
 	const baud = 2400
 	e.SetBaud(baud)

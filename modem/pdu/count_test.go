@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 func TestCountText(t *testing.T) {
@@ -148,7 +150,7 @@ func TestStatusReportRoundTrip(t *testing.T) {
 		}
 	}
 	// Optional TP-PI with PID, DCS and user data is read (and checked).
-	b := mustHex(t, "06000B910221815716F2709021510121807090215101718000"+"07"+"00"+"00"+"02"+"E834")
+	b := testutil.MustHex(t, "06000B910221815716F2709021510121807090215101718000"+"07"+"00"+"00"+"02"+"E834")
 	if sr, err := DecodeStatusReport(b); err != nil || sr.Outcome != Delivered {
 		t.Errorf("with TP-PI: %+v, %v", sr, err)
 	}

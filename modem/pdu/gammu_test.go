@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // These tests cross-check the codec against an independent implementation:
@@ -22,20 +25,6 @@ import (
 // silently skipped it would claim a check that never ran.
 
 const gammuPython = "/usr/bin/python3"
-
-// requireRealPartsEnv names the environment variable that turns "the real
-// part is missing, skip" into a test failure.
-const requireRealPartsEnv = "SMSD_REQUIRE_REAL_PARTS"
-
-// skipUnlessRequired skips the test with the reason and install hint, or
-// fails it when SMSD_REQUIRE_REAL_PARTS=1.
-func skipUnlessRequired(t testing.TB, reason string) {
-	t.Helper()
-	if os.Getenv(requireRealPartsEnv) == "1" {
-		t.Fatalf("%s, and %s=1 requires it", reason, requireRealPartsEnv)
-	}
-	t.Skip("skipped: " + reason)
-}
 
 type gammuReq struct {
 	Op     string `json:"op"`
@@ -72,7 +61,7 @@ type gammuResp struct {
 func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	t.Helper()
 	if _, err := os.Stat(gammuPython); err != nil {
-		skipUnlessRequired(t, "gammu cross-check cannot run: "+gammuPython+" not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)")
+		testutil.SkipUnlessRequired(t, "gammu cross-check cannot run: "+gammuPython+" not found (install Debian's python3 and python3-gammu: apt-get install -y python3-gammu)")
 	}
 	in, err := json.Marshal(reqs)
 	if err != nil {
@@ -85,7 +74,7 @@ func runGammu(t *testing.T, reqs []gammuReq) []gammuResp {
 	out, err := cmd.Output()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 3 {
-		skipUnlessRequired(t, "gammu cross-check cannot run: "+strings.TrimSpace(stderr.String())+" (apt-get install -y python3-gammu)")
+		testutil.SkipUnlessRequired(t, "gammu cross-check cannot run: "+strings.TrimSpace(stderr.String())+" (apt-get install -y python3-gammu)")
 	}
 	if err != nil {
 		t.Fatalf("gammu helper: %v\n%s", err, stderr.String())
@@ -248,7 +237,7 @@ func TestGammuDecodesOurSubmit(t *testing.T) {
 		for _, p := range c.parts {
 			r := resps[k]
 			k++
-			where := c.name + " to " + c.to + " part " + itoa(p.Seq) + "/" + itoa(p.Total)
+			where := c.name + " to " + c.to + " part " + strconv.Itoa(p.Seq) + "/" + strconv.Itoa(p.Total)
 			if !r.OK {
 				t.Errorf("%s: gammu cannot decode our PDU %s: %s", where, EncodeHex(p.TPDU), r.Error)
 				continue
@@ -304,7 +293,7 @@ func TestGammuDecodesOurDeliverAndStatusReport(t *testing.T) {
 				t.Fatalf("%s from %s: %v", tc.name, from, err)
 			}
 			for i, p := range parts {
-				cases = append(cases, sent{tc.name + " from " + from + " part " + itoa(i+1), from, "", p})
+				cases = append(cases, sent{tc.name + " from " + from + " part " + strconv.Itoa(i+1), from, "", p})
 				reqs = append(reqs, gammuReq{Op: "decode", PDU: "07919471060040F4" + EncodeHex(p)})
 			}
 		}
@@ -524,7 +513,7 @@ func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
 	}
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, requireRealPartsEnv+"=") && !strings.HasPrefix(kv, "PYTHONPATH=") {
+		if !strings.HasPrefix(kv, testutil.RequireRealPartsEnv+"=") && !strings.HasPrefix(kv, "PYTHONPATH=") {
 			env = append(env, kv)
 		}
 	}
@@ -536,13 +525,13 @@ func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
 		says    []string
 	}{
 		{"not_required_skips", "", false, []string{"--- SKIP: TestGammuDecodesOurSubmit", "apt-get install -y python3-gammu"}},
-		{"required_fails", "1", true, []string{"--- FAIL: TestGammuDecodesOurSubmit", requireRealPartsEnv + "=1 requires it", "apt-get install -y python3-gammu"}},
+		{"required_fails", "1", true, []string{"--- FAIL: TestGammuDecodesOurSubmit", testutil.RequireRealPartsEnv + "=1 requires it", "apt-get install -y python3-gammu"}},
 		{"other_value_skips", "0", false, []string{"--- SKIP: TestGammuDecodesOurSubmit"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestGammuDecodesOurSubmit$", "-test.v", "-test.count=1")
-			cmd.Env = append(env, requireRealPartsEnv+"="+tc.require)
+			cmd.Env = append(env, testutil.RequireRealPartsEnv+"="+tc.require)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if err != nil && !errors.As(err, &exit) {
@@ -558,14 +547,4 @@ func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(i int) string {
-	if i < 0 {
-		return "-" + itoa(-i)
-	}
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

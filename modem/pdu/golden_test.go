@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // The golden file pins the exact PDUs smsd sends and the emulator delivers
@@ -100,7 +102,7 @@ func TestGoldenPDUsDecodeInGammu(t *testing.T) {
 			t.Errorf("%s %s %s: gammu says %+v", e.kind, e.name, e.hex, r)
 			continue
 		}
-		b := mustHex(t, e.hex)
+		b := testutil.MustHex(t, e.hex)
 		var text string
 		switch e.kind {
 		case "submit":

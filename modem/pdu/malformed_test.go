@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // validTPDUs are well-formed TPDUs of every type (no SMSC field); their
@@ -23,7 +25,7 @@ var validTPDUs = []string{
 // (never a panic, never a partial message).
 func TestTruncatedIsError(t *testing.T) {
 	for _, h := range validTPDUs {
-		full := mustHex(t, h)
+		full := testutil.MustHex(t, h)
 		if _, err := Decode(full); err != nil {
 			if _, err2 := DecodeSubmit(full); err2 != nil {
 				t.Fatalf("vector %s does not decode: %v / %v", h, err, err2)
@@ -91,7 +93,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := mustHex(t, tc.hex)
+			b := testutil.MustHex(t, tc.hex)
 			_, err := decoders[tc.decode](b)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
@@ -120,7 +122,7 @@ func TestBadHex(t *testing.T) {
 		t.Errorf("DecodeHex with spaces and mixed case = %X, %v", b, err)
 	}
 	for _, h := range []string{"0C91", "0791447758", "FF"} {
-		if _, _, err := SplitSMSC(mustHex(t, h)); !errors.Is(err, ErrMalformed) {
+		if _, _, err := SplitSMSC(testutil.MustHex(t, h)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("SplitSMSC(%s) err = %v, want ErrMalformed", h, err)
 		}
 	}

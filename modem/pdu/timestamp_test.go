@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // TestBadServiceTimestampStillDecodes: a network that stamps a message with
@@ -28,7 +30,7 @@ func TestBadServiceTimestampStillDecodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// first octet, TP-OA (length, type, 6 octets of digits), PID, DCS
-			copy(b[1+8+2:], mustHex(t, tc.scts))
+			copy(b[1+8+2:], testutil.MustHex(t, tc.scts))
 			d, err := DecodeDeliver(b)
 			if err != nil {
 				t.Fatalf("a bad SCTS made the message undecodable: %v", err)
@@ -49,7 +51,7 @@ func TestBadServiceTimestampStillDecodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			// first octet, TP-MR, TP-RA (8 octets), TP-SCTS, then TP-DT
-			copy(b[2+8+7:], mustHex(t, tc.scts))
+			copy(b[2+8+7:], testutil.MustHex(t, tc.scts))
 			sr, err := DecodeStatusReport(b)
 			if err != nil {
 				t.Fatalf("a bad TP-DT made the report undecodable: %v", err)

@@ -6,16 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := DecodeHex(s)
-	if err != nil {
-		t.Fatalf("DecodeHex(%q): %v", s, err)
-	}
-	return b
-}
+	"github.com/clinicsms/smsd/internal/testutil"
+)
 
 func zone(t testing.TB, quarters int) *time.Location {
 	t.Helper()
@@ -172,7 +165,7 @@ func TestDecodeDeliverVectors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			smsc, tpdu, err := SplitSMSC(mustHex(t, tc.pdu))
+			smsc, tpdu, err := SplitSMSC(testutil.MustHex(t, tc.pdu))
 			if err != nil {
 				t.Fatalf("SplitSMSC: %v", err)
 			}
@@ -345,7 +338,7 @@ func TestEncodeSubmitVectors(t *testing.T) {
 // tutorial: MR 0, recipient +20121875612, SCTS and DT 2007-09-12 +02:00,
 // TP-ST 0 (received by the SME).
 func TestDecodeStatusReportVector(t *testing.T) {
-	tpdu := mustHex(t, "06000B910221815716F2709021510121807090215101718000")
+	tpdu := testutil.MustHex(t, "06000B910221815716F2709021510121807090215101718000")
 	sr, err := DecodeStatusReport(tpdu)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +465,7 @@ func TestParseDCS(t *testing.T) {
 // Compressed or reserved coding in a real PDU is a clear error, not garbage.
 func TestDecodeDeliverUnsupportedCoding(t *testing.T) {
 	for _, dcs := range []string{"20", "0C", "80", "A4"} {
-		tpdu := mustHex(t, "04"+"0B915155214365F7"+"00"+dcs+"62114251000000"+"02"+"E834")
+		tpdu := testutil.MustHex(t, "04"+"0B915155214365F7"+"00"+dcs+"62114251000000"+"02"+"E834")
 		_, err := DecodeDeliver(tpdu)
 		if !errors.Is(err, ErrUnsupported) {
 			t.Errorf("DCS %s: err = %v, want ErrUnsupported", dcs, err)
@@ -523,7 +516,7 @@ func TestPackSeptets(t *testing.T) {
 	septets := []byte{0x68, 0x65, 0x6C, 0x6C, 0x6F, 0x68, 0x65, 0x6C, 0x6C, 0x6F} // "hellohello"
 	got := make([]byte, septetOctets(0, len(septets)))
 	packSeptets(got, 0, septets)
-	if want := mustHex(t, "E8329BFD4697D9EC37"); !bytes.Equal(got, want) {
+	if want := testutil.MustHex(t, "E8329BFD4697D9EC37"); !bytes.Equal(got, want) {
 		t.Errorf("pack = %X, want %X", got, want)
 	}
 	if back := unpackSeptets(got, 0, len(septets)); !bytes.Equal(back, septets) {
@@ -594,7 +587,7 @@ func TestSplitSMSC(t *testing.T) {
 		{"069121436587F900", "+123456789", "00"}, // odd digit count: filler nibble
 	}
 	for _, tc := range tests {
-		for _, in := range [][]byte{mustHex(t, tc.in), []byte(tc.in), []byte(strings.ToLower(tc.in))} {
+		for _, in := range [][]byte{testutil.MustHex(t, tc.in), []byte(tc.in), []byte(strings.ToLower(tc.in))} {
 			smsc, tpdu, err := SplitSMSC(in)
 			if err != nil {
 				t.Errorf("SplitSMSC(%s): %v", tc.in, err)
@@ -642,7 +635,7 @@ func TestDecodeSubmitValidityPeriod(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := DecodeSubmit(mustHex(t, tc.hex))
+			s, err := DecodeSubmit(testutil.MustHex(t, tc.hex))
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
@@ -673,8 +666,8 @@ func TestDecodeUCS2Surrogates(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ud := mustHex(t, tc.hex)
-			tpdu := mustHex(t, "040B915155214365F7"+"0008"+"62114251000000")
+			ud := testutil.MustHex(t, tc.hex)
+			tpdu := testutil.MustHex(t, "040B915155214365F7"+"0008"+"62114251000000")
 			tpdu = append(append(tpdu, byte(len(ud))), ud...)
 			d, err := DecodeDeliver(tpdu)
 			if err != nil {
@@ -712,7 +705,7 @@ func TestDecodeGSM7EscapeEdges(t *testing.T) {
 			// The same septets packed in a real SMS-DELIVER.
 			ud := make([]byte, septetOctets(0, len(tc.septets)))
 			packSeptets(ud, 0, tc.septets)
-			tpdu := mustHex(t, "040B915155214365F7"+"0000"+"62114251000000")
+			tpdu := testutil.MustHex(t, "040B915155214365F7"+"0000"+"62114251000000")
 			tpdu = append(append(tpdu, byte(len(tc.septets))), ud...)
 			d, err := DecodeDeliver(tpdu)
 			if err != nil {
@@ -804,7 +797,7 @@ func TestDecodeStatusReportParameterIndicator(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sr, err := DecodeStatusReport(mustHex(t, base+tc.pi))
+			sr, err := DecodeStatusReport(testutil.MustHex(t, base+tc.pi))
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
