@@ -1,6 +1,7 @@
 // Package testutil holds the helpers that smsd's tests share: the rule for
 // real parts (tools, mounts) a test needs, a goroutine-safe log buffer, the
-// test logger and a hex decoder for PDUs and golden values.
+// test logger, a hex decoder for PDUs and golden values, and a way to run a
+// test of the same binary in a child process.
 //
 // It imports only the standard library, so the tests of every smsd package
 // (modem, queue, crypt, dispatch, e2e, ...) can use it without a cycle.
@@ -9,6 +10,7 @@ package testutil
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -113,4 +115,23 @@ func MustHex(t testing.TB, s string) []byte {
 		t.Fatalf("not hex: %q: %v", s, err)
 	}
 	return b
+}
+
+// RunTest runs the test named name of this test binary again, in a child
+// process (go test -run '^name$' -v -count=1), so that a test can observe
+// what it cannot see from inside, such as another test's skip or t.Fatal.
+// The child inherits this process's environment, with each "KEY=VALUE" of
+// env replacing KEY ("KEY=" sets it empty). It returns the child's combined
+// output and whether it failed; a child that cannot run fails t.
+func RunTest(t testing.TB, name string, env ...string) (out string, failed bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	// os/exec uses the last value of a key given twice.
+	cmd.Env = append(os.Environ(), env...)
+	b, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running the test binary for %s: %v", name, err)
+	}
+	return string(b), err != nil
 }

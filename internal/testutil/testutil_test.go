@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -54,12 +53,9 @@ func TestChild(t *testing.T) {
 // SMSD_REQUIRE_REAL_PARTS=1: then the test fails, still saying it; the test
 // stops in both cases.
 func TestMissingPartSkipsOrFails(t *testing.T) {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, RequireRealPartsEnv+"=") && !strings.HasPrefix(kv, childEnv+"=") {
-			env = append(env, kv)
-		}
-	}
+	// RunTest's env replaces what the child would inherit: with this set
+	// here, the cases with "" see that a "KEY=" replaces it.
+	t.Setenv(RequireRealPartsEnv, "1")
 	tests := []struct {
 		name, child, require string
 		failed               bool
@@ -73,25 +69,16 @@ func TestMissingPartSkipsOrFails(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
-			cmd.Env = append(env, childEnv+"="+tc.child)
-			if tc.require != "" {
-				cmd.Env = append(cmd.Env, RequireRealPartsEnv+"="+tc.require)
-			}
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if err != nil && !errors.As(err, &exit) {
-				t.Fatalf("running the test binary: %v", err)
-			}
-			if failed := err != nil; failed != tc.failed {
+			out, failed := RunTest(t, "TestChild", childEnv+"="+tc.child, RequireRealPartsEnv+"="+tc.require)
+			if failed != tc.failed {
 				t.Errorf("test binary failed = %v, want %v:\n%s", failed, tc.failed, out)
 			}
 			for _, s := range tc.says {
-				if !strings.Contains(string(out), s) {
+				if !strings.Contains(out, s) {
 					t.Errorf("output does not say %q:\n%s", s, out)
 				}
 			}
-			if strings.Contains(string(out), "CHILD WENT ON") {
+			if strings.Contains(out, "CHILD WENT ON") {
 				t.Errorf("the test went on after the helper:\n%s", out)
 			}
 		})

@@ -511,13 +511,6 @@ func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(fake, "gammu.py"), []byte("raise ImportError(\"No module named 'gammu' (simulated)\")\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, testutil.RequireRealPartsEnv+"=") && !strings.HasPrefix(kv, "PYTHONPATH=") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "PYTHONPATH="+fake)
 	tests := []struct {
 		name    string
 		require string
@@ -530,18 +523,12 @@ func TestGammuMissingSkipsOrFailsWhenRequired(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestGammuDecodesOurSubmit$", "-test.v", "-test.count=1")
-			cmd.Env = append(env, testutil.RequireRealPartsEnv+"="+tc.require)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if err != nil && !errors.As(err, &exit) {
-				t.Fatalf("running the test binary: %v", err)
-			}
-			if failed := err != nil; failed != tc.failed {
+			out, failed := testutil.RunTest(t, "TestGammuDecodesOurSubmit", "PYTHONPATH="+fake, testutil.RequireRealPartsEnv+"="+tc.require)
+			if failed != tc.failed {
 				t.Errorf("test binary failed = %v, want %v", failed, tc.failed)
 			}
 			for _, s := range tc.says {
-				if !bytes.Contains(out, []byte(s)) {
+				if !strings.Contains(out, s) {
 					t.Errorf("output does not say %q:\n%s", s, out)
 				}
 			}
