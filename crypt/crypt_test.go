@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"aead.dev/minisign"
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 func TestKeyFile(t *testing.T) {
@@ -295,7 +296,7 @@ func TestSigningKey(t *testing.T) {
 	// The minisign tool, when installed, verifies it too.
 	tool, err := exec.LookPath("minisign")
 	if err != nil {
-		if requireRealParts() {
+		if testutil.RealPartsRequired() {
 			t.Fatal("SMSD_REQUIRE_REAL_PARTS=1 but the minisign tool is not installed (scripts/test-deps.sh installs it)")
 		}
 		t.Log("minisign tool not installed (apt-get install minisign): skipping the cross-check")

@@ -7,17 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
 	"testing"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"golang.org/x/crypto/hkdf"
 )
-
-// requireRealParts reports whether a missing outside tool must fail the
-// test instead of skipping it: `make test` sets SMSD_REQUIRE_REAL_PARTS=1
-// after installing the tools (scripts/test-deps.sh), so a missing one there
-// is a broken set-up, not a reason to test less.
-func requireRealParts() bool { return os.Getenv("SMSD_REQUIRE_REAL_PARTS") == "1" }
 
 // Golden values in this package's v1 formats (generated once, then frozen): a
 // database sealed today must open with every later smsd, so the sealed
@@ -43,30 +37,21 @@ func goldenKeys() (DataKey, KEK) {
 	return dk, kek
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestStoredFormatsStable(t *testing.T) {
 	dk, kek := goldenKeys()
 	s := NewSealer(dk)
 	t.Run("sealed_value_opens", func(t *testing.T) {
-		pt, err := s.Open(unhex(t, goldenSealed), AD{"messages", "text_sealed", 42})
+		pt, err := s.Open(testutil.MustHex(t, goldenSealed), AD{"messages", "text_sealed", 42})
 		if err != nil || string(pt) != goldenPlain {
 			t.Fatalf("golden sealed value: %q %v", pt, err)
 		}
-		if _, err := s.Open(unhex(t, goldenSealed), AD{"messages", "text_sealed", 43}); !errors.Is(err, ErrTampered) {
+		if _, err := s.Open(testutil.MustHex(t, goldenSealed), AD{"messages", "text_sealed", 43}); !errors.Is(err, ErrTampered) {
 			t.Fatalf("golden value opened under another row: %v", err)
 		}
 	})
 	t.Run("wrapped_key_unwraps", func(t *testing.T) {
 		var w WrappedKey
-		if err := w.UnmarshalBinary(unhex(t, goldenWrapped)); err != nil {
+		if err := w.UnmarshalBinary(testutil.MustHex(t, goldenWrapped)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := Unwrap(w, kek)

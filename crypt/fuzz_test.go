@@ -2,9 +2,10 @@ package crypt
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"testing"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // FuzzWrappedKey: the wrapped-key record is read from the database file,
@@ -88,10 +89,7 @@ func FuzzParseKey(f *testing.F) {
 func FuzzOpen(f *testing.F) {
 	dk, _ := goldenKeys()
 	s := NewSealer(dk)
-	golden, err := hex.DecodeString(goldenSealed)
-	if err != nil {
-		f.Fatal(err)
-	}
+	golden := testutil.MustHex(f, goldenSealed)
 	f.Add(golden, int64(42))
 	f.Add(golden[:Overhead], int64(42))
 	f.Add([]byte{1, 0, 0, 0, 1}, int64(42))

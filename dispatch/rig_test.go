@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/queue"
@@ -57,35 +56,6 @@ func withDrain(d time.Duration) rigOpt       { return func(s *rigSetup) { s.drai
 func withMaxAttempts(n int) rigOpt           { return func(s *rigSetup) { s.maxTries = n } }
 func withStatusDelay(d time.Duration) rigOpt { return func(s *rigSetup) { s.srDelay = d } }
 
-// testLogger writes to the test log when -v is given, else nowhere; the
-// PHI check reads what was logged.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-var verbose = os.Getenv("SMSD_TEST_LOG") != ""
-
-func newLogger(sink io.Writer) *slog.Logger {
-	w := sink
-	if verbose {
-		w = io.MultiWriter(sink, os.Stderr)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // newRig opens a fresh store and starts the emulators; the dispatcher is
 // created and started by start (so tests can enqueue first).
 func newRig(t testing.TB, opts ...rigOpt) *rig {
@@ -95,14 +65,17 @@ func newRig(t testing.TB, opts ...rigOpt) *rig {
 		o(&s)
 	}
 	r := &rig{t: t, dir: t.TempDir()}
-	sink := &logSink{}
-	logger := newLogger(sink)
+	// Everything logged is kept for the PHI check (and copied to stderr
+	// when SMSD_TEST_LOG is set).
+	sink := &testutil.Buffer{}
+	logger := testutil.Logger(sink)
 	// The store logs into the same sink: the PHI check covers it too.
 	s.logger = logger
 	r.store = openStore(t, r.dir, s)
 	// The emulator plays the handset too, so its log may show texts: it
-	// gets its own sink, left out of the PHI check.
-	emuLogger := newLogger(io.Discard)
+	// gets no sink (only stderr under SMSD_TEST_LOG), left out of the PHI
+	// check.
+	emuLogger := testutil.Logger(nil)
 	for i := range s.modems {
 		// A stable link, as udev's /dev/serial/by-id gives: a replugged
 		// emulator gets a new pty whose number may differ.

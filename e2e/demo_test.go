@@ -1,46 +1,29 @@
 package e2e
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer that a child's output and the test read at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startTyped starts smsd with args and a stdin the test types to; stdout
-// and stderr can be read while it runs.
-func startTyped(t *testing.T, args ...string) (c *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
+// and stderr can be read while it runs (testutil.Buffer: the child's output
+// and the test read it at once).
+func startTyped(t *testing.T, args ...string) (c *exec.Cmd, stdin io.WriteCloser, stdout, stderr *testutil.Buffer) {
 	t.Helper()
 	c = exec.Command(smsdBin, args...)
 	stdin, err := c.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testutil.Buffer{}, &testutil.Buffer{}
 	c.Stdout, c.Stderr = stdout, stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)

@@ -9,13 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// requireRealParts reports whether a real part that cannot be set up must
-// fail the test instead of skipping it: `make test` runs as root with
-// SMSD_REQUIRE_REAL_PARTS=1, where a tmpfs that cannot be mounted is a
-// broken set-up, not a reason to test less.
-func requireRealParts() bool { return os.Getenv("SMSD_REQUIRE_REAL_PARTS") == "1" }
+	"github.com/clinicsms/smsd/internal/testutil"
+)
 
 // tmpfs mounts a small tmpfs of size bytes in a temporary directory. When
 // this process may not mount (not root, no CAP_SYS_ADMIN) it skips, saying
@@ -27,7 +23,7 @@ func tmpfs(t *testing.T, size int) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		if requireRealParts() {
+		if testutil.RealPartsRequired() {
 			t.Fatalf("SMSD_REQUIRE_REAL_PARTS=1 but a tmpfs cannot be mounted (run as root, or with CAP_SYS_ADMIN): %v %s", err, out)
 		}
 		t.Skipf("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN; set SMSD_REQUIRE_REAL_PARTS=1 to make this a failure): %v %s", err, out)
@@ -264,7 +260,7 @@ func TestReadOnlyFile(t *testing.T) {
 	s.Claim(ctx, "m1") // sending: an open would turn it uncertain
 	s.Close()
 	if out, err := exec.Command("chattr", "+i", e.db).CombinedOutput(); err != nil {
-		if requireRealParts() {
+		if testutil.RealPartsRequired() {
 			t.Fatalf("SMSD_REQUIRE_REAL_PARTS=1 but chattr +i failed here: %v %s", err, out)
 		}
 		t.Skipf("chattr +i not possible here (file system without immutable files?): %v %s", err, out)

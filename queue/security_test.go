@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf16"
 
 	"github.com/clinicsms/smsd/crypt"
+	"github.com/clinicsms/smsd/internal/testutil"
 )
 
 // fileSums hashes the database and its -wal/-shm (absent files hash as "-").
@@ -405,24 +405,6 @@ func TestTamperDetected(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the store's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // canaries are PHI that must never be found on disk in clear.
 var canaries = []string{
 	"+15551234567", "5551234567", "555-123-4567", // a number in its forms
@@ -486,7 +468,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	// Everything the store logs is scanned for the canaries too.
-	var logBuf syncBuffer
+	var logBuf testutil.Buffer // the store logs concurrently
 	e.opt.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := e.open(t)
 	must := func(what string, err error) {
