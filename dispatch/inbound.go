@@ -17,7 +17,11 @@ import (
 // Keyword is what an inbound text asks of smsd.
 type Keyword int
 
-// Keywords recognised in inbound texts (the CTIA set DESIGN.md lists).
+// Keywords recognised in inbound texts (ParseKeyword has the words): the
+// universal opt-out words of the CTIA guidelines US carriers enforce (STOP,
+// END, CANCEL, UNSUBSCRIBE, QUIT) and STOPALL; the opt-in words START and
+// UNSTOP; HELP. The FCC's revocation rule, 47 CFR 64.1200(a)(10) (2025), also
+// counts REVOKE and OPT OUT as a revocation; ParseKeyword does not know them.
 const (
 	NoKeyword Keyword = iota
 	KeywordStop

@@ -126,7 +126,13 @@ func (m *Modem) probe(ctx context.Context, p io.ReadWriteCloser) bool {
 	return err == nil
 }
 
-// initModem brings an opened modem to a known state (DESIGN.md, "The modem").
+// initModem brings an opened modem to a known state: out of a stale "> "
+// prompt, echo off (ITU-T V.250 ATE0), +CME ERROR codes (3GPP TS 27.007
+// AT+CMEE=1), the SIM PIN entered at most once (AT+CPIN, see unlockSIM), PDU
+// mode, a service centre check, one message storage for everything, and
+// new-message and status-report indications (3GPP TS 27.005 AT+CMGF=0,
+// AT+CSCA?, AT+CPMS, AT+CNMI); then the modem's identity and a first health
+// check.
 func (m *Modem) initModem(ctx context.Context, at *atEngine) error {
 	t := m.cfg.CommandTimeout
 	// A previous life may have died in the "> " prompt: ESC leaves it. Let
