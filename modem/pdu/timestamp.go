@@ -45,7 +45,7 @@ func parseTimestamp(b []byte, field string) (time.Time, error) {
 		return time.Time{}, malformed("%s time zone is not BCD", field)
 	}
 	quarters := int(tzLo)*10 + int(tzHi)
-	if quarters > 4*18 { // no zone is more than 18 h from UTC (and BCD allows 79 quarters)
+	if quarters > maxZoneQuarters {
 		return time.Time{}, malformed("%s time zone is %d quarter hours, out of range", field, quarters)
 	}
 	offset := quarters * 15 * 60
@@ -62,6 +62,13 @@ func parseTimestamp(b []byte, field string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// maxZoneQuarters is the largest time zone offset, in quarter hours, that
+// we read or write in a timestamp: 18 h. 23.040 9.2.3.11 codes the zone as
+// two BCD digits and a sign (up to 79 quarters), but no zone is more than
+// 14 h from UTC, so a larger value is taken as a corrupt field; the encoder
+// refuses what the decoder would reject.
+const maxZoneQuarters = 4 * 18
 
 // zones caches the fixed zones of every offset an SCTS can carry (-79..79
 // quarter hours), so that decoding a timestamp does not allocate one.
@@ -97,7 +104,8 @@ func makeZone(offset int) *time.Location {
 // appendTimestamp encodes t as a TP-SCTS in t's own zone. Zones that are not
 // whole quarter hours are rounded to the nearest quarter (the instant is
 // kept; the wall clock shown follows the rounded zone). Years outside
-// 2000..2099 cannot be encoded.
+// 2000..2099 and zones more than 18 h from UTC (maxZoneQuarters) cannot be
+// encoded.
 func appendTimestamp(dst []byte, t time.Time) ([]byte, error) {
 	_, off := t.Zone()
 	q := off / 900
@@ -106,7 +114,7 @@ func appendTimestamp(dst []byte, t time.Time) ([]byte, error) {
 	} else if rem <= -450 {
 		q--
 	}
-	if q > 79 || q < -79 {
+	if q > maxZoneQuarters || q < -maxZoneQuarters {
 		return nil, fmt.Errorf("%w: time zone offset %ds out of range for an SMS timestamp", ErrInvalidText, off)
 	}
 	t = t.In(time.FixedZone("", q*900))
