@@ -33,6 +33,10 @@ type Deliver struct {
 	MoreMessages bool
 	// StatusReport is TP-SRI: the sender asked for a status report.
 	StatusReport bool
+
+	// split is a surrogate pair cut at this part's edges, which the
+	// Reassembler joins with the neighbouring part.
+	split splitPair
 }
 
 // DecodeDeliver decodes an SMS-DELIVER TPDU (without the SMSC field; see
@@ -77,7 +81,7 @@ func decodeDeliver(tpdu []byte) (*Deliver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Text, d.Data, d.Concat = ud.text, ud.data, ud.concat
+	d.Text, d.Data, d.Concat, d.split = ud.text, ud.data, ud.concat, ud.split
 	return d, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // DefaultReassemblyTimeout is how long the Reassembler waits for missing
@@ -16,6 +18,10 @@ const DefaultReassemblyTimeout = 24 * time.Hour
 // duplicates ignored, incomplete ones handed out by Expire after Timeout.
 // Parts belong together when sender (number and type), reference and total
 // agree (23.040 9.2.3.24.1). It is not safe for concurrent use. The zero value is ready.
+//
+// A UCS-2 character outside the BMP that a sender cut between two parts (the
+// high surrogate ending one part, the low one starting the next) is joined
+// back into one character; each part on its own shows U+FFFD for its half.
 //
 // A duplicate is ignored even when it arrives after its message was
 // completed (an SC that missed the acknowledgement delivers the part again;
@@ -171,17 +177,28 @@ func (r *Reassembler) Pending() int { return len(r.pending) }
 
 func (p *partial) assemble() *Assembled {
 	a := &Assembled{Parts: len(p.parts), Keys: p.keys}
-	var sb strings.Builder
+	var out []byte
+	var prev *Deliver // the part before this one, nil when missing
 	for i, part := range p.parts {
 		if part == nil {
 			a.Missing = append(a.Missing, i+1)
+			prev = nil
 			continue
 		}
 		if a.Timestamp.IsZero() {
 			a.From, a.Timestamp = part.From, part.Timestamp
 		}
-		sb.WriteString(part.Text)
+		text := part.Text
+		const half = string(utf8.RuneError) // how decodeUCS2 shows each half
+		if prev != nil && prev.split.tail != 0 && part.split.head != 0 &&
+			strings.HasSuffix(string(out), half) && strings.HasPrefix(text, half) {
+			out = out[:len(out)-len(half)]
+			out = utf8.AppendRune(out, utf16.DecodeRune(rune(prev.split.tail), rune(part.split.head)))
+			text = text[len(half):]
+		}
+		out = append(out, text...)
+		prev = part
 	}
-	a.Text = sb.String()
+	a.Text = string(out)
 	return a
 }

@@ -218,6 +218,36 @@ type userData struct {
 	text   string
 	data   []byte
 	concat *Concat
+	split  splitPair
+}
+
+// splitPair records the halves of surrogate pairs at the edges of a UCS-2
+// part. Some senders cut a long UCS-2 text every 67 code units without
+// looking at surrogate pairs, so an emoji can start at the end of one part
+// and end at the start of the next. Each half decodes on its own as U+FFFD
+// (decodeUCS2); the Reassembler joins the two halves of adjacent parts back
+// into the character. 23.038 6.2.3 (UCS2) knows no surrogates, so no clause
+// forbids or covers the cut; joining loses nothing the PDUs carry.
+type splitPair struct {
+	head uint16 // a low surrogate as the part's first code unit, else 0
+	tail uint16 // a high surrogate as the part's last code unit, else 0
+}
+
+// ucs2Edges finds the lone surrogate halves at the edges of UCS-2 user data:
+// a low surrogate first or a high surrogate last can never be paired inside
+// the part.
+func ucs2Edges(b []byte) splitPair {
+	var e splitPair
+	if len(b) < 2 {
+		return e
+	}
+	if u := binary.BigEndian.Uint16(b); u >= 0xDC00 && u <= 0xDFFF {
+		e.head = u
+	}
+	if u := binary.BigEndian.Uint16(b[len(b)-2:]); u >= 0xD800 && u <= 0xDBFF {
+		e.tail = u
+	}
+	return e
 }
 
 // readUserData reads TP-UDL and TP-UD to the end of the TPDU. The length
@@ -277,6 +307,7 @@ func readUserData(r *reader, enc Encoding, udhi bool) (userData, error) {
 			return ud, malformed("UCS-2 user data has an odd number of octets (%d)", len(b))
 		}
 		ud.text = decodeUCS2(b)
+		ud.split = ucs2Edges(b)
 	default:
 		ud.data = append([]byte(nil), body[hdrLen:]...)
 	}

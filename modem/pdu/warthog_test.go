@@ -134,7 +134,7 @@ var warthogDiffs = []warthogDiff{
 	},
 	{
 		name:  "ucs2-unpaired-surrogate",
-		what:  "UCS-2 user data with an unpaired surrogate: warthog's ucs2.Decode takes any surrogate (even a lone low one, or a high one followed by a plain character) as the first half of a pair and consumes the next code unit with it, so the character after it is lost; a lone surrogate in the last code unit is an error (ErrDanglingSurrogate), and sms.Decode then returns no text at all. We show U+FFFD for the lone surrogate and keep everything else.",
+		what:  "UCS-2 user data with an unpaired surrogate: warthog's ucs2.Decode takes any surrogate (even a lone low one, or a high one followed by a plain character) as the first half of a pair and consumes the next code unit with it, so the character after it is lost; a lone surrogate in the last code unit is an error (ErrDanglingSurrogate), and sms.Decode then returns no text at all. We show U+FFFD for the lone surrogate and keep everything else. (A pair cut between two parts both codecs join: TestWarthogAgreesOnSplitSurrogatePair.)",
 		why:   "23.038 6.2.3 (UCS2) has no surrogates; UTF-16 (Unicode 3.9, D91) makes an unpaired surrogate ill-formed, and the usual practice (and Go's unicode/utf16) replaces just that code unit with U+FFFD.",
 		right: "Ours. warthog's check only looks at the first unit (utf16.IsSurrogate) before consuming two.",
 		demo:  demoUCS2UnpairedSurrogate,
@@ -1500,5 +1500,66 @@ func demoAddressEndMark(t *testing.T) {
 	}
 	if _, err := sms.Unmarshal(b); err == nil {
 		t.Fatal("warthog accepts a missing end mark")
+	}
+}
+
+// A character outside the BMP that a sender cut between two UCS-2 parts
+// (the high surrogate ends part 1, the low one starts part 2; warthog's own
+// chunker avoids this, some senders do not): our Reassembler joins the
+// halves as warthog's sms.Decode does, and keeps a lone half as U+FFFD
+// without losing its neighbour (ucs2-unpaired-surrogate).
+func TestWarthogAgreesOnSplitSurrogatePair(t *testing.T) {
+	part := func(seq int, ud string) []byte {
+		return deliverHex(t, "44", "08", demoSCTS, fmt.Sprintf("%02X", 6+len(ud)/2)+fmt.Sprintf("0500034202%02X", seq)+ud)
+	}
+	for _, tc := range []struct {
+		name, p1, p2, ours, theirs string
+	}{
+		{"split_pair", "0041D83D", "DE000042", "A😀B", "A😀B"},
+		{"split_pair_alone", "D83D", "DE00", "😀", "😀"},
+		{"lone_high_at_end", "0041D83D", "00420043", "A\uFFFDBC", "A\uFFFDC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b1, b2 := part(1, tc.p1), part(2, tc.p2)
+			var re Reassembler
+			var got *Assembled
+			for i, b := range [][]byte{b2, b1} { // out of order
+				d, err := DecodeDeliver(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !utf8.ValidString(d.Text) {
+					t.Fatalf("part text %q", d.Text)
+				}
+				a, done := re.Add(d, i, time.Time{})
+				if done {
+					got = a
+				}
+			}
+			if got == nil || got.Text != tc.ours {
+				t.Fatalf("ours: %+v, want %q", got, tc.ours)
+			}
+			var segs []*tpdu.TPDU
+			for _, b := range [][]byte{b1, b2} {
+				tp, err := sms.Unmarshal(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				segs = append(segs, tp)
+			}
+			if whole, err := sms.Decode(segs); err != nil || string(whole) != tc.theirs {
+				t.Fatalf("warthog: %q %v, want %q", whole, err, tc.theirs)
+			}
+		})
+	}
+	// With part 1 missing, part 2's half stays U+FFFD.
+	var re Reassembler
+	d, err := DecodeDeliver(part(2, "DE000042"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re.Add(d, nil, time.Time{})
+	if exp := re.Expire(time.Time{}.Add(48 * time.Hour)); len(exp) != 1 || exp[0].Text != "\uFFFDB" || len(exp[0].Missing) != 1 {
+		t.Fatalf("expired %+v", exp)
 	}
 }
