@@ -9,7 +9,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/smsd ./cmd/smsd
+	$(GO) build -trimpath -ldflags "-X github.com/clinicsms/smsd/internal/version.Version=$(VERSION)" -o bin/smsd ./cmd/smsd
 
 # deps installs the Debian packages the real-part tests need (as root, when missing).
 deps:

@@ -10,6 +10,9 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"github.com/clinicsms/smsd/ops"
 )
 
 // Client talks to a daemon's control socket.
@@ -23,7 +26,7 @@ type Client struct {
 func NewClient(path string) *Client { return &Client{Path: path} }
 
 // Do sends one request and returns the daemon's response; a daemon error
-// comes back as *Error. ErrNotRunning when nobody listens.
+// comes back as *ops.Error. ErrNotRunning when nobody listens.
 func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -64,37 +67,44 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	return resp, nil
 }
 
-// Send enqueues a message through the daemon.
-func (c *Client) Send(ctx context.Context, r SendRequest) (SendResult, error) {
+// Send enqueues a message through the daemon. A text that is not valid
+// UTF-8 is refused here: JSON would carry it as U+FFFD.
+func (c *Client) Send(ctx context.Context, r ops.SendRequest) (ops.SendResult, error) {
+	if !utf8.ValidString(r.Text) {
+		return ops.SendResult{}, ops.ErrTextNotUTF8
+	}
 	resp, err := c.Do(ctx, Request{Op: OpSend, Send: &r})
 	if err != nil {
-		return SendResult{}, err
+		return ops.SendResult{}, err
 	}
 	if resp.Send == nil {
-		return SendResult{}, errors.New("smsd serve answered a send without a result (version mismatch? restart smsd)")
+		return ops.SendResult{}, errMismatch("a send")
 	}
 	return *resp.Send, nil
 }
 
+// errMismatch is the answer to a daemon that answered without the result
+// the request asks for: an older or newer smsd serve than this command.
+func errMismatch(what string) error {
+	return fmt.Errorf("smsd serve answered %s without a result (a different version of smsd? restart smsd after an upgrade)", what)
+}
+
 // Status asks the daemon for its status.
-func (c *Client) Status(ctx context.Context) (Status, error) {
+func (c *Client) Status(ctx context.Context) (ops.Status, error) {
 	resp, err := c.Do(ctx, Request{Op: OpStatus})
 	if err != nil {
-		return Status{}, err
+		return ops.Status{}, err
 	}
 	if resp.Status == nil {
-		return Status{}, errors.New("smsd serve answered status without one (version mismatch? restart smsd)")
+		return ops.Status{}, errMismatch("status")
 	}
 	return *resp.Status, nil
 }
 
 // Inbox lists received messages, newest first.
-func (c *Client) Inbox(ctx context.Context, limit int) ([]InboxItem, error) {
+func (c *Client) Inbox(ctx context.Context, limit int) ([]ops.InboxItem, error) {
 	resp, err := c.Do(ctx, Request{Op: OpInbox, Limit: limit})
-	if err != nil {
-		return nil, err
-	}
-	return resp.Inbox, nil
+	return resp.Inbox, err
 }
 
 // Unlock gives a locked daemon its passphrase.
@@ -104,27 +114,60 @@ func (c *Client) Unlock(ctx context.Context, passphrase []byte) error {
 }
 
 // User asks the daemon to manage a staff account.
-func (c *Client) User(ctx context.Context, r UserRequest) ([]UserInfo, error) {
+func (c *Client) User(ctx context.Context, r ops.UserRequest) ([]ops.UserInfo, error) {
 	resp, err := c.Do(ctx, Request{Op: OpUser, User: &r})
-	if err != nil {
-		return nil, err
-	}
-	return resp.Users, nil
+	return resp.Users, err
 }
 
 // RotateDataKey asks the daemon to replace the data key (see
 // Handler.RotateDataKey). It waits as long as the daemon allows a rotation.
-func (c *Client) RotateDataKey(ctx context.Context) (RotateResult, error) {
+func (c *Client) RotateDataKey(ctx context.Context) (ops.RotateResult, error) {
 	cc := *c
 	if cc.Timeout < rotateTimeout {
 		cc.Timeout = rotateTimeout
 	}
 	resp, err := cc.Do(ctx, Request{Op: OpRotate})
 	if err != nil {
-		return RotateResult{}, err
+		return ops.RotateResult{}, err
 	}
 	if resp.Rotate == nil {
-		return RotateResult{}, errors.New("smsd serve answered a rotation without a result (version mismatch? restart smsd)")
+		return ops.RotateResult{}, errMismatch("a rotation")
 	}
 	return *resp.Rotate, nil
+}
+
+// Messages lists outgoing messages (numbers masked, no texts).
+func (c *Client) Messages(ctx context.Context, f ops.MessageFilter) ([]ops.Message, error) {
+	resp, err := c.Do(ctx, Request{Op: OpMessages, Filter: &f})
+	return resp.Messages, err
+}
+
+// Message shows one message with its number and text.
+func (c *Client) Message(ctx context.Context, id int64) (ops.Message, error) {
+	resp, err := c.Do(ctx, Request{Op: OpMessage, ID: id})
+	if err != nil {
+		return ops.Message{}, err
+	}
+	if resp.Message == nil {
+		return ops.Message{}, errMismatch("a message")
+	}
+	return *resp.Message, nil
+}
+
+// Act cancels, resends or dismisses a message.
+func (c *Client) Act(ctx context.Context, r ops.MessageAction) (ops.Message, error) {
+	resp, err := c.Do(ctx, Request{Op: OpAction, Action: &r})
+	if err != nil {
+		return ops.Message{}, err
+	}
+	if resp.Message == nil {
+		return ops.Message{}, errMismatch("a message action")
+	}
+	return *resp.Message, nil
+}
+
+// OptOuts lists, adds or removes opt-outs.
+func (c *Client) OptOuts(ctx context.Context, r ops.OptOutRequest) ([]ops.OptOut, error) {
+	resp, err := c.Do(ctx, Request{Op: OpOptOuts, OptOut: &r})
+	return resp.OptOuts, err
 }

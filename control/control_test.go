@@ -3,72 +3,125 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/clinicsms/smsd/ops"
 )
 
-type fakeHandler struct {
+// scriptedHandler answers like the service would, so that the door (codes,
+// empty lists, panics, the actor from peer credentials) is tested alone;
+// the real service behind this door is tested in package daemon and e2e.
+type scriptedHandler struct {
 	block chan struct{}
+	mu    sync.Mutex
+	actor ops.Actor // the actor of the last request
 }
 
-func (f *fakeHandler) Send(ctx context.Context, r SendRequest) (SendResult, error) {
+func (f *scriptedHandler) saw(a ops.Actor) {
+	f.mu.Lock()
+	f.actor = a
+	f.mu.Unlock()
+}
+
+func (f *scriptedHandler) lastActor() ops.Actor {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.actor
+}
+
+func (f *scriptedHandler) Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error) {
+	f.saw(a)
 	switch {
 	case r.To == "+15550000001":
-		return SendResult{}, Errorf(CodeOptedOut, "opted out")
+		return ops.SendResult{}, ops.Errorf(ops.CodeOptedOut, "opted out")
 	case r.To == "boom":
-		return SendResult{}, errors.New("disk on fire")
+		return ops.SendResult{}, errors.New("disk on fire")
 	case r.To == "panic":
 		panic("handler bug")
 	case r.To == "slow":
 		select {
 		case <-f.block:
 		case <-ctx.Done():
-			return SendResult{}, ctx.Err()
+			return ops.SendResult{}, ctx.Err()
 		}
 	}
-	return SendResult{ID: 7, State: "queued", To: "+1******4567", Parts: 1, Encoding: "GSM-7"}, nil
+	return ops.SendResult{ID: 7, State: "queued", To: "+1******4567", Parts: 1, Encoding: "GSM-7"}, nil
 }
 
-func (f *fakeHandler) Status(ctx context.Context) (Status, error) {
-	return Status{Version: "test", PID: 42, Running: true, Queue: map[string]int{"queued": 1}}, nil
+func (f *scriptedHandler) Status(ctx context.Context, a ops.Actor) (ops.Status, error) {
+	f.saw(a)
+	return ops.Status{Version: "test", PID: 42, Running: true, Queue: map[string]int{"queued": 1}}, nil
 }
 
-func (f *fakeHandler) Inbox(ctx context.Context, limit int) ([]InboxItem, error) {
+func (f *scriptedHandler) Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.InboxItem, error) {
 	if limit == 0 {
 		return nil, nil
 	}
-	return []InboxItem{{ID: 1, From: "+15551234567", Text: "C", ReplyTo: 7}}, nil
+	seven := int64(7)
+	return []ops.InboxItem{{ID: 1, From: "+15551234567", Text: "C", ReplyTo: &seven}}, nil
 }
 
-func (f *fakeHandler) Unlock(ctx context.Context, p []byte) error {
+func (f *scriptedHandler) Unlock(ctx context.Context, a ops.Actor, p []byte) error {
 	if string(p) != "correct horse" {
-		return Errorf(CodeWrongKey, "wrong passphrase")
+		return ops.Errorf(ops.CodeWrongKey, "wrong passphrase")
 	}
 	return nil
 }
 
-func (f *fakeHandler) User(ctx context.Context, r UserRequest) ([]UserInfo, error) {
+func (f *scriptedHandler) User(ctx context.Context, a ops.Actor, r ops.UserRequest) ([]ops.UserInfo, error) {
 	switch {
-	case r.Action == UserList:
+	case r.Action == ops.UserList:
 		return nil, nil
 	case r.Username == "taken":
-		return nil, Errorf(CodeUserExists, "user taken already exists")
+		return nil, ops.Errorf(ops.CodeUserExists, "user taken already exists")
 	}
-	return []UserInfo{{Username: r.Username, Role: r.Role, Name: r.Name}}, nil
+	return []ops.UserInfo{{Username: r.Username, Role: r.Role, Name: r.Name}}, nil
 }
 
-func (f *fakeHandler) RotateDataKey(ctx context.Context) (RotateResult, error) {
-	return RotateResult{Gen: 2, Resealed: 3}, nil
+func (f *scriptedHandler) RotateDataKey(ctx context.Context, a ops.Actor) (ops.RotateResult, error) {
+	return ops.RotateResult{Gen: 2, Resealed: 3}, nil
 }
 
-func start(t *testing.T) (*Server, *Client, *fakeHandler) {
+func (f *scriptedHandler) Messages(ctx context.Context, a ops.Actor, fl ops.MessageFilter) ([]ops.Message, error) {
+	if fl.State == "none" {
+		return nil, nil
+	}
+	return []ops.Message{{ID: 3, State: fl.State, To: "+1******4567"}}, nil
+}
+
+func (f *scriptedHandler) Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error) {
+	if id != 3 {
+		return ops.Message{}, ops.Errorf(ops.CodeNotFound, "no message")
+	}
+	return ops.Message{ID: 3, State: "queued", To: "+15551234567", Text: "hi"}, nil
+}
+
+func (f *scriptedHandler) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error) {
+	if r.Action != ops.ActionCancel {
+		return ops.Message{}, ops.Errorf(ops.CodeWrongState, "not now")
+	}
+	return ops.Message{ID: r.ID, State: "cancelled"}, nil
+}
+
+func (f *scriptedHandler) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) ([]ops.OptOut, error) {
+	if r.Action == ops.OptOutList {
+		return nil, nil
+	}
+	return []ops.OptOut{{Number: "+1******4567", Source: a.String()}}, nil
+}
+
+func start(t *testing.T) (*Server, *Client, *scriptedHandler) {
 	t.Helper()
 	dir := t.TempDir()
-	h := &fakeHandler{block: make(chan struct{})}
+	h := &scriptedHandler{block: make(chan struct{})}
 	s, err := Listen(filepath.Join(dir, "control.sock"), h, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,20 +141,20 @@ func TestRoundTrip(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("socket mode %04o, want 0600", perm)
 	}
-	r, err := c.Send(ctx, SendRequest{To: "+15551234567", Text: "hi"})
+	r, err := c.Send(ctx, ops.SendRequest{To: "+15551234567", Text: "hi"})
 	if err != nil || r.ID != 7 || r.State != "queued" {
 		t.Fatalf("send: %+v %v", r, err)
 	}
-	_, err = c.Send(ctx, SendRequest{To: "+15550000001", Text: "hi"})
-	if CodeOf(err) != CodeOptedOut {
-		t.Fatalf("opted out: err %v code %q", err, CodeOf(err))
+	_, err = c.Send(ctx, ops.SendRequest{To: "+15550000001", Text: "hi"})
+	if ops.CodeOf(err) != ops.CodeOptedOut {
+		t.Fatalf("opted out: err %v code %q", err, ops.CodeOf(err))
 	}
-	_, err = c.Send(ctx, SendRequest{To: "boom"})
-	if CodeOf(err) != CodeInternal || !strings.Contains(err.Error(), "disk on fire") {
+	_, err = c.Send(ctx, ops.SendRequest{To: "boom"})
+	if ops.CodeOf(err) != ops.CodeInternal || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("internal: %v", err)
 	}
-	_, err = c.Send(ctx, SendRequest{To: "panic"})
-	if CodeOf(err) != CodeInternal {
+	_, err = c.Send(ctx, ops.SendRequest{To: "panic"})
+	if ops.CodeOf(err) != ops.CodeInternal {
 		t.Fatalf("panic: %v", err)
 	}
 	st, err := c.Status(ctx)
@@ -109,19 +162,19 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("status %+v %v", st, err)
 	}
 	items, err := c.Inbox(ctx, 10)
-	if err != nil || len(items) != 1 || items[0].ReplyTo != 7 {
+	if err != nil || len(items) != 1 || items[0].ReplyTo == nil || *items[0].ReplyTo != 7 {
 		t.Fatalf("inbox %+v %v", items, err)
 	}
 	if items, err := c.Inbox(ctx, 0); err != nil || len(items) != 0 {
 		t.Fatalf("empty inbox must be an empty list: %#v %v", items, err)
 	}
-	if err := c.Unlock(ctx, []byte("nope")); CodeOf(err) != CodeWrongKey {
+	if err := c.Unlock(ctx, []byte("nope")); ops.CodeOf(err) != ops.CodeWrongKey {
 		t.Fatalf("unlock wrong: %v", err)
 	}
 	if err := c.Unlock(ctx, []byte("correct horse")); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	if _, err := c.Do(ctx, Request{Op: "reboot"}); CodeOf(err) != CodeInvalidRequest {
+	if _, err := c.Do(ctx, Request{Op: "reboot"}); ops.CodeOf(err) != ops.CodeInvalidRequest {
 		t.Fatalf("unknown op: %v", err)
 	}
 }
@@ -137,7 +190,7 @@ func TestMalformedRequest(t *testing.T) {
 	buf := make([]byte, 512)
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _ := conn.Read(buf)
-	if !strings.Contains(string(buf[:n]), CodeInvalidRequest) {
+	if !strings.Contains(string(buf[:n]), ops.CodeInvalidRequest) {
 		t.Fatalf("answer %q", buf[:n])
 	}
 }
@@ -160,7 +213,7 @@ func TestNotRunning(t *testing.T) {
 		t.Fatalf("stale socket: %v", err)
 	}
 	// Listen replaces the stale socket.
-	s, err := Listen(p, &fakeHandler{}, nil)
+	s, err := Listen(p, &scriptedHandler{}, nil)
 	if err != nil {
 		t.Fatalf("listen over a stale socket: %v", err)
 	}
@@ -173,7 +226,7 @@ func TestNotRunning(t *testing.T) {
 func TestRefusesNonSocketFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "control.sock")
 	os.WriteFile(p, []byte("x"), 0o600)
-	if _, err := Listen(p, &fakeHandler{}, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := Listen(p, &scriptedHandler{}, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -184,7 +237,7 @@ func TestCloseWaitsThenCuts(t *testing.T) {
 	s, c, _ := start(t)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Send(context.Background(), SendRequest{To: "slow"})
+		_, err := c.Send(context.Background(), ops.SendRequest{To: "slow"})
 		errc <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -201,20 +254,86 @@ func TestCloseWaitsThenCuts(t *testing.T) {
 func TestUserOp(t *testing.T) {
 	_, c, _ := start(t)
 	ctx := context.Background()
-	got, err := c.User(ctx, UserRequest{Action: UserAdd, Username: "alice", Role: "admin", Name: "Alice A.", Password: "long enough secret"})
+	got, err := c.User(ctx, ops.UserRequest{Action: ops.UserAdd, Username: "alice", Role: "admin", Name: "Alice A.", Password: "long enough secret"})
 	if err != nil || len(got) != 1 || got[0].Username != "alice" || got[0].Role != "admin" || got[0].Name != "Alice A." {
 		t.Fatalf("add: %+v %v", got, err)
 	}
-	if _, err := c.User(ctx, UserRequest{Action: UserAdd, Username: "taken"}); CodeOf(err) != CodeUserExists {
-		t.Fatalf("add taken: %v, want code %s", err, CodeUserExists)
+	if _, err := c.User(ctx, ops.UserRequest{Action: ops.UserAdd, Username: "taken"}); ops.CodeOf(err) != ops.CodeUserExists {
+		t.Fatalf("add taken: %v, want code %s", err, ops.CodeUserExists)
 	}
-	if got, err := c.User(ctx, UserRequest{Action: UserList}); err != nil || len(got) != 0 {
+	if got, err := c.User(ctx, ops.UserRequest{Action: ops.UserList}); err != nil || len(got) != 0 {
 		t.Fatalf("list: %#v %v", got, err)
 	}
 	if r, err := c.RotateDataKey(ctx); err != nil || r.Gen != 2 || r.Resealed != 3 {
 		t.Fatalf("rotate: %+v %v", r, err)
 	}
-	if _, err := c.Do(ctx, Request{Op: OpUser}); CodeOf(err) != CodeInvalidRequest {
+	if _, err := c.Do(ctx, Request{Op: OpUser}); ops.CodeOf(err) != ops.CodeInvalidRequest {
 		t.Fatalf("user without action: %v", err)
+	}
+}
+
+// TestActorFromPeerCredentials: the daemon, not the client, names who asks:
+// the Unix user at the other end of the socket.
+func TestActorFromPeerCredentials(t *testing.T) {
+	_, c, h := start(t)
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := h.lastActor()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != ops.ActorUnix || a.UID != os.Getuid() || a.Name != me.Username || a.Role != ops.RoleAdmin || a.Addr != fmt.Sprintf("pid %d", os.Getpid()) {
+		t.Fatalf("actor %+v; want unix:%s uid %d admin from pid %d", a, me.Username, os.Getuid(), os.Getpid())
+	}
+	if got := a.String(); got != "unix:"+me.Username {
+		t.Errorf("actor string %q", got)
+	}
+}
+
+// TestInvalidUTF8NeverCrosses: JSON would carry invalid UTF-8 as U+FFFD, so
+// the client refuses such a text before it leaves (the handler never sees
+// it).
+func TestInvalidUTF8NeverCrosses(t *testing.T) {
+	_, c, h := start(t)
+	_, err := c.Send(context.Background(), ops.SendRequest{To: "+15551234567", Text: "caf\xe9"})
+	if ops.CodeOf(err) != ops.CodeInvalidText || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("invalid UTF-8: %v", err)
+	}
+	if a := h.lastActor(); a.Kind != "" {
+		t.Fatalf("the handler saw the request (actor %+v)", a)
+	}
+}
+
+func TestMessageAndOptOutOps(t *testing.T) {
+	_, c, _ := start(t)
+	ctx := context.Background()
+	if ms, err := c.Messages(ctx, ops.MessageFilter{State: "uncertain"}); err != nil || len(ms) != 1 || ms[0].State != "uncertain" {
+		t.Fatalf("messages: %+v %v", ms, err)
+	}
+	if ms, err := c.Messages(ctx, ops.MessageFilter{State: "none"}); err != nil || len(ms) != 0 {
+		t.Fatalf("no messages must be an empty list: %#v %v", ms, err)
+	}
+	if m, err := c.Message(ctx, 3); err != nil || m.Text != "hi" {
+		t.Fatalf("message: %+v %v", m, err)
+	}
+	if _, err := c.Message(ctx, 4); ops.CodeOf(err) != ops.CodeNotFound {
+		t.Fatalf("missing message: %v", err)
+	}
+	if m, err := c.Act(ctx, ops.MessageAction{ID: 3, Action: ops.ActionCancel}); err != nil || m.State != "cancelled" {
+		t.Fatalf("cancel: %+v %v", m, err)
+	}
+	if _, err := c.Act(ctx, ops.MessageAction{ID: 3, Action: ops.ActionDismiss}); ops.CodeOf(err) != ops.CodeWrongState {
+		t.Fatalf("dismiss: %v", err)
+	}
+	if _, err := c.Do(ctx, Request{Op: OpAction}); ops.CodeOf(err) != ops.CodeInvalidRequest {
+		t.Fatalf("action without body: %v", err)
+	}
+	if o, err := c.OptOuts(ctx, ops.OptOutRequest{Action: ops.OptOutAdd, Number: "+15551234567"}); err != nil || len(o) != 1 || !strings.HasPrefix(o[0].Source, "unix:") {
+		t.Fatalf("optout add: %+v %v", o, err)
+	}
+	if o, err := c.OptOuts(ctx, ops.OptOutRequest{Action: ops.OptOutList}); err != nil || len(o) != 0 {
+		t.Fatalf("optout list: %#v %v", o, err)
 	}
 }

@@ -9,26 +9,34 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/clinicsms/smsd/ops"
 	"golang.org/x/sys/unix"
 )
 
-// Handler does what the requests ask. Errors it returns cross the socket:
-// return an *Error (Errorf) to give the client a code; any other error
-// becomes CodeInternal with its message, so it must carry no PHI.
+// Handler is the service the socket is a door to: every operation takes
+// the actor the peer credentials name. Errors it returns cross the socket:
+// return an *ops.Error to give the client a code; any other error becomes
+// ops.CodeInternal with its message, so it must carry no PHI.
 type Handler interface {
-	Send(ctx context.Context, r SendRequest) (SendResult, error)
-	Status(ctx context.Context) (Status, error)
-	Inbox(ctx context.Context, limit int) ([]InboxItem, error)
-	Unlock(ctx context.Context, passphrase []byte) error
+	Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error)
+	Status(ctx context.Context, a ops.Actor) (ops.Status, error)
+	Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.InboxItem, error)
+	Unlock(ctx context.Context, a ops.Actor, passphrase []byte) error
 	// User manages staff accounts; it returns the accounts the action
 	// touched (every account for list).
-	User(ctx context.Context, r UserRequest) ([]UserInfo, error)
+	User(ctx context.Context, a ops.Actor, r ops.UserRequest) ([]ops.UserInfo, error)
 	// RotateDataKey replaces the data key and seals every row again; it is
 	// resumable, so an interrupted call is finished by the next one.
-	RotateDataKey(ctx context.Context) (RotateResult, error)
+	RotateDataKey(ctx context.Context, a ops.Actor) (ops.RotateResult, error)
+	Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) ([]ops.Message, error)
+	Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error)
+	Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error)
+	OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) ([]ops.OptOut, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -150,35 +158,48 @@ func (s *Server) Close(wait time.Duration) error {
 	return err
 }
 
-// peerAllowed checks the connecting process's uid: root or our own user.
-func peerAllowed(c *net.UnixConn) (bool, int) {
+// peer reads the connecting process's credentials (SO_PEERCRED): only
+// root and the daemon's own user may connect, and the login they name is
+// the actor of the request.
+func peer(c *net.UnixConn) (ops.Actor, bool) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return false, -1
+		return ops.Actor{}, false
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil || cerr != nil {
-		return false, -1
+		return ops.Actor{UID: -1}, false
 	}
 	uid := int(cred.Uid)
-	return uid == 0 || uid == os.Getuid(), uid
+	a := ops.Actor{Kind: ops.ActorUnix, UID: uid, Name: login(uid), Role: ops.RoleAdmin, Addr: fmt.Sprintf("pid %d", cred.Pid)}
+	return a, uid == 0 || uid == os.Getuid()
+}
+
+// login names a uid: its login, or "uid N" when it has none (a container
+// without the user in /etc/passwd).
+func login(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
 }
 
 func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(requestTimeout))
 	enc := json.NewEncoder(c)
-	if ok, uid := peerAllowed(c); !ok {
-		s.log.Warn("control socket: refused a client of another user", "uid", uid)
-		enc.Encode(Response{Error: Errorf(CodeInvalidRequest, "permission denied: only root and the smsd user may control smsd (try sudo -u smsd smsd ...)")})
+	actor, ok := peer(c)
+	if !ok {
+		s.log.Warn("control socket: refused a client of another user", "uid", actor.UID)
+		enc.Encode(Response{Error: ops.Errorf(ops.CodeDenied, "permission denied: only root and the smsd user may control smsd (try sudo -u smsd smsd ...)")})
 		return
 	}
 	var req Request
 	if err := json.NewDecoder(io.LimitReader(c, maxMessage)).Decode(&req); err != nil {
-		enc.Encode(Response{Error: Errorf(CodeInvalidRequest, "malformed request: "+err.Error())})
+		enc.Encode(Response{Error: ops.Errorf(ops.CodeInvalidRequest, "malformed request: "+err.Error())})
 		return
 	}
 	limit := requestTimeout
@@ -188,61 +209,88 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	resp := s.dispatch(rctx, req)
+	resp := s.dispatch(rctx, actor, req)
 	if err := enc.Encode(resp); err != nil {
 		s.log.Debug("control socket: client went away before the answer", "op", req.Op, "err", err)
 	}
 }
 
-func (s *Server) dispatch(ctx context.Context, req Request) (resp Response) {
+func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request) (resp Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("control request panicked", "op", req.Op, "panic", fmt.Sprint(p))
-			resp = Response{Error: Errorf(CodeInternal, "internal error in smsd serve (see its log)")}
+			resp = Response{Error: ops.Errorf(ops.CodeInternal, "internal error in smsd serve (see its log)")}
 		}
 	}()
+	missing := func(what string) Response {
+		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, req.Op+": no "+what+" given")}
+	}
 	var err error
 	switch req.Op {
 	case OpSend:
 		if req.Send == nil {
-			return Response{Error: Errorf(CodeInvalidRequest, "send: no message given")}
+			return missing("message")
 		}
-		var r SendResult
-		if r, err = s.h.Send(ctx, *req.Send); err == nil {
+		var r ops.SendResult
+		if r, err = s.h.Send(ctx, a, *req.Send); err == nil {
 			resp.Send = &r
 		}
 	case OpStatus:
-		var st Status
-		if st, err = s.h.Status(ctx); err == nil {
+		var st ops.Status
+		if st, err = s.h.Status(ctx, a); err == nil {
 			resp.Status = &st
 		}
 	case OpInbox:
-		var items []InboxItem
-		if items, err = s.h.Inbox(ctx, req.Limit); err == nil {
-			if items == nil {
-				items = []InboxItem{}
-			}
-			resp.Inbox = items
+		if resp.Inbox, err = s.h.Inbox(ctx, a, req.Limit); err == nil && resp.Inbox == nil {
+			resp.Inbox = []ops.InboxItem{}
 		}
 	case OpUnlock:
-		err = s.h.Unlock(ctx, []byte(req.Passphrase))
+		err = s.h.Unlock(ctx, a, []byte(req.Passphrase))
 	case OpUser:
 		if req.User == nil {
-			return Response{Error: Errorf(CodeInvalidRequest, "user: no action given")}
+			return missing("action")
 		}
-		resp.Users, err = s.h.User(ctx, *req.User)
+		resp.Users, err = s.h.User(ctx, a, *req.User)
 	case OpRotate:
-		var r RotateResult
-		if r, err = s.h.RotateDataKey(ctx); err == nil {
+		var r ops.RotateResult
+		if r, err = s.h.RotateDataKey(ctx, a); err == nil {
 			resp.Rotate = &r
 		}
+	case OpMessages:
+		var f ops.MessageFilter
+		if req.Filter != nil {
+			f = *req.Filter
+		}
+		if resp.Messages, err = s.h.Messages(ctx, a, f); err == nil && resp.Messages == nil {
+			resp.Messages = []ops.Message{}
+		}
+	case OpMessage:
+		var m ops.Message
+		if m, err = s.h.Message(ctx, a, req.ID); err == nil {
+			resp.Message = &m
+		}
+	case OpAction:
+		if req.Action == nil {
+			return missing("action")
+		}
+		var m ops.Message
+		if m, err = s.h.Act(ctx, a, *req.Action); err == nil {
+			resp.Message = &m
+		}
+	case OpOptOuts:
+		if req.OptOut == nil {
+			return missing("action")
+		}
+		if resp.OptOuts, err = s.h.OptOuts(ctx, a, *req.OptOut); err == nil && resp.OptOuts == nil {
+			resp.OptOuts = []ops.OptOut{}
+		}
 	default:
-		return Response{Error: Errorf(CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate)", req.Op))}
+		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts)", req.Op))}
 	}
 	if err != nil {
-		var e *Error
+		var e *ops.Error
 		if !errors.As(err, &e) {
-			e = Errorf(CodeInternal, err.Error())
+			e = ops.Errorf(ops.CodeInternal, err.Error())
 		}
 		s.log.Debug("control request failed", "op", req.Op, "code", e.Code)
 		return Response{Error: e}

@@ -36,7 +36,10 @@ func KnownModem(vid, pid string) (vendor string, ok bool) {
 
 // Candidate is a serial port that may be a modem.
 type Candidate struct {
-	Path, VID, PID, Vendor string
+	Path   string `json:"path"`
+	VID    string `json:"vid"`
+	PID    string `json:"pid"`
+	Vendor string `json:"vendor"`
 }
 
 // Candidates lists the USB serial ports of known modem makers, in name order

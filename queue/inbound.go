@@ -209,3 +209,36 @@ func (s *Store) inboundDedupe(in Inbound) [][]byte {
 	key := fmt.Sprintf("inbound\x00%s\x00%d\x00%d\x00%s\x00%x\x00%t", in.From, ms(in.SentAt), len(in.Text), in.Text, in.Raw, in.Incomplete)
 	return s.idemIndexes(key)
 }
+
+// OptOutEntry is one recorded opt-out. Number is E.164, opened from its
+// sealed cell.
+type OptOutEntry struct {
+	ID        int64
+	Number    string
+	CreatedAt time.Time
+	Source    string // "sms_stop", "unix:alice", ...; never PHI
+}
+
+// OptOuts lists every opt-out, newest first.
+func (s *Store) OptOuts(ctx context.Context) ([]OptOutEntry, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT id, number_sealed, created_at, source FROM optouts ORDER BY created_at DESC, id DESC")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OptOutEntry
+	for rows.Next() {
+		var e OptOutEntry
+		var sealed []byte
+		var created int64
+		if err := rows.Scan(&e.ID, &sealed, &created, &e.Source); err != nil {
+			return nil, err
+		}
+		if e.Number, err = s.open(sealed, "optouts", "number_sealed", e.ID); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMS(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

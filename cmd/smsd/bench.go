@@ -14,6 +14,8 @@ import (
 
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/control"
+	"github.com/clinicsms/smsd/daemon"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -31,11 +33,11 @@ func init() {
 //   - idle CPU over -idle after the drain (busy polling would show here);
 //   - RSS after the drain.
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "bench")
+	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D]")
 	n := fs.Int("n", 200, "single messages for the latency figures")
 	drain := fs.Int("drain", 1000, "messages for the throughput and RSS figures")
 	idle := fs.Duration("idle", 5*time.Second, "how long to measure idle CPU")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "smsd-bench-")
@@ -50,21 +52,21 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	if err := queue.Init(ctx, cfg.DBPath(), keySource(&cfg, nil), storeOptions(&cfg, slog.New(slog.DiscardHandler))); err != nil {
+	if err := queue.Init(ctx, cfg.DBPath(), daemon.KeySource(&cfg, nil), daemon.StoreOptions(&cfg, nil)); err != nil {
 		return err
 	}
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelError)
-	d := newDaemon(cfg, slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level})), level)
+	d := daemon.New(cfg, slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level})), level)
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- d.run(runCtx) }()
+	go func() { errc <- d.Run(runCtx) }()
 	defer func() { stop(); <-errc }()
 
 	c := control.NewClient(cfg.SocketPath())
 	ready := false
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if st, err := c.Status(ctx); err == nil && st.Dispatch != nil && len(st.Dispatch.Modems) > 0 && st.Dispatch.Modems[0].Ready {
+		if st, err := c.Status(ctx); err == nil && len(st.Modems) > 0 && st.Modems[0].Ready {
 			ready = true
 			break
 		}
@@ -72,9 +74,7 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if !ready {
 		return errors.New("the emulated modem did not become ready in 20 s")
 	}
-	d.mu.Lock()
-	emu, store := d.emu, d.store
-	d.mu.Unlock()
+	emu, store := d.Emulator(), d.Store()
 	wire := make(chan time.Time, 16)
 	emu.OnCommand(func(cmd string, at time.Time) {
 		if strings.HasPrefix(strings.ToUpper(cmd), "AT+CMGS") {
@@ -88,7 +88,7 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	lat := make([]time.Duration, 0, *n)
 	for i := range *n {
 		t0 := time.Now()
-		if _, err := c.Send(ctx, control.SendRequest{To: fmt.Sprintf("+1555600%04d", i%10000), Text: "bench"}); err != nil {
+		if _, err := c.Send(ctx, ops.SendRequest{To: fmt.Sprintf("+1555600%04d", i%10000), Text: "bench"}); err != nil {
 			return err
 		}
 		select {

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clinicsms/smsd/crypt"
+	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -19,8 +22,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // run runs a subcommand in-process and returns stdout, stderr, exit status.
 func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return runEnv(t, nil, stdin, args...)
+}
+
+// runEnv is run with environment variables.
+func runEnv(t *testing.T, vars map[string]string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	env := &cmdEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	env := &cmdEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
 	code := runMain(context.Background(), env, args)
 	return out.String(), errb.String(), code
 }
@@ -45,49 +54,116 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// Times in outputs change from run to run; goldens show where they are.
+var (
+	localTimes = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?`)
+	jsonTimes  = regexp.MustCompile(`"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})"`)
+)
+
+// TestGoldenCLI runs each command as a person would, in order on one data
+// directory, and compares what it printed and its exit status with
+// testdata/cli/<command>/<case>: the good paths, and every kind of bad
+// input each command must refuse with a clear message.
 func TestGoldenCLI(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	scrub := func(s string) string { return strings.ReplaceAll(s, dir, "$TMP") }
+	scrub := func(s string) string {
+		s = strings.ReplaceAll(s, dir, "$TMP")
+		s = strings.ReplaceAll(s, daemon.Shell().String(), "unix:$USER")
+		s = jsonTimes.ReplaceAllString(s, `"$$TIME"`)
+		return localTimes.ReplaceAllString(s, "$$TIME")
+	}
+	d := []string{"-config", "/dev/null", "-data-dir", data}
+	with := func(args ...string) []string { return append(args, d...) }
+	long := strings.Repeat("Your appointment is confirmed. ", 30)[:919] // 919 GSM-7 characters: 7 parts
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		code  int
-		stdin string
+		cmd, name string
+		args      []string
+		code      int
+		stdin     string
+		env       map[string]string
 	}{
-		{"help", []string{"help"}, 0, ""},
-		{"unknown_command", []string{"frobnicate"}, 2, ""},
-		{"send_no_args", []string{"send", "-config", "/dev/null", "-data-dir", data}, 2, ""},
-		{"send_bad_at", []string{"send", "-config", "/dev/null", "-data-dir", data, "-to", "+15551234567", "-text", "x", "-at", "tomorrowish"}, 2, ""},
-		{"send_no_data_dir", []string{"send", "-config", "/dev/null", "-data-dir", data, "-to", "+15551234567", "-text", "x"}, 1, ""},
-		{"init", []string{"init", "-config", "/dev/null", "-data-dir", data}, 0, ""},
-		{"init_again", []string{"init", "-config", "/dev/null", "-data-dir", data}, 1, ""},
-		{"send_direct", []string{"send", "-config", "/dev/null", "-data-dir", data, "-to", "+1 (555) 123-4567", "-text", "Hello {world} €"}, 0, ""},
-		{"send_invalid_number", []string{"send", "-config", "/dev/null", "-data-dir", data, "-to", "555", "-text", "x"}, 1, ""},
-		{"status_not_running", []string{"status", "-config", "/dev/null", "-data-dir", data}, 3, ""},
-		{"inbox_empty", []string{"inbox", "-config", "/dev/null", "-data-dir", data}, 0, ""},
-		{"inbox_empty_json", []string{"inbox", "-json", "-config", "/dev/null", "-data-dir", data}, 0, ""},
-		{"user_add_admin", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "-role", "admin", "alice", "-name", "Alice Admin"}, 0, "a good long password\n"},
-		{"user_add_short_password", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "bob"}, 1, "short\n"},
-		{"user_add_no_password", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "bob"}, 1, ""},
-		{"user_add_bad_role", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "-role", "boss", "bob"}, 1, "a good long password\n"},
-		{"user_add_taken", []string{"user", "add", "-config", "/dev/null", "-data-dir", data, "alice"}, 1, "another long password\n"},
-		{"user_add_no_name", []string{"user", "add", "-config", "/dev/null", "-data-dir", data}, 2, ""},
-		{"user_passwd", []string{"user", "passwd", "-config", "/dev/null", "-data-dir", data, "alice"}, 0, "the new long password\n"},
-		{"user_disable_unknown", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "mallory"}, 1, ""},
-		{"user_disable", []string{"user", "disable", "-config", "/dev/null", "-data-dir", data, "alice"}, 0, ""},
-		{"user_unknown_action", []string{"user", "promote", "alice"}, 2, ""},
-		{"key_usage", []string{"key", "spin"}, 2, ""},
-		{"key_rotate", []string{"key", "rotate", "-config", "/dev/null", "-data-dir", data}, 0, ""},
-		{"serve_bad_config", []string{"serve", "-config", filepath.Join(dir, "missing.toml")}, 1, ""},
-		{"serve_no_init", []string{"serve", "-config", "/dev/null", "-data-dir", filepath.Join(dir, "empty")}, 1, ""},
+		{"smsd", "help", []string{"help"}, 0, "", nil},
+		{"smsd", "no_command", []string{}, 2, "", nil},
+		{"smsd", "unknown_command", []string{"frobnicate"}, 2, "", nil},
+		{"smsd", "help_send", []string{"help", "send"}, 0, "", nil},
+		{"smsd", "help_unknown", []string{"help", "frobnicate"}, 2, "", nil},
+		{"send", "no_args", with("send"), 2, "", nil},
+		{"send", "help", []string{"send", "-h"}, 0, "", nil},
+		{"send", "unknown_flag", with("send", "-frobnicate"), 2, "", nil},
+		{"send", "bad_at", with("send", "-to", "+15551234567", "-text", "x", "-at", "tomorrowish"), 2, "", nil},
+		{"send", "no_data_dir", with("send", "-to", "+15551234567", "-text", "x"), 1, "", nil},
+		{"init", "init", with("init"), 0, "", nil},
+		{"init", "again", with("init"), 1, "", nil},
+		{"init", "stray_argument", with("init", "now"), 2, "", nil},
+		{"send", "direct", with("send", "-to", "+1 (555) 123-4567", "-text", "Hello {world} €"), 0, "", nil},
+		{"send", "invalid_number", with("send", "-to", "555", "-text", "x"), 1, "", nil},
+		{"send", "too_long", with("send", "-to", "+15551234567", "-text", long), 1, "", nil},
+		{"send", "not_utf8", with("send", "-to", "+15551234567", "-text", "caf\xe9 at 9"), 1, "", nil},
+		{"send", "at_in_the_past", with("send", "-to", "+15551234567", "-text", "x", "-at", "2020-11-25T09:00"), 1, "", nil},
+		{"send", "negative_delay", with("send", "-to", "+15551234567", "-text", "x", "-at", "-2h"), 2, "", nil},
+		{"status", "not_running", with("status"), 3, "", nil},
+		{"status", "data_dir_from_env", []string{"status", "-config", "/dev/null"}, 3, "", map[string]string{"SMSD_DATA_DIR": data}},
+		{"status", "stray_argument", with("status", "now"), 2, "", nil},
+		{"inbox", "empty", with("inbox"), 0, "", nil},
+		{"inbox", "empty_json", with("inbox", "-json"), 0, "", nil},
+		{"messages", "list", with("messages"), 0, "", nil},
+		{"messages", "json", with("messages", "-json"), 0, "", nil},
+		{"messages", "bad_state", with("messages", "-state", "lost"), 1, "", nil},
+		{"messages", "bad_since", with("messages", "-since", "last week"), 2, "", nil},
+		{"message", "no_action", with("message"), 2, "", nil},
+		{"message", "help", []string{"message", "-h"}, 0, "", nil},
+		{"message", "show_help", []string{"message", "show", "-h"}, 0, "", nil},
+		{"message", "bad_id", with("message", "show", "first"), 2, "", nil},
+		{"message", "missing_id", with("message", "cancel"), 2, "", nil},
+		{"message", "show", with("message", "show", "1"), 0, "", nil},
+		{"message", "show_unknown", with("message", "show", "99"), 1, "", nil},
+		{"message", "dismiss_queued", with("message", "dismiss", "1"), 1, "", nil},
+		{"message", "cancel", with("message", "cancel", "1"), 0, "", nil},
+		{"message", "cancel_again", with("message", "cancel", "1"), 1, "", nil},
+		{"message", "resend_cancelled", with("message", "resend", "1"), 1, "", nil},
+		{"optouts", "list_empty", with("optouts", "list"), 0, "", nil},
+		{"optouts", "add", with("optouts", "add", "+15551234567"), 0, "", nil},
+		{"optouts", "add_bad_number", with("optouts", "add", "555"), 1, "", nil},
+		{"optouts", "list", with("optouts", "list"), 0, "", nil},
+		{"optouts", "list_json", with("optouts", "list", "-json"), 0, "", nil},
+		{"send", "opted_out", with("send", "-to", "+15551234567", "-text", "x"), 1, "", nil},
+		{"optouts", "remove_without_reason", with("optouts", "remove", "+15551234567"), 1, "", nil},
+		{"optouts", "remove", with("optouts", "remove", "+15551234567", "-reason", "patient asked at the desk"), 0, "", nil},
+		{"optouts", "remove_help", []string{"optouts", "remove", "-h"}, 0, "", nil},
+		{"user", "add_admin", with("user", "add", "-role", "admin", "alice", "-name", "Alice Admin"), 0, "a good long password\n", nil},
+		{"user", "add_short_password", with("user", "add", "bob"), 1, "short\n", nil},
+		{"user", "add_no_password", with("user", "add", "bob"), 1, "", nil},
+		{"user", "add_bad_role", with("user", "add", "-role", "boss", "bob"), 1, "a good long password\n", nil},
+		{"user", "add_taken", with("user", "add", "alice"), 1, "another long password\n", nil},
+		{"user", "add_no_name", with("user", "add"), 2, "", nil},
+		{"user", "add_help", []string{"user", "add", "-h"}, 0, "", nil},
+		{"user", "list_help", []string{"user", "list", "-h"}, 0, "", nil},
+		{"user", "help", []string{"user", "-h"}, 0, "", nil},
+		{"user", "passwd", with("user", "passwd", "alice"), 0, "the new long password\n", nil},
+		{"user", "disable_unknown", with("user", "disable", "mallory"), 1, "", nil},
+		{"user", "disable", with("user", "disable", "alice"), 0, "", nil},
+		{"user", "unknown_action", []string{"user", "promote", "alice"}, 2, "", nil},
+		{"user", "unknown_flag", with("user", "list", "-frobnicate"), 2, "", nil},
+		{"key", "usage", []string{"key", "spin"}, 2, "", nil},
+		{"key", "rotate", with("key", "rotate"), 0, "", nil},
+		{"key", "unlock_not_running", with("key", "unlock"), 1, "secret\n", nil},
+		{"serve", "bad_config", []string{"serve", "-config", filepath.Join(dir, "missing.toml")}, 1, "", nil},
+		{"serve", "no_init", []string{"serve", "-config", "/dev/null", "-data-dir", filepath.Join(dir, "empty")}, 1, "", nil},
+		{"serve", "bad_rate_limit", with("serve", "-rate-limit", "fast"), 2, "", nil},
+		{"modem", "no_action", []string{"modem"}, 2, "", nil},
+		{"modem", "probe_emulator", with("modem", "probe", "-device", "emulator"), 1, "", nil},
+		{"version", "stray_argument", []string{"version", "now"}, 2, "", nil},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errs, code := run(t, tc.stdin, tc.args...)
+		t.Run(tc.cmd+"/"+tc.name, func(t *testing.T) {
+			out, errs, code := runEnv(t, tc.env, tc.stdin, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
 			}
-			golden(t, "cli/"+tc.name, scrub("stdout:\n"+out+"stderr:\n"+errs))
+			if code == 2 && strings.Count(errs, "\n") > 0 && strings.Count(errs, strings.SplitN(errs, "\n", 2)[0]+"\n") > 1 {
+				t.Errorf("the usage error is printed twice:\n%s", errs)
+			}
+			golden(t, "cli/"+tc.cmd+"/"+tc.name, scrub(fmt.Sprintf("exit %d\nstdout:\n%sstderr:\n%s", code, out, errs)))
 		})
 	}
 	// The accounts the user commands left: alice, admin, disabled, with the

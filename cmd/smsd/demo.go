@@ -14,7 +14,9 @@ import (
 
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/control"
+	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/modem/emulator"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -23,11 +25,14 @@ func init() {
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "demo")
+	fs := newFlagSet(env, "demo", "smsd demo [-for D] [-v]")
 	dur := fs.Duration("for", 0, "stop after this long (default: until Ctrl-C)")
 	verbose := fs.Bool("v", false, "show the daemon's log")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	dir, err := os.MkdirTemp("", "smsd-demo-")
 	if err != nil {
@@ -41,7 +46,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	if err := queue.Init(ctx, cfg.DBPath(), keySource(&cfg, nil), storeOptions(&cfg, slog.New(slog.DiscardHandler))); err != nil {
+	if err := queue.Init(ctx, cfg.DBPath(), daemon.KeySource(&cfg, nil), daemon.StoreOptions(&cfg, nil)); err != nil {
 		return err
 	}
 	level := new(slog.LevelVar)
@@ -50,8 +55,8 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		level.Set(slog.LevelInfo)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
-	d := newDaemon(cfg, log, level)
-	d.onHandset = func(m emulator.HandsetMessage) {
+	d := daemon.New(cfg, log, level)
+	d.OnHandset = func(m emulator.HandsetMessage) {
 		fmt.Fprintf(env.stdout, "[handset %s] %s (%d part(s), %s): %s\n", m.At.Format("15:04:05"), m.To, m.Parts, m.Encoding, m.Text)
 	}
 	if *dur > 0 {
@@ -71,7 +76,7 @@ Ctrl-C stops the demo and deletes the directory.
 
 `, dir, demoHelp, cfg.DataDir, cfg.DataDir, cfg.DataDir)
 	errc := make(chan error, 1)
-	go func() { errc <- d.run(ctx) }()
+	go func() { errc <- d.Run(ctx) }()
 	go func() {
 		c := control.NewClient(cfg.SocketPath())
 		// The daemon's socket comes up a moment after this goroutine starts;
@@ -86,14 +91,14 @@ Ctrl-C stops the demo and deletes the directory.
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		for _, m := range []control.SendRequest{
+		for _, m := range []ops.SendRequest{
 			{To: "+15551230001", Text: "Reminder: Dr. Rivera, tomorrow 9:00. Reply C to confirm, STOP to opt out."},
 			{To: "+15551230002", Text: "Rappel : rendez-vous jeudi à 14h30 — répondez C pour confirmer 🙂"},
 		} {
 			r, err := c.Send(ctx, m)
 			if err != nil {
 				if ctx.Err() == nil {
-					fmt.Fprintf(env.stdout, "[demo] could not queue a demo reminder: %v\n", sendError(err))
+					fmt.Fprintf(env.stdout, "[demo] could not queue a demo reminder: %v\n", err)
 				}
 				continue
 			}
@@ -101,7 +106,7 @@ Ctrl-C stops the demo and deletes the directory.
 		}
 		// The first patient answers once their reminder has reached them.
 		for {
-			emu := d.emulator()
+			emu := d.Emulator()
 			if emu != nil && slices.ContainsFunc(emu.Handset(), func(m emulator.HandsetMessage) bool { return m.To == "+15551230001" }) {
 				emu.Inject("+15551230001", "C")
 				fmt.Fprintln(env.stdout, "[demo] the first patient replied \"C\": see smsd inbox")
@@ -158,7 +163,7 @@ func parseDemoLine(line string) (demoLine, error) {
 // or ctx ends. A reply goes into the emulated modem as an inbound SMS, so the
 // daemon handles it exactly as one from a real phone (STOP opts out, HELP is
 // answered).
-func demoPrompt(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client) {
+func demoPrompt(ctx context.Context, env *cmdEnv, d *daemon.Service, c *control.Client) {
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -186,7 +191,7 @@ func demoPrompt(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client) 
 	}
 }
 
-func demoRun(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client, line string) error {
+func demoRun(ctx context.Context, env *cmdEnv, d *daemon.Service, c *control.Client, line string) error {
 	l, err := parseDemoLine(line)
 	if err != nil {
 		return err
@@ -207,13 +212,13 @@ func demoRun(ctx context.Context, env *cmdEnv, d *daemon, c *control.Client, lin
 		}
 		return printInbox(env.stdout, items)
 	case "send":
-		r, err := c.Send(ctx, control.SendRequest{To: l.number, Text: l.text, CreatedBy: "demo"})
+		r, err := c.Send(ctx, ops.SendRequest{To: l.number, Text: l.text})
 		if err != nil {
-			return sendError(err)
+			return err
 		}
 		fmt.Fprintf(env.stdout, "[demo] queued message %d to %s (%d part(s), %s)\n", r.ID, r.To, r.Parts, r.Encoding)
 	case "reply":
-		emu := d.emulator()
+		emu := d.Emulator()
 		if emu == nil {
 			return errors.New("the emulated modem is not up yet; try again in a moment")
 		}

@@ -21,21 +21,21 @@ func init() {
 // message the "handset" receives, and reads commands on stdin to inject
 // messages and faults (type "help").
 func runEmulator(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "emulator")
+	fs := newFlagSet(env, "emulator", "smsd emulator [-link PATH] [-pin PIN] [-latency D] [-baud N] [-report-delay D] [-v]")
 	link := fs.String("link", "/tmp/ttySIM0", "symlink to create to the pty slave; point the modem path (or gammu's device) at it")
 	pin := fs.String("pin", "", "make the SIM ask for this PIN")
 	latency := fs.Duration("latency", 0, "delay every answer by this much")
 	baud := fs.Int("baud", 0, "pace output like a serial wire at this baud rate (0 = no pacing)")
 	srDelay := fs.Duration("report-delay", 2*time.Second, "delay of delivery status reports")
 	verbose := fs.Bool("v", false, "log emulator events to stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q; usage: smsd emulator [-link PATH] [-pin PIN] [-latency D] [-baud N]", errUsage, fs.Arg(0))
+		return usageError("unexpected argument %q; usage: smsd emulator [-link PATH] [-pin PIN] [-latency D] [-baud N]", fs.Arg(0))
 	}
 	if *link == "" {
-		return fmt.Errorf("%w: -link must not be empty", errUsage)
+		return usageError("-link must not be empty")
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -6,61 +6,44 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/clinicsms/smsd/control"
-	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/ops"
 )
 
 func init() {
 	register(command{name: "inbox", summary: "received messages, newest first ([-json])", run: runInbox})
 }
 
-// inboxJSON is one line of `smsd inbox -json`.
-type inboxJSON struct {
-	ID          int64  `json:"id"`
-	From        string `json:"from"`
-	Text        string `json:"text"`
-	ReceivedAt  string `json:"received_at"`
-	ReplyTo     *int64 `json:"reply_to"`
-	DecodeError string `json:"decode_error,omitempty"`
-	Incomplete  bool   `json:"incomplete,omitempty"`
-}
-
 func runInbox(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "inbox")
-	cf := addCommonFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON (from, text, received_at, reply_to)")
+	fs := newFlagSet(env, "inbox", "smsd inbox [-n N] [-json]")
+	cf := addCommonFlags(fs, env)
+	asJSON := fs.Bool("json", false, "print JSON (id, from, text, received_at, reply_to, ...)")
 	limit := fs.Int("n", 50, "how many messages")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	conn, err := cf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	var items []control.InboxItem
-	err = withStoreOrDaemon(ctx, &cfg,
-		func(c *control.Client) (err error) { items, err = c.Inbox(ctx, *limit); return err },
-		func(s *queue.Store) (err error) { items, err = inbox(ctx, s, *limit); return err })
+	defer conn.Close()
+	items, err := conn.Inbox(ctx, *limit)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		out := make([]inboxJSON, 0, len(items))
-		for _, it := range items {
-			j := inboxJSON{ID: it.ID, From: it.From, Text: it.Text, ReceivedAt: it.ReceivedAt.UTC().Format("2006-01-02T15:04:05Z07:00"), DecodeError: it.DecodeError, Incomplete: it.Incomplete}
-			if it.ReplyTo != 0 {
-				r := it.ReplyTo
-				j.ReplyTo = &r
-			}
-			out = append(out, j)
+		if items == nil {
+			items = []ops.InboxItem{}
 		}
-		return printJSON(env.stdout, out)
+		return printJSON(env.stdout, items)
 	}
 	return printInbox(env.stdout, items)
 }
 
 // printInbox writes received messages as a table, one per line.
-func printInbox(w io.Writer, items []control.InboxItem) error {
+func printInbox(w io.Writer, items []ops.InboxItem) error {
 	if len(items) == 0 {
 		fmt.Fprintln(w, "no messages received")
 		return nil
@@ -69,14 +52,14 @@ func printInbox(w io.Writer, items []control.InboxItem) error {
 	fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tREPLY TO\tTEXT")
 	for _, it := range items {
 		reply := "-"
-		if it.ReplyTo != 0 {
-			reply = fmt.Sprint(it.ReplyTo)
+		if it.ReplyTo != nil {
+			reply = fmt.Sprint(*it.ReplyTo)
 		}
-		text := it.Text
+		text := fmt.Sprintf("%q", it.Text)
 		if it.DecodeError != "" {
-			text = "(undecodable PDU kept raw: " + it.DecodeError + ")"
+			text = "(undecodable PDU kept raw: " + safe(it.DecodeError) + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%q\n", it.ID, it.ReceivedAt.Local().Format("2006-01-02 15:04"), it.From, reply, text)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.ID, it.ReceivedAt.Local().Format("2006-01-02 15:04"), safe(it.From), reply, text)
 	}
 	return tw.Flush()
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -19,14 +19,14 @@ func init() {
 }
 
 func runInit(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "init")
-	cf := addCommonFlags(fs)
-	pass := fs.Bool("passphrase", false, "locked mode: protect the database with a passphrase read from stdin instead of a key file")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet(env, "init", "smsd init [-passphrase]")
+	cf := addCommonFlags(fs, env)
+	pass := fs.Bool("passphrase", false, "locked mode: protect the database with a passphrase read from stdin (asked twice on a terminal) instead of a key file")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := cf.load()
 	if err != nil {
@@ -43,15 +43,15 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 	var keys queue.KeySource
 	if *pass {
 		cfg.KeySource = config.KeyPassphrase
-		p, err := readPassphrase(env, "New passphrase (at least 8 characters): ")
+		p, err := readSecretTwice(env, "New passphrase (at least 8 characters): ", "Same passphrase again: ")
 		if err != nil {
 			return err
 		}
 		keys = queue.KeySource{Passphrase: p}
 	} else {
-		keys = keySource(&cfg, nil)
+		keys = daemon.KeySource(&cfg, nil)
 	}
-	err = queue.Init(ctx, cfg.DBPath(), keys, storeOptions(&cfg, slog.New(slog.DiscardHandler)))
+	err = queue.Init(ctx, cfg.DBPath(), keys, daemon.StoreOptions(&cfg, nil))
 	if errors.Is(err, queue.ErrExists) {
 		return fmt.Errorf("%s already holds a database; smsd init never overwrites one (nothing was changed)", cfg.DataDir)
 	}
@@ -84,4 +84,23 @@ func readPassphrase(env *cmdEnv, prompt string) ([]byte, error) {
 		return nil, errors.New("empty passphrase")
 	}
 	return []byte(p), nil
+}
+
+// readSecretTwice reads a new secret: typed twice (no echo) on a terminal,
+// so a typo does not lock anyone out; once from a pipe.
+func readSecretTwice(env *cmdEnv, prompt, again string) ([]byte, error) {
+	p, err := readPassphrase(env, prompt)
+	if err != nil {
+		return nil, err
+	}
+	if isTerminal(env.stdin) {
+		q, err := readPassphrase(env, again)
+		if err != nil {
+			return nil, err
+		}
+		if string(q) != string(p) {
+			return nil, errors.New("the two passphrases differ; nothing was changed")
+		}
+	}
+	return p, nil
 }

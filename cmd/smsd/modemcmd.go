@@ -2,76 +2,58 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/clinicsms/smsd/mask"
+	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/modem"
+	"github.com/clinicsms/smsd/ops"
 )
 
 func init() {
 	register(command{name: "modem", summary: "find and check modems: smsd modem detect | smsd modem probe [-device D]", run: runModem})
 }
 
-const modemUsage = `smsd modem detect [-json]            list the USB serial ports of known modem makers
-       smsd modem probe [-device D] [-json]   open the modem once, initialise it and show its health`
+var modemActions = map[string]subcommand{
+	"detect": {usage: "smsd modem detect [-json]            list USB serial ports of known modem makers"},
+	"probe":  {usage: "smsd modem probe [-device D] [-json] open a modem, initialise it and show its health"},
+}
 
 func runModem(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "modem")
-	fs.Usage = func() { fmt.Fprintln(env.stderr, "Usage: "+modemUsage); fs.PrintDefaults() }
-	cf := addCommonFlags(fs)
-	device := fs.String("device", "", "probe: device path or auto (default: the configured modem)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	timeout := fs.Duration("timeout", 30*time.Second, "probe: give up after this long")
-	words, err := parseWords(fs, args)
+	var cf commonFlags
+	var device *string
+	var asJSON *bool
+	var timeout *time.Duration
+	action, _, err := parseAction(env, "modem", modemActions, []string{"detect", "probe"}, args,
+		func(action string, fs *flag.FlagSet) {
+			asJSON = fs.Bool("json", false, "print JSON")
+			if action == "probe" {
+				cf = addCommonFlags(fs, env)
+				device = fs.String("device", "", "device path or auto (default: the configured modem)")
+				timeout = fs.Duration("timeout", 30*time.Second, "give up after this long")
+			}
+		})
 	if err != nil {
 		return err
 	}
-	if len(words) != 1 || (words[0] != "detect" && words[0] != "probe") {
-		return fmt.Errorf("%w: %s", errUsage, modemUsage)
-	}
-	if words[0] == "detect" {
+	if action == "detect" {
 		return modemDetect(env, *asJSON)
 	}
 	cfg, err := cf.load()
 	if err != nil {
 		return err
 	}
-	spec := cfg.ModemSpecs()[0]
-	path := spec.Path
-	if *device != "" {
-		path = *device
-	}
-	if path == "emulator" {
-		return errors.New("the configured modem is the built-in emulator: nothing to probe (give -device /dev/ttyUSB2 or -device auto)")
-	}
-	// Two programs sending AT commands to one modem garble each other's
-	// answers: never probe under a running daemon.
-	if _, err := os.Stat(cfg.DataDir); err == nil {
-		lock, held, err := lockFile(cfg.LockPath())
-		if err == nil && held {
-			return errors.New("smsd serve is running and using the modem: see its view with smsd status, or stop it first (systemctl stop smsd)")
-		}
-		if lock != nil {
-			defer lock.Close()
-		}
-	}
-	mc := modemConfig(&cfg, path, spec.PIN)
-	mc.Logger = slog.New(slog.DiscardHandler)
 	pctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	h, perr := modem.Probe(pctx, mc)
+	h, perr := daemon.Probe(pctx, cfg, *device)
 	if *asJSON {
 		out := struct {
-			modem.Health
-			IMEI  string `json:"IMEI"`
+			ops.ModemStatus
 			Error string `json:"error,omitempty"`
-		}{Health: h, IMEI: mask.Serial(h.IMEI)}
+		}{ModemStatus: h}
 		if perr != nil {
 			out.Error = perr.Error()
 		}
@@ -83,24 +65,27 @@ func runModem(ctx context.Context, env *cmdEnv, args []string) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v = strings.TrimSpace(v); v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+			fmt.Fprintf(tw, "%s\t%s\n", k, safe(v))
 		}
 	}
 	row("port:", h.Port)
 	row("modem:", h.Manufacturer+" "+h.Model+" "+h.Revision)
-	row("IMEI:", mask.Serial(h.IMEI))
+	row("IMEI:", h.IMEI)
 	row("SIM:", h.SIM)
 	if h.Connected {
 		row("SMSC:", map[bool]string{true: "set", false: "MISSING: the SIM has no service centre number"}[h.SMSC])
 		row("operator:", h.Operator)
-		row("network:", h.Registration.String())
+		row("network:", h.Registration)
 		if h.Bars > 0 || h.SignalDBm != 0 {
 			row("signal:", fmt.Sprintf("%d dBm (%d/5)", h.SignalDBm, h.Bars))
 		}
 	}
 	tw.Flush()
 	if perr != nil {
-		return fmt.Errorf("probe %s: %w", path, perr)
+		if h.Port != "" {
+			return fmt.Errorf("probe %s: %w", h.Port, perr)
+		}
+		return perr
 	}
 	fmt.Fprintln(env.stdout, "ready: this modem can send")
 	return nil

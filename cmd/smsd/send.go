@@ -6,54 +6,55 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clinicsms/smsd/control"
-	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/ops"
 )
 
 func init() {
 	register(command{name: "send", summary: "queue a message: smsd send -to N -text T [-at TIME]", run: runSend})
 }
 
+const sendUsage = `smsd send -to NUMBER -text TEXT [-at TIME] [-idempotency-key K]`
+
 func runSend(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "send")
-	cf := addCommonFlags(fs)
+	fs := newFlagSet(env, "send", sendUsage)
+	cf := addCommonFlags(fs, env)
 	to := fs.String("to", "", "recipient, with country code: +15551234567")
-	text := fs.String("text", "", "message text")
+	text := fs.String("text", "", "message text (UTF-8)")
 	at := fs.String("at", "", "send later: 2026-11-25T09:00 (local), RFC 3339, or a delay such as 2h")
 	idem := fs.String("idempotency-key", "", "a key that makes repeating this command queue the message only once")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (quote the text: -text \"...\")", errUsage, fs.Arg(0))
+		return usageError("unexpected argument %q (quote the text: -text \"...\")", fs.Arg(0))
 	}
 	if *to == "" || *text == "" {
-		return fmt.Errorf("%w: both -to and -text are needed, e.g. smsd send -to +15551234567 -text \"See you at 9\"", errUsage)
+		return usageError("both -to and -text are needed, e.g. smsd send -to +15551234567 -text \"See you at 9\"")
 	}
 	sendAt, err := parseAt(*at, time.Now())
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageError("%v", err)
 	}
-	cfg, err := cf.load()
+	conn, err := cf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	req := control.SendRequest{To: *to, Text: *text, SendAt: sendAt, IdempotencyKey: *idem, CreatedBy: "cli"}
-	var res control.SendResult
-	direct := false
-	err = withStoreOrDaemon(ctx, &cfg,
-		func(c *control.Client) (err error) { res, err = c.Send(ctx, req); return err },
-		func(s *queue.Store) (err error) { direct = true; res, err = enqueue(ctx, s, req); return err })
+	defer conn.Close()
+	res, err := conn.Send(ctx, ops.SendRequest{To: *to, Text: *text, SendAt: sendAt, IdempotencyKey: *idem})
 	if err != nil {
-		return sendError(err)
+		return err
 	}
-	fmt.Fprintf(env.stdout, "queued message %d to %s (%d part(s), %s)", res.ID, res.To, res.Parts, res.Encoding)
+	verb := "queued"
+	if res.Existing {
+		verb = "already queued (same idempotency key):"
+	}
+	fmt.Fprintf(env.stdout, "%s message %d to %s (%d part(s), %s)", verb, res.ID, res.To, res.Parts, res.Encoding)
 	if !res.SendAt.IsZero() && res.SendAt.After(time.Now()) {
 		fmt.Fprintf(env.stdout, ", to be sent at %s", res.SendAt.Local().Format("2006-01-02 15:04"))
 	}
 	fmt.Fprintln(env.stdout)
-	if direct {
-		fmt.Fprintln(env.stdout, "smsd serve is not running: the message goes out when it starts")
+	if conn.Direct {
+		fmt.Fprintln(env.stderr, "smsd send: note: smsd serve is not running: the message goes out when it starts")
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/daemon"
 )
 
 func init() {
@@ -17,17 +17,17 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "serve")
-	cf := addCommonFlags(fs)
+	fs := newFlagSet(env, "serve", "smsd serve [-modem PATH|auto|emulator] [-log-level L] [-rate-limit D]")
+	cf := addCommonFlags(fs, env)
 	modemFlag := fs.String("modem", "", "modem device path, \"auto\", or \"emulator\" (overrides the config file)")
 	listen := fs.String("listen", "", "web UI address (reserved: the web UI is not built yet)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides the config file)")
 	rate := fs.String("rate-limit", "", "least time between two messages per modem, e.g. 3s; 0s = none (overrides the config file)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := cf.load()
 	if err != nil {
@@ -45,7 +45,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if *rate != "" {
 		d, err := time.ParseDuration(*rate)
 		if err != nil || d < 0 {
-			return fmt.Errorf("%w: -rate-limit %q is not a duration like 3s (0s = no limit)", errUsage, *rate)
+			return usageError("-rate-limit %q is not a duration like 3s (0s = no limit)", *rate)
 		}
 		cfg.RateLimit = config.Duration{Duration: d}
 		for i := range cfg.Modems {
@@ -59,7 +59,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	lvl, _ := config.ParseLevel(cfg.LogLevel)
 	level.Set(lvl)
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
-	d := newDaemon(cfg, log, level)
+	svc := daemon.New(cfg, log, level)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -70,9 +70,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				d.reload(*cf.config)
+				svc.Reload(*cf.config)
 			}
 		}
 	}()
-	return d.run(ctx)
+	return svc.Run(ctx)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/clinicsms/smsd/control"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -19,30 +19,21 @@ func init() {
 var errNotRunning = errors.New("smsd serve is not running")
 
 func runStatus(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "status")
-	cf := addCommonFlags(fs)
+	fs := newFlagSet(env, "status", "smsd status [-json]")
+	cf := addCommonFlags(fs, env)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	conn, err := cf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	var st control.Status
-	err = withStoreOrDaemon(ctx, &cfg,
-		func(c *control.Client) (err error) { st, err = c.Status(ctx); return err },
-		func(s *queue.Store) error {
-			counts, err := s.Counts(ctx)
-			if err != nil {
-				return err
-			}
-			st = control.Status{DataDir: cfg.DataDir, Queue: map[string]int{}}
-			for k, v := range counts {
-				st.Queue[string(k)] = v
-			}
-			return nil
-		})
+	defer conn.Close()
+	st, err := conn.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -59,7 +50,7 @@ func runStatus(ctx context.Context, env *cmdEnv, args []string) error {
 	return nil
 }
 
-func printStatus(w io.Writer, st control.Status) {
+func printStatus(w io.Writer, st ops.Status) {
 	switch {
 	case !st.Running:
 		fmt.Fprintln(w, "daemon:  not running (start it: systemctl start smsd)")
@@ -70,20 +61,17 @@ func printStatus(w io.Writer, st control.Status) {
 	default:
 		fmt.Fprintf(w, "daemon:  running (pid %d, %s, since %s)\n", st.PID, st.Version, st.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	}
-	if st.Dispatch != nil {
-		for _, m := range st.Dispatch.Modems {
-			h := m.Health
-			ready := "not ready"
-			if m.Ready {
-				ready = "ready"
-			}
-			fmt.Fprintf(w, "modem:   %s %s, %s; port %s; %s %s; SIM %s; operator %q; %s; signal %d dBm (%d/5); sent %d, failed %d, uncertain %d",
-				m.ID, ready, m.State, h.Port, h.Manufacturer, h.Model, h.SIM, h.Operator, h.Registration, h.SignalDBm, h.Bars, m.Sent, m.Failed, m.Uncertain)
-			if m.LastError != "" {
-				fmt.Fprintf(w, "; last error %s", m.LastError)
-			}
-			fmt.Fprintln(w)
+	for _, m := range st.Modems {
+		ready := "not ready"
+		if m.Ready {
+			ready = "ready"
 		}
+		fmt.Fprintf(w, "modem:   %s %s, %s; port %s; %s %s; SIM %s; operator %s; %s; signal %d dBm (%d/5); sent %d, failed %d, uncertain %d",
+			m.ID, ready, m.State, m.Port, safe(m.Manufacturer), safe(m.Model), safe(m.SIM), fmt.Sprintf("%q", m.Operator), m.Registration, m.SignalDBm, m.Bars, m.Sent, m.Failed, m.Uncertain)
+		if m.LastError != "" {
+			fmt.Fprintf(w, "; last error %s", safe(m.LastError))
+		}
+		fmt.Fprintln(w)
 	}
 	keys := make([]string, 0, len(st.Queue))
 	for _, s := range queue.States {
@@ -105,7 +93,10 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintf(w, " %s %d", k, st.Queue[k])
 	}
 	fmt.Fprintln(w)
+	if st.QueueError != "" {
+		fmt.Fprintf(w, "note:    the queue could not be counted: %s\n", safe(st.QueueError))
+	}
 	if n := st.Queue[string(queue.Uncertain)]; n > 0 {
-		fmt.Fprintf(w, "note:    %d message(s) uncertain: they may have gone out; staff decide to resend or dismiss\n", n)
+		fmt.Fprintf(w, "note:    %d message(s) uncertain: they may have gone out; see smsd messages -state uncertain, then smsd message resend ID or smsd message dismiss ID\n", n)
 	}
 }

@@ -1,0 +1,60 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/clinicsms/smsd/ops"
+)
+
+// As is the Service as one actor sees it: the operations without the actor
+// argument, so that it and *control.Client both serve as Ops.
+type As struct {
+	s *Service
+	a ops.Actor
+}
+
+// As returns the Service's operations on behalf of a.
+func (s *Service) As(a ops.Actor) As { return As{s: s, a: a} }
+
+// Send queues a message (Service.Send).
+func (x As) Send(ctx context.Context, r ops.SendRequest) (ops.SendResult, error) {
+	return x.s.Send(ctx, x.a, r)
+}
+
+// Status is the appliance's state (Service.Status).
+func (x As) Status(ctx context.Context) (ops.Status, error) { return x.s.Status(ctx, x.a) }
+
+// Inbox lists received messages (Service.Inbox).
+func (x As) Inbox(ctx context.Context, limit int) ([]ops.InboxItem, error) {
+	return x.s.Inbox(ctx, x.a, limit)
+}
+
+// User manages accounts (Service.User).
+func (x As) User(ctx context.Context, r ops.UserRequest) ([]ops.UserInfo, error) {
+	return x.s.User(ctx, x.a, r)
+}
+
+// RotateDataKey replaces the data key (Service.RotateDataKey).
+func (x As) RotateDataKey(ctx context.Context) (ops.RotateResult, error) {
+	return x.s.RotateDataKey(ctx, x.a)
+}
+
+// Messages lists outgoing messages (Service.Messages).
+func (x As) Messages(ctx context.Context, f ops.MessageFilter) ([]ops.Message, error) {
+	return x.s.Messages(ctx, x.a, f)
+}
+
+// Message shows one message (Service.Message).
+func (x As) Message(ctx context.Context, id int64) (ops.Message, error) {
+	return x.s.Message(ctx, x.a, id)
+}
+
+// Act decides about one message (Service.Act).
+func (x As) Act(ctx context.Context, r ops.MessageAction) (ops.Message, error) {
+	return x.s.Act(ctx, x.a, r)
+}
+
+// OptOuts lists or changes opt-outs (Service.OptOuts).
+func (x As) OptOuts(ctx context.Context, r ops.OptOutRequest) ([]ops.OptOut, error) {
+	return x.s.OptOuts(ctx, x.a, r)
+}

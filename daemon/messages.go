@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/clinicsms/smsd/mask"
+	"github.com/clinicsms/smsd/ops"
+	"github.com/clinicsms/smsd/queue"
+)
+
+// Messages lists outgoing messages, newest first: numbers masked, no texts
+// (a list is not a reason to open every patient's message).
+func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) ([]ops.Message, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if f.State != "" && !knownState(f.State) {
+		return nil, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("no message state %q (states: %s)", f.State, stateList()))
+	}
+	ms, err := st.List(ctx, queue.ListFilter{State: queue.State(f.State), Since: f.Since, Until: f.Until, Limit: f.Limit, Offset: f.Offset})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ops.Message, 0, len(ms))
+	for _, m := range ms {
+		v := messageView(m)
+		v.To, v.Text = mask.Number(m.To), ""
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Message shows one message with its full number and text: a deliberate
+// look at PHI by the actor.
+func (s *Service) Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return ops.Message{}, err
+	}
+	m, err := st.Get(ctx, id)
+	if err != nil {
+		return ops.Message{}, messageError(id, err)
+	}
+	return messageView(m), nil
+}
+
+// Act carries out a person's decision about one message: cancel it while
+// queued, resend it when uncertain, failed or undelivered, dismiss it when
+// uncertain. It returns the message as it is now (number masked, no text).
+func (s *Service) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return ops.Message{}, err
+	}
+	var do func(context.Context, int64) error
+	switch r.Action {
+	case ops.ActionCancel:
+		do = st.Cancel
+	case ops.ActionResend:
+		do = st.Resend
+	case ops.ActionDismiss:
+		do = st.Dismiss
+	default:
+		return ops.Message{}, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown action %q (cancel, resend, dismiss)", r.Action))
+	}
+	if err := do(ctx, r.ID); err != nil {
+		return ops.Message{}, actionError(r, err)
+	}
+	m, err := st.Get(ctx, r.ID)
+	if err != nil {
+		return ops.Message{}, messageError(r.ID, err)
+	}
+	s.log.Info("message decision", "id", r.ID, "action", r.Action, "actor", a.String())
+	v := messageView(m)
+	v.To, v.Text = mask.Number(m.To), ""
+	return v, nil
+}
+
+// allowedFrom says in which states each action may be taken, for errors.
+var allowedFrom = map[string]string{
+	ops.ActionCancel:  "queued (also scheduled)",
+	ops.ActionResend:  "uncertain, failed or undelivered",
+	ops.ActionDismiss: "uncertain",
+}
+
+func actionError(r ops.MessageAction, err error) error {
+	var te *queue.TransitionError
+	switch {
+	case errors.As(err, &te):
+		return ops.Errorf(ops.CodeWrongState, fmt.Sprintf("message %d is %s: %s is only for a message that is %s; nothing was changed", r.ID, te.From, r.Action, allowedFrom[r.Action]))
+	case errors.Is(err, queue.ErrInvalidTransition):
+		return ops.Errorf(ops.CodeWrongState, err.Error()+"; nothing was changed")
+	}
+	return messageError(r.ID, err)
+}
+
+func messageError(id int64, err error) error {
+	if errors.Is(err, queue.ErrNotFound) {
+		return ops.Errorf(ops.CodeNotFound, fmt.Sprintf("no message %d (see smsd messages)", id))
+	}
+	return err
+}
+
+func messageView(m queue.Message) ops.Message {
+	return ops.Message{ID: m.ID, State: string(m.State), To: m.To, Text: m.Text, CreatedAt: utc(m.CreatedAt), SendAt: utc(m.SendAt),
+		UpdatedAt: utc(m.UpdatedAt), NextAttemptAt: utc(m.NextAttemptAt), Attempts: m.Attempts, LastError: m.LastError,
+		PartsTotal: m.PartsTotal, PartsAccepted: len(m.PartsAccepted), ModemID: m.ModemID, CreatedBy: m.CreatedBy, Purged: m.Purged}
+}
+
+func knownState(state string) bool {
+	for _, st := range queue.States {
+		if string(st) == state {
+			return true
+		}
+	}
+	return false
+}
+
+func stateList() string {
+	out := ""
+	for i, st := range queue.States {
+		if i > 0 {
+			out += ", "
+		}
+		out += string(st)
+	}
+	return out
+}
+
+// Inbox lists received messages, newest first, opened for the actor.
+func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.InboxItem, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	ins, err := st.Inbox(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ops.InboxItem, 0, len(ins))
+	for _, in := range ins {
+		it := ops.InboxItem{ID: in.ID, From: in.From, Text: in.Text, ReceivedAt: utc(in.ReceivedAt), SentAt: utc(in.SentAt),
+			DecodeError: in.DecodeError, Incomplete: in.Incomplete}
+		if in.ReplyTo != 0 {
+			r := in.ReplyTo
+			it.ReplyTo = &r
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
