@@ -9,6 +9,7 @@ require (
 	github.com/creack/pty v1.1.24 // indirect
 	github.com/mattn/go-sqlite3 v1.14.53 // indirect
 	github.com/nyaruka/phonenumbers v1.8.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	github.com/warthog618/modem v0.4.0 // indirect
 	github.com/warthog618/sms v0.3.0 // indirect
 	go.bug.st/serial v1.8.0 // indirect

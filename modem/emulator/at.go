@@ -215,7 +215,12 @@ func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 				return 0, false
 			}
 			n, errLine := e.cmgsStart(cmd)
+			// An AT+CNMA before it on the line may have made a +CMT
+			// due: it comes before the prompt, as URCs do.
+			after := e.afterAnswer
+			e.afterAnswer = ""
 			e.mu.Unlock()
+			e.write(c, after)
 			if errLine != "" {
 				e.answer(c, nil, errLine)
 				return 0, false
@@ -226,8 +231,11 @@ func (e *Emulator) command(c *conn, line string, first time.Time) (int, bool) {
 		out, final = e.exec(cmd)
 		info = append(info, out...)
 	}
+	after := e.afterAnswer
+	e.afterAnswer = ""
 	e.mu.Unlock()
 	e.answer(c, info, final)
+	e.write(c, after)
 	return 0, false
 }
 
@@ -298,6 +306,10 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		pin, unlocked := e.sim.pin, e.sim.unlocked
 		e.st = modemState{echo: true, cnmi: [5]int{2, 1, 0, 0, 0}, cscs: "IRA", sessions: e.st.sessions + 1}
 		e.sim.pin, e.sim.unlocked = pin, unlocked
+		// Back to <service> 0: a +CMT still waiting for its AT+CNMA, and
+		// those held back behind it, are delivered again as the default
+		// AT+CNMI says (stored, with +CMTI).
+		e.afterAnswer += e.rerouteLocked()
 		return nil, "OK"
 	case "V1", "V", "Q0", "Q", "&W", "&W0", "&C1", "&D2", "&D0", "&C0", "X4", "X", "S0", "&K0", "&K3", "L", "M", "M0":
 		return nil, "OK"
@@ -442,12 +454,19 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		e.st.cmgf = 0
 		return nil, "OK"
 	case "+CSMS":
+		// 27.005 §3.2.1: <service> 1 (Phase 2+) makes each +CMT and +CDS
+		// wait for AT+CNMA; the read command reports the one set.
 		switch arg {
 		case "?":
-			return []string{"+CSMS: 0,1,1,1"}, "OK"
+			return []string{fmt.Sprintf("+CSMS: %d,1,1,1", e.st.csms)}, "OK"
 		case "=?":
 			return []string{"+CSMS: (0,1)"}, "OK"
 		}
+		n, ok := intArg(arg)
+		if !ok || n < 0 || n > 1 {
+			return nil, e.cmsError(303)
+		}
+		e.st.csms = n
 		return []string{"+CSMS: 1,1,1"}, "OK"
 	case "+CNMI":
 		switch arg {
@@ -477,7 +496,7 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		e.st.cnmi = v
 		return nil, "OK"
 	case "+CNMA":
-		return nil, e.cmsError(340)
+		return e.cnma(arg)
 	case "+CMMS":
 		if arg == "?" {
 			return []string{"+CMMS: 0"}, "OK"
@@ -614,4 +633,36 @@ func (e *Emulator) cpinr(arg string) ([]string, string) {
 		}
 	}
 	return out, "OK"
+}
+
+// cnma answers AT+CNMA[=<n>[,<length>]] (27.005 §3.4.4, PDU mode): the
+// acknowledgement of the +CMT or +CDS shown under AT+CSMS=1. <n> 0 or 1 is
+// RP-ACK, 2 RP-ERROR. With nothing to acknowledge it is +CMS ERROR: 340.
+// An acknowledgement TPDU (<length> > 0, typed after a prompt) is not
+// supported: 303.
+func (e *Emulator) cnma(arg string) ([]string, string) {
+	if arg == "=?" {
+		return []string{"+CNMA: (0-2)"}, "OK"
+	}
+	n := 0
+	if arg != "" {
+		if !strings.HasPrefix(arg, "=") {
+			return nil, e.cmsError(304)
+		}
+		f := strings.Split(arg[1:], ",")
+		var err error
+		if n, err = strconv.Atoi(strings.TrimSpace(f[0])); err != nil || n < 0 || n > 2 || len(f) > 2 {
+			return nil, e.cmsError(304)
+		}
+		if len(f) == 2 {
+			if l, err := strconv.Atoi(strings.TrimSpace(f[1])); err != nil || l != 0 {
+				return nil, e.cmsError(303)
+			}
+		}
+	}
+	if e.ack.waiting == nil {
+		return nil, e.cmsError(340)
+	}
+	e.afterAnswer += e.acknowledgeLocked(n != 2)
+	return nil, "OK"
 }

@@ -1,11 +1,12 @@
 // Package emulator is a GSM modem on a pseudo-terminal. It answers AT commands
 // the way a real USB modem does (echo until ATE0, the "> " prompt of AT+CMGS,
-// +CMS/+CME errors as AT+CMEE asks, SMS storage, +CMTI and +CDS indications)
-// so that the real serial code of package modem, and third-party clients such
-// as gammu, can be tested against it. Every submitted PDU is decoded into a
-// handset log: what the recipient's phone would show. Faults can be injected:
-// send errors, latency, a slow wire, a hang, unplugging and replugging, a SIM
-// that wants its PIN, no network.
+// +CMS/+CME errors as AT+CMEE asks, SMS storage, +CMTI, +CMT and +CDS
+// indications, the AT+CNMA acknowledgements AT+CSMS=1 asks for) so that the
+// real serial code of package modem, and third-party clients such as gammu
+// and warthog618/modem, can be tested against it. Every submitted PDU is
+// decoded into a handset log: what the recipient's phone would show. Faults
+// can be injected: send errors, latency, a slow wire, a hang, unplugging and
+// replugging, a SIM that wants its PIN, no network.
 package emulator
 
 import (
@@ -43,6 +44,14 @@ type Config struct {
 	OnHandset func(HandsetMessage)
 	// Now is the clock for timestamps. Default time.Now.
 	Now func() time.Time
+	// AckTimeout is how long, after AT+CSMS=1, the modem waits for the
+	// AT+CNMA of a +CMT or +CDS before it gives up (3GPP TS 27.005
+	// §3.4.4): it then sets <mt> and <ds> of AT+CNMI to 0, and the
+	// network, which got no RP-ACK, delivers the message again, which
+	// the emulator models by storing it on the SIM without an indication.
+	// Default 17s, the network timeout a Telit manual gives; 27.005
+	// leaves the figure to the network.
+	AckTimeout time.Duration
 }
 
 // HandsetMessage is one message as the recipient's phone shows it, its parts
@@ -87,6 +96,26 @@ type Emulator struct {
 	hook     func(cmd string, at time.Time)
 	timers   map[*time.Timer]struct{}
 	cond     *sync.Cond // broadcast when the handset log grows
+	ack      ackState
+	// afterAnswer is what a command made due after its final result
+	// code, such as the next +CMT once AT+CNMA acknowledged the last.
+	afterAnswer string
+}
+
+// mtItem is a message or status report from the network, SMSC field first.
+type mtItem struct {
+	full    []byte
+	tpduLen int
+	report  bool // an SMS-STATUS-REPORT, not an SMS-DELIVER
+}
+
+// ackState is the acknowledgement protocol of AT+CSMS=1 (3GPP TS 27.005
+// §3.4.4): each +CMT or +CDS waits for AT+CNMA, and until it comes the
+// modem shows no other.
+type ackState struct {
+	waiting *mtItem  // shown with +CMT/+CDS, not yet acknowledged
+	queue   []mtItem // held back until then, oldest first
+	gen     int      // bumped when a wait ends, so its timer does nothing
 }
 
 // modemState is what a power cycle resets.
@@ -96,6 +125,7 @@ type modemState struct {
 	cmgf     int
 	cnmi     [5]int
 	creg     int // URC mode of +CREG
+	csms     int // AT+CSMS <service>: 1 wants AT+CNMA for each +CMT and +CDS
 	cscs     string
 	sessions int // times ATE0 or ATZ was seen: one per client initialisation
 }
@@ -160,6 +190,9 @@ func defaults(cfg *Config) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = 17 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -199,6 +232,9 @@ func (e *Emulator) powerOn() {
 	if e.sim.pin != "" && !e.sim.puk {
 		e.sim.unlocked = false
 	}
+	// Nobody is plugged in to be told: what was waiting for an AT+CNMA
+	// ends up on the SIM.
+	e.rerouteLocked()
 }
 
 // plug creates a new pty pair, links it and starts its reader.
@@ -562,6 +598,11 @@ func (e *Emulator) Stored() int {
 func (e *Emulator) afterFunc(d time.Duration, f func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.afterFuncLocked(d, f)
+}
+
+// afterFuncLocked is afterFunc with e.mu held.
+func (e *Emulator) afterFuncLocked(d time.Duration, f func()) {
 	if e.closed {
 		return
 	}
@@ -582,7 +623,7 @@ func (e *Emulator) afterFunc(d time.Duration, f func()) {
 // rate. Output to a client that does not read is dropped after a while, as
 // a real modem's output is lost when nobody listens.
 func (e *Emulator) write(c *conn, s string) {
-	if c == nil {
+	if c == nil || s == "" {
 		return
 	}
 	e.mu.Lock()

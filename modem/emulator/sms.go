@@ -269,7 +269,6 @@ func (e *Emulator) submit(c *conn, n int, hexPDU string) {
 func (e *Emulator) statusReport(mr int, to pdu.Address, submitted time.Time) {
 	e.mu.Lock()
 	st := e.sim.deliverStat
-	_, ds := e.cnmi()
 	smsc := e.sim.smsc
 	e.mu.Unlock()
 	sr := pdu.StatusReport{MR: byte(mr), Recipient: to, SCTS: submitted, Discharge: e.cfg.Now(), Status: st}
@@ -278,26 +277,119 @@ func (e *Emulator) statusReport(mr int, to pdu.Address, submitted time.Time) {
 		e.log.Warn("emulator: encode status report", "err", err)
 		return
 	}
-	full := append(smscField(smsc), tpdu...)
-	switch ds {
-	case 1:
-		e.urcTwo(fmt.Sprintf("+CDS: %d", len(tpdu)), strings.ToUpper(hex.EncodeToString(full)))
-	case 2:
-		e.mu.Lock()
-		i, ok := e.store.add(stored{stat: 0, pdu: full, tpduLen: len(tpdu)})
-		e.mu.Unlock()
-		if ok {
-			e.urc(fmt.Sprintf(`+CDSI: "SM",%d`, i))
-		}
-	}
-}
-
-// urcTwo prints a two-line URC (header, PDU) in one write.
-func (e *Emulator) urcTwo(header, pduHex string) {
 	e.mu.Lock()
+	// A report the SIM has no room for is lost, as on a real modem.
+	out, _ := e.routeLocked(mtItem{full: append(smscField(smsc), tpdu...), tpduLen: len(tpdu), report: true})
 	c := e.c
 	e.mu.Unlock()
-	e.write(c, "\r\n"+header+"\r\n"+pduHex+"\r\n")
+	e.write(c, out)
+}
+
+// routeLocked delivers a message or status report from the network as
+// AT+CNMI asks (27.005 §3.4.1) and returns the result code to show, if
+// any; e.mu held. Shown directly (+CMT, +CDS) under AT+CSMS=1, it must be
+// acknowledged with AT+CNMA before the next is shown (27.005 §3.4.4): until
+// then the next waits in the queue, as the network holds it back.
+func (e *Emulator) routeLocked(it mtItem) (string, error) {
+	mt, ds := e.cnmi()
+	plugged := e.c != nil
+	if plugged && (it.report && ds == 1 || !it.report && mt == 2) {
+		if e.st.csms == 1 {
+			if e.ack.waiting != nil {
+				e.ack.queue = append(e.ack.queue, it)
+				return "", nil
+			}
+			w := it
+			e.ack.waiting = &w
+			gen := e.ack.gen
+			e.afterFuncLocked(e.cfg.AckTimeout, func() { e.ackTimeout(gen) })
+		}
+		header := fmt.Sprintf("+CMT: ,%d", it.tpduLen)
+		if it.report {
+			header = fmt.Sprintf("+CDS: %d", it.tpduLen)
+		}
+		return "\r\n" + header + "\r\n" + strings.ToUpper(hex.EncodeToString(it.full)) + "\r\n", nil
+	}
+	if it.report {
+		if ds != 2 {
+			return "", nil // AT+CNMI ds=0: no status reports
+		}
+		i, ok := e.store.add(stored{stat: 0, pdu: it.full, tpduLen: it.tpduLen})
+		if !ok {
+			return "", fmt.Errorf("emulator: SIM storage full (%d messages); status report lost", e.cfg.Capacity)
+		}
+		return fmt.Sprintf("\r\n+CDSI: \"SM\",%d\r\n", i), nil
+	}
+	i, ok := e.store.add(stored{stat: 0, pdu: it.full, tpduLen: it.tpduLen})
+	if !ok {
+		return "", fmt.Errorf("emulator: SIM storage full (%d messages); the network would hold the message", e.cfg.Capacity)
+	}
+	if mt == 1 || mt == 3 {
+		return fmt.Sprintf("\r\n+CMTI: \"SM\",%d\r\n", i), nil
+	}
+	return "", nil
+}
+
+// acknowledgeLocked ends the wait for AT+CNMA: ok is RP-ACK; otherwise
+// (RP-ERROR) the network keeps the message and offers it again after the
+// ones it held back. It returns the result codes now due, the next +CMT
+// or +CDS among them; e.mu held.
+func (e *Emulator) acknowledgeLocked(ok bool) string {
+	it := *e.ack.waiting
+	e.ack.waiting = nil
+	e.ack.gen++
+	if !ok {
+		e.ack.queue = append(e.ack.queue, it)
+	}
+	var out strings.Builder
+	for e.ack.waiting == nil && len(e.ack.queue) > 0 {
+		next := e.ack.queue[0]
+		e.ack.queue = e.ack.queue[1:]
+		s, err := e.routeLocked(next)
+		if err != nil {
+			e.log.Warn("emulator: message held for AT+CNMA lost", "err", err)
+		}
+		out.WriteString(s)
+	}
+	return out.String()
+}
+
+// rerouteLocked delivers again, with the current settings, the message
+// waiting for its AT+CNMA and those held back behind it: what the network
+// does when the modem never acknowledged them. It returns the result codes
+// due; e.mu held.
+func (e *Emulator) rerouteLocked() string {
+	items := e.ack.queue
+	if e.ack.waiting != nil {
+		items = append([]mtItem{*e.ack.waiting}, items...)
+	}
+	e.ack.waiting, e.ack.queue = nil, nil
+	e.ack.gen++
+	var out strings.Builder
+	for _, it := range items {
+		s, err := e.routeLocked(it)
+		if err != nil {
+			e.log.Warn("emulator: message held for AT+CNMA lost", "err", err)
+		}
+		out.WriteString(s)
+	}
+	return out.String()
+}
+
+// ackTimeout gives up on the AT+CNMA of wait gen (27.005 §3.4.4): routing
+// to the client is switched off (AT+CNMI <mt> and <ds> 0), and the
+// network, with no RP-ACK, delivers the messages again: onto the SIM.
+func (e *Emulator) ackTimeout(gen int) {
+	e.mu.Lock()
+	if e.ack.gen != gen || e.ack.waiting == nil {
+		e.mu.Unlock()
+		return
+	}
+	e.st.cnmi[1], e.st.cnmi[3] = 0, 0
+	out := e.rerouteLocked()
+	c := e.c
+	e.mu.Unlock()
+	e.write(c, out)
 }
 
 // Inject delivers an inbound message from `from`: encoded as SMS-DELIVER PDUs
@@ -340,22 +432,11 @@ func (e *Emulator) deliver(tpdu []byte) error {
 
 func (e *Emulator) store1(full []byte, tpduLen int) error {
 	e.mu.Lock()
-	mt, _ := e.cnmi()
-	plugged := e.c != nil
-	if mt == 2 && plugged {
-		e.mu.Unlock()
-		e.urcTwo(fmt.Sprintf("+CMT: ,%d", tpduLen), strings.ToUpper(hex.EncodeToString(full)))
-		return nil
-	}
-	i, ok := e.store.add(stored{stat: 0, pdu: append([]byte(nil), full...), tpduLen: tpduLen})
+	out, err := e.routeLocked(mtItem{full: append([]byte(nil), full...), tpduLen: tpduLen})
+	c := e.c
 	e.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("emulator: SIM storage full (%d messages); the network would hold the message", e.cfg.Capacity)
-	}
-	if mt == 1 || mt == 3 {
-		e.urc(fmt.Sprintf(`+CMTI: "SM",%d`, i))
-	}
-	return nil
+	e.write(c, out)
+	return err
 }
 
 // InjectDuringNextSend makes the next AT+CMGS deliver an inbound message
