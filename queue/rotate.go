@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/crypt"
 )
 
@@ -106,6 +107,10 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 		batchSize = 500
 	}
 	var st RotationStats
+	// The action's audit row goes with the last step, the one that retires
+	// the old key: only a finished rotation is recorded as done.
+	final := ctx
+	ctx = audit.Without(ctx)
 	// Start a new generation unless a rotation is already under way.
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -171,7 +176,11 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 			}
 		}
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	if rec := audit.FromContext(final); rec != nil {
+		rec.SetObject("key", fmt.Sprintf("data_key:%d", st.Gen))
+		rec.AddDetail(fmt.Sprintf("resealed=%d resumed=%t", st.Resealed, st.Resumed))
+	}
+	err = s.tx(final, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE gen != ?", cur.Gen())
 		return err
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/clinicsms/smsd/audit"
 )
 
 // migrations[i] takes the schema from user_version i to i+1. Forward only:
@@ -105,6 +107,9 @@ var migrations = []string{
 	// same SMS is read again at the next start and must not appear twice.
 	`ALTER TABLE inbound ADD COLUMN dedupe_index BLOB;
 	CREATE UNIQUE INDEX inbound_dedupe ON inbound (dedupe_index);`,
+	// 5: the audit trail, append-only (package audit). Retention never
+	// touches it: HIPAA wants it kept six years.
+	audit.Schema,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.

@@ -11,9 +11,17 @@ import (
 // are always sealed: a setting may well hold something PHI-ish (a clinic
 // name, a help text with a doctor's name, a TOTP secret).
 func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	return s.settingTx(ctx, s.r, key)
+}
+
+// settingTx reads a setting through q (the store's reader, or a
+// transaction that must see its own writes).
+func (s *Store) settingTx(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, key string) (string, error) {
 	var id int64
 	var v []byte
-	err := s.r.QueryRowContext(ctx, "SELECT id, value_sealed FROM settings WHERE key = ?", key).Scan(&id, &v)
+	err := q.QueryRowContext(ctx, "SELECT id, value_sealed FROM settings WHERE key = ?", key).Scan(&id, &v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("setting %q: %w", key, ErrNotFound)
 	}

@@ -17,6 +17,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/crypt"
 )
 
@@ -568,8 +569,26 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// tx runs fn in one write transaction. When ctx carries an audit record
+// (audit.NewContext), its row is appended last in the same transaction, so
+// the action and its row commit together or not at all.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return classify(inTx(ctx, s.w, fn))
+	rec := audit.FromContext(ctx)
+	if rec == nil {
+		return classify(inTx(ctx, s.w, fn))
+	}
+	err := classify(inTx(ctx, s.w, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return rec.AppendIn(ctx, tx, s.now())
+	}))
+	if err != nil {
+		rec.RolledBack()
+	} else {
+		rec.Committed()
+	}
+	return err
 }
 
 // classify turns SQLite's read-only and full errors into ErrReadOnly and

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"aead.dev/minisign"
-
 	"github.com/clinicsms/smsd/crypt"
 )
 
@@ -235,37 +233,4 @@ func (s *Store) DeleteTemplate(ctx context.Context, name string) error {
 		}
 		return nil
 	})
-}
-
-const signingKeySetting = "audit.signing_key"
-
-// SigningKey returns the audit export's minisign private key, generating it
-// and storing it sealed (as a setting) on first use.
-func (s *Store) SigningKey(ctx context.Context) (minisign.PrivateKey, error) {
-	var key minisign.PrivateKey
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var v []byte
-		err := tx.QueryRowContext(ctx, "SELECT id, value_sealed FROM settings WHERE key = ?", signingKeySetting).Scan(&id, &v)
-		if err == nil {
-			txt, err := s.open(v, "settings", "value_sealed", id)
-			if err != nil {
-				return err
-			}
-			return key.UnmarshalText([]byte(txt))
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if key, err = crypt.NewSigningKey(); err != nil {
-			return err
-		}
-		txt, err := key.MarshalText()
-		if err != nil {
-			return err
-		}
-		s.log.Info("generated the audit signing key", "public_key_id", fmt.Sprintf("%016X", key.ID()))
-		return s.setSettingTx(ctx, tx, signingKeySetting, string(txt))
-	})
-	return key, err
 }
