@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clinicsms/smsd/ops"
+	"golang.org/x/sys/unix"
 )
 
 // Client talks to a daemon's control socket.
@@ -28,6 +29,11 @@ func NewClient(path string) *Client { return &Client{Path: path} }
 // Do sends one request and returns the daemon's response; a daemon error
 // comes back as *ops.Error. ErrNotRunning when nobody listens.
 func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
+	return c.do(ctx, req, nil)
+}
+
+// do is Do, passing files along with the request (SCM_RIGHTS).
+func (c *Client) do(ctx context.Context, req Request, files []*os.File) (Response, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -51,7 +57,19 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := conn.(*net.UnixConn).WriteMsgUnix(append(b, '\n'), oob, nil); err != nil {
 		return Response{}, fmt.Errorf("control socket %s: sending the request: %w", c.Path, err)
 	}
 	var resp Response
@@ -170,4 +188,47 @@ func (c *Client) Act(ctx context.Context, r ops.MessageAction) (ops.Message, err
 func (c *Client) OptOuts(ctx context.Context, r ops.OptOutRequest) ([]ops.OptOut, error) {
 	resp, err := c.Do(ctx, Request{Op: OpOptOuts, OptOut: &r})
 	return resp.OptOuts, err
+}
+
+// AuditExport asks the daemon to write the audit log's rows with from <=
+// time < to into csvOut and its signature into sigOut: files this process
+// opened, handed to the daemon over the socket. It waits as long as a
+// rotation may take.
+func (c *Client) AuditExport(ctx context.Context, from, to time.Time, csvOut, sigOut *os.File) (ops.AuditSummary, error) {
+	cc := *c
+	if cc.Timeout < rotateTimeout {
+		cc.Timeout = rotateTimeout
+	}
+	resp, err := cc.do(ctx, Request{Op: OpAuditExport, From: from, To: to}, []*os.File{csvOut, sigOut})
+	if err != nil {
+		return ops.AuditSummary{}, err
+	}
+	if resp.Export == nil {
+		return ops.AuditSummary{}, errMismatch("an audit export")
+	}
+	return *resp.Export, nil
+}
+
+// AuditCheck asks the daemon to verify the audit log against its signed
+// heads and heads (from the journal or an export). The result comes back
+// also when the log does not verify (with the error).
+func (c *Client) AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, error) {
+	cc := *c
+	if cc.Timeout < rotateTimeout {
+		cc.Timeout = rotateTimeout
+	}
+	resp, err := cc.Do(ctx, Request{Op: OpAuditCheck, Heads: heads})
+	if resp.Check != nil {
+		return *resp.Check, err
+	}
+	if err == nil {
+		err = errMismatch("an audit check")
+	}
+	return ops.AuditCheck{}, err
+}
+
+// AuditPublicKeys lists the audit signing keys' public keys.
+func (c *Client) AuditPublicKeys(ctx context.Context) ([]string, error) {
+	resp, err := c.Do(ctx, Request{Op: OpAuditKeys})
+	return resp.Keys, err
 }

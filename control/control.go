@@ -13,6 +13,7 @@ package control
 
 import (
 	"errors"
+	"time"
 
 	"github.com/clinicsms/smsd/ops"
 )
@@ -29,6 +30,12 @@ const (
 	OpMessage  = "message"
 	OpAction   = "message_action"
 	OpOptOuts  = "optouts"
+	// OpAuditExport comes with two open files (SCM_RIGHTS): the CSV and
+	// its signature, which the daemon writes; the person asking opened
+	// them where they may write, so the daemon needs no access there.
+	OpAuditExport = "audit_export"
+	OpAuditCheck  = "audit_check"
+	OpAuditKeys   = "audit_pubkeys"
 )
 
 // Request is what a client sends.
@@ -42,6 +49,9 @@ type Request struct {
 	ID         int64              `json:"id,omitempty"`     // message
 	Action     *ops.MessageAction `json:"action,omitempty"`
 	OptOut     *ops.OptOutRequest `json:"optout,omitempty"`
+	From       time.Time          `json:"from,omitzero"`   // audit export
+	To         time.Time          `json:"to,omitzero"`     // audit export
+	Heads      []string           `json:"heads,omitempty"` // audit check: signed heads from outside
 }
 
 // Response is what the daemon answers. Exactly one of Error or the field for
@@ -56,6 +66,9 @@ type Response struct {
 	Messages []ops.Message     `json:"messages,omitempty"`
 	Message  *ops.Message      `json:"message,omitempty"`
 	OptOuts  []ops.OptOut      `json:"optouts,omitempty"`
+	Export   *ops.AuditSummary `json:"export,omitempty"`
+	Check    *ops.AuditCheck   `json:"check,omitempty"`
+	Keys     []string          `json:"keys,omitempty"`
 }
 
 // ErrNotRunning means no daemon listens on the socket (no socket file, or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
@@ -116,6 +117,23 @@ func (f *scriptedHandler) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOut
 		return nil, nil
 	}
 	return []ops.OptOut{{Number: "+1******4567", Source: a.String()}}, nil
+}
+
+func (f *scriptedHandler) AuditExport(ctx context.Context, a ops.Actor, from, to time.Time, csvOut, sigOut io.Writer) (ops.AuditSummary, error) {
+	fmt.Fprint(csvOut, "seq,time\r\n1,x\r\n")
+	fmt.Fprint(sigOut, "signature of "+a.String())
+	return ops.AuditSummary{Rows: 1, First: 1, Last: 1, From: from}, nil
+}
+
+func (f *scriptedHandler) AuditCheck(ctx context.Context, a ops.Actor, heads []string) (ops.AuditCheck, error) {
+	if len(heads) > 0 {
+		return ops.AuditCheck{Problem: "cut short"}, ops.Errorf(ops.CodeAuditBroken, "broken")
+	}
+	return ops.AuditCheck{OK: true, Rows: 3}, nil
+}
+
+func (f *scriptedHandler) AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, error) {
+	return []string{"RWkey"}, nil
 }
 
 func start(t *testing.T) (*Server, *Client, *scriptedHandler) {
@@ -335,5 +353,43 @@ func TestMessageAndOptOutOps(t *testing.T) {
 	}
 	if o, err := c.OptOuts(ctx, ops.OptOutRequest{Action: ops.OptOutList}); err != nil || len(o) != 0 {
 		t.Fatalf("optout list: %#v %v", o, err)
+	}
+}
+
+// TestAuditExportWritesIntoPassedFiles: the files travel with the request
+// (SCM_RIGHTS), so the daemon writes where the person asking may write, not
+// where the daemon's user may.
+func TestAuditExportWritesIntoPassedFiles(t *testing.T) {
+	_, c, _ := start(t)
+	dir := t.TempDir()
+	csvF, err := os.Create(filepath.Join(dir, "a.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigF, err := os.Create(filepath.Join(dir, "a.csv.minisig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	sum, err := c.AuditExport(context.Background(), from, time.Time{}, csvF, sigF)
+	csvF.Close()
+	sigF.Close()
+	if err != nil || sum.Rows != 1 || !sum.From.Equal(from) {
+		t.Fatalf("export: %+v %v", sum, err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "a.csv"))
+	sig, _ := os.ReadFile(filepath.Join(dir, "a.csv.minisig"))
+	if string(got) != "seq,time\r\n1,x\r\n" || !strings.HasPrefix(string(sig), "signature of unix:") {
+		t.Fatalf("files: %q %q", got, sig)
+	}
+	// Without the files the daemon refuses rather than write nowhere.
+	if _, err := c.Do(context.Background(), Request{Op: OpAuditExport}); ops.CodeOf(err) != ops.CodeInvalidRequest {
+		t.Fatalf("export without files: %v", err)
+	}
+	if ch, err := c.AuditCheck(context.Background(), []string{"1:ab"}); ops.CodeOf(err) != ops.CodeAuditBroken || ch.Problem != "cut short" {
+		t.Fatalf("a broken check must come back with its result: %+v %v", ch, err)
+	}
+	if keys, err := c.AuditPublicKeys(context.Background()); err != nil || len(keys) != 1 {
+		t.Fatalf("keys: %v %v", keys, err)
 	}
 }

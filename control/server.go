@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,9 @@ type Handler interface {
 	Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error)
 	Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error)
 	OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) ([]ops.OptOut, error)
+	AuditExport(ctx context.Context, a ops.Actor, from, to time.Time, csvOut, sigOut io.Writer) (ops.AuditSummary, error)
+	AuditCheck(ctx context.Context, a ops.Actor, heads []string) (ops.AuditCheck, error)
+	AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -197,9 +201,26 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		enc.Encode(Response{Error: ops.Errorf(ops.CodeDenied, "permission denied: only root and the smsd user may control smsd (try sudo -u smsd smsd ...)")})
 		return
 	}
+	// The first read also takes the files a request may carry.
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(2*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	files := receivedFiles(oob[:oobn])
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	var req Request
-	if err := json.NewDecoder(io.LimitReader(c, maxMessage)).Decode(&req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(io.MultiReader(bytes.NewReader(buf[:n]), c), maxMessage)).Decode(&req); err != nil {
 		enc.Encode(Response{Error: ops.Errorf(ops.CodeInvalidRequest, "malformed request: "+err.Error())})
+		return
+	}
+	if req.Op == OpAuditExport && len(files) != 2 {
+		enc.Encode(Response{Error: ops.Errorf(ops.CodeInvalidRequest, "audit_export: the request must carry two open files (the CSV and its signature)")})
 		return
 	}
 	limit := requestTimeout
@@ -209,13 +230,13 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	resp := s.dispatch(rctx, actor, req)
+	resp := s.dispatch(rctx, actor, req, files)
 	if err := enc.Encode(resp); err != nil {
 		s.log.Debug("control socket: client went away before the answer", "op", req.Op, "err", err)
 	}
 }
 
-func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request) (resp Response) {
+func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files []*os.File) (resp Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("control request panicked", "op", req.Op, "panic", fmt.Sprint(p))
@@ -284,16 +305,57 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request) (resp R
 		if resp.OptOuts, err = s.h.OptOuts(ctx, a, *req.OptOut); err == nil && resp.OptOuts == nil {
 			resp.OptOuts = []ops.OptOut{}
 		}
+	case OpAuditExport:
+		var sum ops.AuditSummary
+		if sum, err = s.h.AuditExport(ctx, a, req.From, req.To, files[0], files[1]); err == nil {
+			resp.Export = &sum
+		}
+	case OpAuditCheck:
+		var c ops.AuditCheck
+		c, err = s.h.AuditCheck(ctx, a, req.Heads)
+		resp.Check = &c
+		if err != nil {
+			e := toError(err)
+			s.log.Debug("control request failed", "op", req.Op, "code", e.Code)
+			return Response{Error: e, Check: &c}
+		}
+	case OpAuditKeys:
+		resp.Keys, err = s.h.AuditPublicKeys(ctx, a)
 	default:
-		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts)", req.Op))}
+		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts, audit_export, audit_check, audit_pubkeys)", req.Op))}
 	}
 	if err != nil {
-		var e *ops.Error
-		if !errors.As(err, &e) {
-			e = ops.Errorf(ops.CodeInternal, err.Error())
-		}
+		e := toError(err)
 		s.log.Debug("control request failed", "op", req.Op, "code", e.Code)
 		return Response{Error: e}
 	}
 	return resp
+}
+
+// toError gives err as it crosses the socket.
+func toError(err error) *ops.Error {
+	var e *ops.Error
+	if !errors.As(err, &e) {
+		e = ops.Errorf(ops.CodeInternal, err.Error())
+	}
+	return e
+}
+
+// receivedFiles opens the file descriptors a request carried (SCM_RIGHTS).
+func receivedFiles(oob []byte) []*os.File {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var files []*os.File
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "passed file"))
+		}
+	}
+	return files
 }

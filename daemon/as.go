@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"time"
 
 	"github.com/clinicsms/smsd/ops"
 )
@@ -57,4 +59,19 @@ func (x As) Act(ctx context.Context, r ops.MessageAction) (ops.Message, error) {
 // OptOuts lists or changes opt-outs (Service.OptOuts).
 func (x As) OptOuts(ctx context.Context, r ops.OptOutRequest) ([]ops.OptOut, error) {
 	return x.s.OptOuts(ctx, x.a, r)
+}
+
+// AuditExport writes a signed audit export (Service.AuditExport).
+func (x As) AuditExport(ctx context.Context, from, to time.Time, csvOut, sigOut *os.File) (ops.AuditSummary, error) {
+	return x.s.AuditExport(ctx, x.a, from, to, csvOut, sigOut)
+}
+
+// AuditCheck verifies the audit log (Service.AuditCheck).
+func (x As) AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, error) {
+	return x.s.AuditCheck(ctx, x.a, heads)
+}
+
+// AuditPublicKeys lists the audit public keys (Service.AuditPublicKeys).
+func (x As) AuditPublicKeys(ctx context.Context) ([]string, error) {
+	return x.s.AuditPublicKeys(ctx, x.a)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -13,7 +14,9 @@ import (
 // RotateDataKey replaces the data key and seals every stored value again
 // (admins only). It is resumable: an interrupted rotation is finished by
 // the next call.
-func (s *Service) RotateDataKey(ctx context.Context, a ops.Actor) (ops.RotateResult, error) {
+func (s *Service) RotateDataKey(ctx context.Context, a ops.Actor) (_ ops.RotateResult, err error) {
+	ctx, rec := begin(ctx, a, audit.KeyRotate, "key", "data_key")
+	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := requireAdmin(a, "rotate the data key"); err != nil {
 		return ops.RotateResult{}, err
 	}
@@ -32,7 +35,15 @@ func (s *Service) RotateDataKey(ctx context.Context, a ops.Actor) (ops.RotateRes
 
 // Unlock opens a passphrase store with the passphrase an admin typed, and
 // sending starts. A wrong passphrase leaves it locked.
-func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) error {
+func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) (err error) {
+	ctx, rec := begin(ctx, a, audit.Unlock, "key", "passphrase")
+	defer func() {
+		// Only an open store can keep the row: a refused unlock is in the
+		// journal only.
+		if s.Store() != nil {
+			err = s.finish(ctx, rec, err)
+		}
+	}()
 	if err := requireAdmin(a, "unlock the store"); err != nil {
 		return err
 	}

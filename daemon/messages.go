@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -12,7 +15,10 @@ import (
 
 // Messages lists outgoing messages, newest first: numbers masked, no texts
 // (a list is not a reason to open every patient's message).
-func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) ([]ops.Message, error) {
+func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) (_ []ops.Message, err error) {
+	ctx, rec := begin(ctx, a, audit.MessageList, "message", "")
+	rec.AddDetail(fmt.Sprintf("state=%q since=%s until=%s limit=%d offset=%d", f.State, timeOrDash(f.Since), timeOrDash(f.Until), f.Limit, f.Offset))
+	defer func() { err = s.finish(ctx, rec, err) }()
 	st, err := s.ready(ctx)
 	if err != nil {
 		return nil, err
@@ -35,7 +41,11 @@ func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter
 
 // Message shows one message with its full number and text: a deliberate
 // look at PHI by the actor.
-func (s *Service) Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error) {
+func (s *Service) Message(ctx context.Context, a ops.Actor, id int64) (_ ops.Message, err error) {
+	ctx, rec := begin(ctx, a, audit.MessageView, "message", strconv.FormatInt(id, 10))
+	// The row is written before the text and number leave (finish), and
+	// if it cannot be written they do not.
+	defer func() { err = s.finish(ctx, rec, err) }()
 	st, err := s.ready(ctx)
 	if err != nil {
 		return ops.Message{}, err
@@ -50,7 +60,13 @@ func (s *Service) Message(ctx context.Context, a ops.Actor, id int64) (ops.Messa
 // Act carries out a person's decision about one message: cancel it while
 // queued, resend it when uncertain, failed or undelivered, dismiss it when
 // uncertain. It returns the message as it is now (number masked, no text).
-func (s *Service) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error) {
+func (s *Service) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (_ ops.Message, err error) {
+	action := map[string]string{ops.ActionCancel: audit.MessageCancel, ops.ActionResend: audit.MessageResend, ops.ActionDismiss: audit.MessageDismiss}[r.Action]
+	if action == "" {
+		action = "message_" + r.Action
+	}
+	ctx, rec := begin(ctx, a, action, "message", strconv.FormatInt(r.ID, 10))
+	defer func() { err = s.finish(ctx, rec, err) }()
 	st, err := s.ready(ctx)
 	if err != nil {
 		return ops.Message{}, err
@@ -131,7 +147,9 @@ func stateList() string {
 }
 
 // Inbox lists received messages, newest first, opened for the actor.
-func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.InboxItem, error) {
+func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) (_ []ops.InboxItem, err error) {
+	ctx, rec := begin(ctx, a, audit.InboxView, "inbound", "")
+	defer func() { err = s.finish(ctx, rec, err) }()
 	st, err := s.ready(ctx)
 	if err != nil {
 		return nil, err
@@ -143,6 +161,10 @@ func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.Inbo
 	if err != nil {
 		return nil, err
 	}
+	if len(ins) > 0 {
+		rec.SetObject("inbound", fmt.Sprintf("%d-%d", ins[len(ins)-1].ID, ins[0].ID))
+	}
+	rec.AddDetail(fmt.Sprintf("shown=%d", len(ins)))
 	out := make([]ops.InboxItem, 0, len(ins))
 	for _, in := range ins {
 		it := ops.InboxItem{ID: in.ID, From: in.From, Text: in.Text, ReceivedAt: utc(in.ReceivedAt), SentAt: utc(in.SentAt),
@@ -154,4 +176,11 @@ func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) ([]ops.Inbo
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -173,6 +173,9 @@ type Ops interface {
 	Message(ctx context.Context, id int64) (ops.Message, error)
 	Act(ctx context.Context, r ops.MessageAction) (ops.Message, error)
 	OptOuts(ctx context.Context, r ops.OptOutRequest) ([]ops.OptOut, error)
+	AuditExport(ctx context.Context, from, to time.Time, csvOut, sigOut *os.File) (ops.AuditSummary, error)
+	AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, error)
+	AuditPublicKeys(ctx context.Context) ([]string, error)
 }
 
 // Conn is the command line's way to the appliance: the running daemon, or

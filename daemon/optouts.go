@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -15,7 +17,18 @@ import (
 // actor adds carries the actor as its source; adding one twice, or removing
 // one that is not there, changes nothing and is not an error. It returns
 // the list for list, else the entry the action touched.
-func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) ([]ops.OptOut, error) {
+func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) (_ []ops.OptOut, err error) {
+	action := map[string]string{ops.OptOutList: audit.OptOutList, ops.OptOutAdd: audit.OptOutAdd, ops.OptOutRemove: audit.OptOutRemove}[r.Action]
+	if action == "" {
+		action = "optout_" + r.Action
+	}
+	ctx, rec := begin(ctx, a, action, "number", "")
+	if r.Action == ops.OptOutRemove && strings.TrimSpace(r.Reason) != "" {
+		// The reason is the staff's own words, asked to carry no health
+		// detail; the log keeps it short.
+		rec.AddDetail("reason=" + strconv.Quote(clipRunes(strings.TrimSpace(r.Reason), 120)))
+	}
+	defer func() { err = s.finish(ctx, rec, err) }()
 	st, err := s.ready(ctx)
 	if err != nil {
 		return nil, err
@@ -58,4 +71,13 @@ func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest)
 	}
 	s.log.Info("opt-out changed by staff", "action", r.Action, "actor", a.String())
 	return []ops.OptOut{{Number: mask.Number(number), Source: a.String()}}, nil
+}
+
+// clipRunes cuts s to at most n characters.
+func clipRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/control"
 	"github.com/clinicsms/smsd/dispatch"
@@ -13,6 +14,7 @@ import (
 	"github.com/clinicsms/smsd/internal/version"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/modem/emulator"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 	"github.com/clinicsms/smsd/quiet"
 )
@@ -105,6 +107,7 @@ func (s *Service) serveUnlocked(ctx context.Context) error {
 	defer status.Stop()
 	purge := time.NewTicker(24 * time.Hour)
 	defer purge.Stop()
+	s.startAudit(ctx, store)
 	s.purge(ctx, store)
 	s.notify.Status(disp.Status().Summary())
 	for {
@@ -118,6 +121,7 @@ func (s *Service) serveUnlocked(ctx context.Context) error {
 			s.notify.Status(disp.Status().Summary())
 		case <-purge.C:
 			s.purge(ctx, store)
+			s.signHead(ctx, "daily")
 		}
 	}
 }
@@ -249,4 +253,36 @@ func (s *Service) Reload(path string) {
 	if lvl, err := config.ParseLevel(cfg.LogLevel); err == nil {
 		s.level.Set(lvl)
 	}
+	if st := s.Store(); st != nil {
+		if _, err := st.Audit(context.Background(), audit.Event{Actor: ops.System.String(), Role: ops.System.Role, Action: audit.ConfigChange,
+			ObjectType: "config", ObjectID: path, Detail: "SIGHUP: log_level=" + cfg.LogLevel}); err != nil {
+			s.log.Error("audit: could not record the reload", "err", err)
+		}
+	}
+}
+
+// startAudit records the start, checks the audit chain against every signed
+// head, and signs the head. A broken chain is raised loudly (journal,
+// status, its own row) but does not stop sending: reminders that stop would
+// harm patients, while the evidence of tampering is kept where it is for
+// the compliance officer, and every new row still chains on.
+func (s *Service) startAudit(ctx context.Context, st *queue.Store) {
+	if _, err := st.Audit(ctx, audit.Event{Actor: ops.System.String(), Role: ops.System.Role, Action: audit.Start,
+		ObjectType: "appliance", Detail: "smsd " + version.Version + " serving"}); err != nil {
+		s.log.Error("audit: could not record the start", "err", err)
+	}
+	head, n, err := st.AuditCheck(ctx)
+	e := audit.Event{Actor: ops.System.String(), Role: ops.System.Role, Action: audit.AuditCheck, ObjectType: "audit_log", Detail: fmt.Sprintf("at start: head=%s signed_heads=%d", head, n)}
+	if err != nil {
+		e.Outcome, e.Detail = audit.Failed, "at start: "+err.Error()
+		s.mu.Lock()
+		s.auditProblem = err.Error()
+		s.mu.Unlock()
+		s.log.Error("AUDIT LOG BROKEN: the audit trail does not verify; sending goes on; keep the box as it is and tell the compliance officer (smsd audit check says where)", "err", err)
+		s.notify.Status("AUDIT LOG BROKEN: see smsd audit check")
+	}
+	if _, err := st.Audit(ctx, e); err != nil {
+		s.log.Error("audit: could not record the start check", "err", err)
+	}
+	s.signHead(ctx, "start")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/modem/pdu"
 	"github.com/clinicsms/smsd/ops"
@@ -62,7 +63,9 @@ func (s *Service) checkText(text string) (pdu.Count, error) {
 
 // Send queues one message for the actor: the number normalised (refused
 // when invalid or opted out), the text checked, send_at not in the past.
-func (s *Service) Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error) {
+func (s *Service) Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (res ops.SendResult, err error) {
+	ctx, rec := begin(ctx, a, audit.MessageCreate, "message", "")
+	defer func() { err = s.finish(ctx, rec, err) }()
 	c, err := s.checkText(r.Text)
 	if err != nil {
 		return ops.SendResult{}, err

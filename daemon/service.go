@@ -49,6 +49,9 @@ type Service struct {
 	emu      *emulator.Emulator
 	unlocked chan struct{} // closed once the store is open
 	release  func()        // OpenDirect: the serve lock
+	// auditProblem is why the audit chain did not verify at start ("": it
+	// did, or it was not checked).
+	auditProblem string
 }
 
 // New returns the Service `smsd serve` runs (see Run). level, if not nil,

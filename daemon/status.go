@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/dispatch"
 	"github.com/clinicsms/smsd/internal/version"
@@ -12,13 +13,20 @@ import (
 // Status is the appliance's state: the daemon's, its modems' and the
 // queue's depth by state. A Service opened directly (no daemon) reports
 // the queue only, with Running false. It carries no PHI.
-func (s *Service) Status(ctx context.Context, a ops.Actor) (ops.Status, error) {
+func (s *Service) Status(ctx context.Context, a ops.Actor) (_ ops.Status, err error) {
+	ctx, rec := begin(ctx, a, audit.StatusView, "appliance", "")
+	defer func() {
+		if s.Store() != nil {
+			err = s.finish(ctx, rec, err)
+		}
+	}()
 	st := ops.Status{Version: version.Version, PID: s.pid(), DataDir: s.cfg.DataDir, Running: s.daemon, Queue: map[string]int{}, Modems: []ops.ModemStatus{}}
 	if s.daemon {
 		st.StartedAt = s.started.UTC()
 	}
 	s.mu.Lock()
 	disp, store := s.disp, s.store
+	st.AuditProblem = s.auditProblem
 	s.mu.Unlock()
 	switch {
 	case disp != nil:

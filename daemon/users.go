@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/crypt"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -34,7 +35,14 @@ func CheckPassword(pw string) error {
 // User manages staff accounts (admins only): add, passwd (which also ends
 // a lockout), disable, enable, list. It returns the accounts the action
 // touched, every account for list. Errors carry no secret.
-func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) ([]ops.UserInfo, error) {
+func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ []ops.UserInfo, err error) {
+	action := map[string]string{ops.UserList: audit.UserList, ops.UserAdd: audit.UserCreate, ops.UserPasswd: audit.PasswordChange,
+		ops.UserDisable: audit.UserDisable, ops.UserEnable: audit.UserEnable, ops.UserRole: audit.RoleChange}[r.Action]
+	if action == "" {
+		action = "user_" + r.Action
+	}
+	ctx, rec := begin(ctx, a, action, "user", r.Username)
+	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := requireAdmin(a, "manage accounts"); err != nil {
 		return nil, err
 	}
@@ -74,9 +82,9 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) ([]o
 		}
 		s.log.Info("account created", "username", u.Username, "role", u.Role, "actor", a.String())
 		return []ops.UserInfo{userInfo(u)}, nil
-	case ops.UserPasswd, ops.UserDisable, ops.UserEnable:
+	case ops.UserPasswd, ops.UserDisable, ops.UserEnable, ops.UserRole:
 	default:
-		return nil, invalid(fmt.Errorf("unknown user action %q (add, passwd, disable, enable, list)", r.Action))
+		return nil, invalid(fmt.Errorf("unknown user action %q (add, passwd, disable, enable, role, list)", r.Action))
 	}
 	u, err := st.UserByName(ctx, r.Username)
 	if errors.Is(err, queue.ErrNotFound) {
@@ -99,6 +107,12 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) ([]o
 		u.Disabled = true
 	case ops.UserEnable:
 		u.Disabled = false
+	case ops.UserRole:
+		if r.Role != ops.RoleAdmin && r.Role != ops.RoleStaff {
+			return nil, invalid(fmt.Errorf("role %q: must be admin or staff", r.Role))
+		}
+		rec.AddDetail(fmt.Sprintf("role %s -> %s", u.Role, r.Role))
+		u.Role = queue.Role(r.Role)
 	}
 	if err := st.UpdateUser(ctx, u); err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/queue"
 	"github.com/clinicsms/smsd/quiet"
@@ -257,6 +258,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				// The modem gave up for good (it retries by itself whatever
 				// is worth retrying, e.g. an unplugged port).
 				l.log.Error("modem stopped; its send loop stops too", "err", err)
+				l.d.recordModemEvent(modemCtx, l.id, audit.Failed, modemStopDetail(err))
 				l.setStopped(err)
 				stopLoop()
 				fatalMu.Lock()
@@ -266,6 +268,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 				fatalMu.Unlock()
 			}
+		}()
+		modems.Add(1)
+		go func() {
+			defer modems.Done()
+			l.watchModem(modemCtx)
 		}()
 		loops.Add(1)
 		go func() {

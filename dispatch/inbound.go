@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/modem/pdu"
@@ -92,7 +93,9 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	}
 	switch kw {
 	case KeywordStop:
-		if err := l.d.store.OptOut(ctx, in.From); err != nil {
+		// The opt-out and its audit row (actor system) commit together.
+		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutAdd, Detail: "the patient texted STOP"}))
+		if err := l.d.store.OptOutFrom(octx, in.From, "sms_stop"); err != nil {
 			if !errors.Is(err, queue.ErrInvalidNumber) {
 				return fmt.Errorf("opting out the sender of a STOP: %w", err)
 			}
@@ -101,7 +104,8 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 			log.Info("sender opted out")
 		}
 	case KeywordStart:
-		if err := l.d.store.OptIn(ctx, in.From); err != nil {
+		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutRemove, Detail: "the patient texted START"}))
+		if err := l.d.store.OptIn(octx, in.From); err != nil {
 			if !errors.Is(err, queue.ErrInvalidNumber) {
 				return fmt.Errorf("opting in the sender of a START: %w", err)
 			}

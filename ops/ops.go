@@ -111,6 +111,9 @@ type Status struct {
 	QueueError string        `json:"queue_error,omitempty"`
 	QuietHours string        `json:"quiet_hours,omitempty"`
 	Modems     []ModemStatus `json:"modems"`
+	// AuditProblem says why the audit log did not verify at start: a
+	// break the compliance officer must hear of (smsd audit check).
+	AuditProblem string `json:"audit_problem,omitempty"`
 }
 
 // ModemStatus is one modem's health and its send loop's state.
@@ -173,6 +176,7 @@ const (
 	UserDisable = "disable"
 	UserEnable  = "enable"
 	UserList    = "list"
+	UserRole    = "role"
 )
 
 // UserRequest manages a staff account. Password is the new password in
@@ -280,6 +284,25 @@ type OptOut struct {
 	Source string `json:"source,omitempty"`
 }
 
+// AuditSummary is what an audit export holds, as its signature vouches.
+type AuditSummary struct {
+	From      time.Time `json:"from,omitzero"`
+	To        time.Time `json:"to,omitzero"`
+	Rows      int64     `json:"rows"`
+	First     int64     `json:"first"`
+	Last      int64     `json:"last"`
+	ChainHead string    `json:"chain_head"`
+}
+
+// AuditCheck is the result of verifying the audit log in the store.
+type AuditCheck struct {
+	OK          bool   `json:"ok"`
+	Head        string `json:"head"`
+	Rows        int64  `json:"rows"`
+	SignedHeads int    `json:"signed_heads"`
+	Problem     string `json:"problem,omitempty"`
+}
+
 // Error codes a caller can act on.
 const (
 	CodeOptedOut       = "opted_out"
@@ -296,6 +319,7 @@ const (
 	CodeNotFound       = "not_found"
 	CodeWrongState     = "wrong_state"
 	CodeDenied         = "denied"
+	CodeAuditBroken    = "audit_broken"
 	CodeInternal       = "internal"
 )
 

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/clinicsms/smsd/audit"
+	"github.com/clinicsms/smsd/mask"
 )
 
 // Inbound is a received SMS. From is E.164 when it parsed as a number,
@@ -165,9 +168,15 @@ func (s *Store) OptOutFrom(ctx context.Context, number, source string) error {
 	if err != nil {
 		return fmt.Errorf("opt out: %w", err)
 	}
+	if rec := audit.FromContext(ctx); rec != nil {
+		rec.SetObject("number", mask.Number(e))
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		idx := s.indexes(e)
 		if out, err := optedOutTx(ctx, tx, idx); err != nil || out {
+			if rec := audit.FromContext(ctx); rec != nil && out {
+				rec.AddDetail("already opted out")
+			}
 			return err
 		}
 		id, err := nextID(ctx, tx, "optouts")
@@ -186,6 +195,9 @@ func (s *Store) OptIn(ctx context.Context, number string) error {
 	e, err := NormalizeNumber(number, s.opt.DefaultRegion)
 	if err != nil {
 		return fmt.Errorf("opt in: %w", err)
+	}
+	if rec := audit.FromContext(ctx); rec != nil {
+		rec.SetObject("number", mask.Number(e))
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		q, args := inList("DELETE FROM optouts WHERE number_index IN ", s.indexes(e))

@@ -7,12 +7,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/mask"
 )
 
@@ -128,6 +130,14 @@ func (s *Store) Enqueue(ctx context.Context, m NewMessage) (Message, error) {
 			return err
 		}
 		out, _, err = s.enqueueTx(ctx, tx, m, next)
+		if rec := audit.FromContext(ctx); rec != nil && err == nil {
+			rec.SetObject("message", strconv.FormatInt(out.ID, 10))
+			detail := "to=" + mask.Number(out.To)
+			if out.Existing {
+				detail += " existing (same idempotency key)"
+			}
+			rec.AddDetail(detail)
+		}
 		return err
 	})
 	if err != nil {

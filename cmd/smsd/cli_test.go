@@ -58,6 +58,8 @@ func golden(t *testing.T, name, got string) {
 var (
 	localTimes = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?`)
 	jsonTimes  = regexp.MustCompile(`"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})"`)
+	pubKeys    = regexp.MustCompile(`RW[A-Za-z0-9+/]{50,}={0,2}`)
+	hashes     = regexp.MustCompile(`[0-9a-f]{64}`)
 )
 
 // TestGoldenCLI runs each command as a person would, in order on one data
@@ -71,6 +73,8 @@ func TestGoldenCLI(t *testing.T) {
 		s = strings.ReplaceAll(s, dir, "$TMP")
 		s = strings.ReplaceAll(s, daemon.Shell().String(), "unix:$USER")
 		s = jsonTimes.ReplaceAllString(s, `"$$TIME"`)
+		s = pubKeys.ReplaceAllString(s, "$$PUBKEY")
+		s = hashes.ReplaceAllString(s, "$$HASH")
 		return localTimes.ReplaceAllString(s, "$$TIME")
 	}
 	d := []string{"-config", "/dev/null", "-data-dir", data}
@@ -143,6 +147,10 @@ func TestGoldenCLI(t *testing.T) {
 		{"user", "passwd", with("user", "passwd", "alice"), 0, "the new long password\n", nil},
 		{"user", "disable_unknown", with("user", "disable", "mallory"), 1, "", nil},
 		{"user", "disable", with("user", "disable", "alice"), 0, "", nil},
+		{"user", "role", with("user", "role", "alice", "staff"), 0, "", nil},
+		{"user", "role_unknown", with("user", "role", "alice", "boss"), 1, "", nil},
+		{"user", "role_back", with("user", "role", "alice", "admin"), 0, "", nil},
+		{"user", "role_missing", with("user", "role", "alice"), 2, "", nil},
 		{"user", "unknown_action", []string{"user", "promote", "alice"}, 2, "", nil},
 		{"user", "unknown_flag", with("user", "list", "-frobnicate"), 2, "", nil},
 		{"key", "usage", []string{"key", "spin"}, 2, "", nil},
@@ -154,6 +162,16 @@ func TestGoldenCLI(t *testing.T) {
 		{"modem", "no_action", []string{"modem"}, 2, "", nil},
 		{"modem", "probe_emulator", with("modem", "probe", "-device", "emulator"), 1, "", nil},
 		{"version", "stray_argument", []string{"version", "now"}, 2, "", nil},
+		{"audit", "help", []string{"audit", "-h"}, 0, "", nil},
+		{"audit", "export_no_out", with("audit", "export"), 2, "", nil},
+		{"audit", "export", with("audit", "export", "-out", filepath.Join(dir, "audit.csv")), 0, "", nil},
+		{"audit", "export_exists", with("audit", "export", "-out", filepath.Join(dir, "audit.csv")), 1, "", nil},
+		{"audit", "verify", with("audit", "verify", filepath.Join(dir, "audit.csv")), 0, "", nil},
+		{"audit", "verify_no_file", with("audit", "verify", filepath.Join(dir, "nothing.csv")), 1, "", nil},
+		{"audit", "verify_bad_pubkey", with("audit", "verify", "-pubkey", "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3", filepath.Join(dir, "audit.csv")), 1, "", nil},
+		{"audit", "check", with("audit", "check"), 0, "", nil},
+		{"audit", "check_bad_head", with("audit", "check", "-head", "12:zz"), 1, "", nil},
+		{"audit", "pubkey", with("audit", "pubkey"), 0, "", nil},
 	} {
 		t.Run(tc.cmd+"/"+tc.name, func(t *testing.T) {
 			out, errs, code := runEnv(t, tc.env, tc.stdin, tc.args...)

@@ -93,6 +93,9 @@ func printStatus(w io.Writer, st ops.Status) {
 		fmt.Fprintf(w, " %s %d", k, st.Queue[k])
 	}
 	fmt.Fprintln(w)
+	if st.AuditProblem != "" {
+		fmt.Fprintf(w, "AUDIT:   THE AUDIT LOG DOES NOT VERIFY: %s (run smsd audit check; keep the box as it is and tell the compliance officer)\n", safe(st.AuditProblem))
+	}
 	if st.QueueError != "" {
 		fmt.Fprintf(w, "note:    the queue could not be counted: %s\n", safe(st.QueueError))
 	}

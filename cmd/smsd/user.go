@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "user", summary: "staff accounts: smsd user add|passwd|disable|enable|list", run: runUser})
+	register(command{name: "user", summary: "staff accounts: smsd user add|passwd|disable|enable|role|list", run: runUser})
 }
 
 var userActions = map[string]subcommand{
@@ -21,6 +21,7 @@ var userActions = map[string]subcommand{
 	ops.UserPasswd:  {usage: `smsd user passwd USERNAME   (new password from stdin; also ends a lockout)`, words: 1},
 	ops.UserDisable: {usage: `smsd user disable USERNAME`, words: 1},
 	ops.UserEnable:  {usage: `smsd user enable USERNAME`, words: 1},
+	ops.UserRole:    {usage: `smsd user role USERNAME admin|staff`, words: 2},
 	ops.UserList:    {usage: `smsd user list [-json]`, words: 0},
 }
 
@@ -29,7 +30,7 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 	var role, name *string
 	var asJSON *bool
 	action, words, err := parseAction(env, "user", userActions,
-		[]string{ops.UserAdd, ops.UserPasswd, ops.UserDisable, ops.UserEnable, ops.UserList}, args,
+		[]string{ops.UserAdd, ops.UserPasswd, ops.UserDisable, ops.UserEnable, ops.UserRole, ops.UserList}, args,
 		func(action string, fs *flag.FlagSet) {
 			cf = addCommonFlags(fs, env)
 			switch action {
@@ -44,8 +45,11 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	req := ops.UserRequest{Action: action}
-	if len(words) == 1 {
+	if len(words) >= 1 {
 		req.Username = words[0]
+	}
+	if action == ops.UserRole {
+		req.Role = words[1]
 	}
 	if action == ops.UserAdd {
 		req.Role, req.Name = *role, *name
@@ -99,6 +103,8 @@ func runUser(ctx context.Context, env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%s disabled: they can no longer log in\n", safe(req.Username))
 	case ops.UserEnable:
 		fmt.Fprintf(env.stdout, "%s enabled\n", safe(req.Username))
+	case ops.UserRole:
+		fmt.Fprintf(env.stdout, "%s is now %s\n", safe(req.Username), users[0].Role)
 	}
 	return nil
 }
