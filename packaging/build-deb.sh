@@ -124,7 +124,7 @@ gzip -9n <"$work/smsd.8" >"$work/smsd.8.gz"
 {
 	printf 'smsd (%s) unstable; urgency=medium\n\n' "$debver"
 	printf '  * Build of commit %s (git describe: %s).\n' "$commit" "$raw"
-	printf '    Release notes: /usr/share/doc/smsd/README.Debian and the project README.\n'
+	printf '    Documentation: /usr/share/doc/smsd/README.md, README.Debian, man 8 smsd.\n'
 	printf '\n -- %s  %s\n' "$maint" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 	if [ -f "$here/debian/changelog.history" ]; then printf '\n'; cat "$here/debian/changelog.history"; fi
 } >"$work/changelog.Debian"
@@ -148,6 +148,7 @@ for a in "${arches[@]}"; do
 	install -m 0644 "$here/smsd.toml" "$root/etc/smsd/smsd.toml"
 	install -m 0644 "$here/debian/copyright" "$root/usr/share/doc/smsd/copyright"
 	install -m 0644 "$here/debian/README.Debian" "$root/usr/share/doc/smsd/README.Debian"
+	install -m 0644 "$top/README.md" "$root/usr/share/doc/smsd/README.md"
 	install -m 0644 "$work/changelog.Debian.gz" "$root/usr/share/doc/smsd/changelog.Debian.gz"
 	install -m 0644 "$work/smsd.8.gz" "$root/usr/share/man/man8/smsd.8.gz"
 	install -m 0644 "$here/debian/lintian-overrides" "$root/usr/share/lintian/overrides/smsd"
@@ -178,14 +179,15 @@ for a in "${arches[@]}"; do
 		Homepage: https://github.com/clinicsms/smsd
 		Description: on-prem SMS appointment reminders for clinics
 		 smsd turns a Raspberry Pi with a USB GSM modem into an SMS appliance:
-		 front-desk staff send appointment reminders from a web page on the
-		 clinic LAN, and patients' replies come back to the same page.
+		 a daemon sends appointment reminders from its queue through the modem,
+		 with rate limits, quiet hours, retries and delivery reports, and keeps
+		 the patients' replies, acting on STOP, START and HELP. Staff queue
+		 messages and read replies with the smsd command on the box.
 		 .
 		 Phone numbers, message texts and replies stay on the box, sealed in an
-		 encrypted SQLite queue; no cloud SMS provider is involved. Every action
-		 is recorded in a hash-chained audit log with a signed CSV export.
-		 The daemon runs under a hardened systemd unit that can reach only the
-		 local network and the modem.
+		 encrypted SQLite queue; no cloud SMS provider is involved. The daemon
+		 opens no network connection and runs under a hardened systemd unit
+		 that could reach only the local network.
 	EOF
 	chmod 0644 "$root/DEBIAN/control"
 	(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |

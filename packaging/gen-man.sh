@@ -33,8 +33,12 @@ smsd \- $(printf '%s\n' "$tagline" | esc)
 .RI [ flags ]
 .SH DESCRIPTION
 smsd turns a Raspberry Pi with a USB GSM modem into an SMS appliance for a
-clinic: staff send appointment reminders from a web page on the clinic LAN,
-and the messages, numbers and replies stay on the box, encrypted at rest.
+clinic. The daemon sends the messages of its queue through the modem (rate
+limits, quiet hours, retries, delivery reports) and keeps the patients'
+replies: STOP (or another standard opt-out word) opts the number out, START
+opts it back in, HELP gets the configured help text. The numbers, texts and replies stay on the
+box, encrypted at rest; the daemon opens no network connection. Staff work
+with the commands below on the box itself: there is no web page yet.
 .PP
 The Debian package runs
 .B smsd serve
@@ -89,6 +93,18 @@ for line in "${cmds[@]}"; do
 done
 
 cat <<'EOF'
+.SH EXIT STATUS
+.B smsd serve
+exits 78 when the SIM refuses the configured PIN, needs a PIN that is not
+configured, or is PUK-locked. The unit does not restart it on 78
+.RB ( RestartPreventExitStatus=78 ):
+every restart would try the PIN again, and three wrong tries lock the SIM.
+Fix
+.B sim_pin
+in
+.IR /etc/smsd/smsd.toml ,
+then run
+.BR "systemctl restart smsd" .
 .SH FILES
 .TP
 .I /etc/smsd/smsd.toml
@@ -96,7 +112,7 @@ Configuration (a conffile: kept across upgrades). Flags override it.
 .TP
 .I /var/lib/smsd
 Data directory (mode 0700, user smsd): key file, encrypted database,
-TLS certificate, control socket. Removed only by
+control socket. Removed only by
 .BR "apt purge smsd" .
 .TP
 .I /lib/systemd/system/smsd.service
@@ -106,8 +122,16 @@ The hardened systemd unit; change it with
 .I /dev/smsd\-modem
 Stable name of a known USB modem's AT port (see
 .IR /lib/udev/rules.d/60\-smsd\-modem.rules ).
+.TP
+.I /usr/share/doc/smsd/README.md
+The full guide: installing, every setting of
+.IR smsd.toml ,
+security notes.
+.TP
+.I /usr/share/doc/smsd/README.Debian
+Where the package puts things; removing and purging it.
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1),
-.BR minisign (1)
+.BR udevadm (8)
 EOF

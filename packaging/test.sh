@@ -388,12 +388,14 @@ if want contents; then
 			"-rw-r--r-- root/root /etc/smsd/smsd.toml" \
 			"-rw-r--r-- root/root /usr/share/doc/smsd/copyright" \
 			"-rw-r--r-- root/root /usr/share/doc/smsd/changelog.Debian.gz" \
+			"-rw-r--r-- root/root /usr/share/doc/smsd/README.Debian" \
+			"-rw-r--r-- root/root /usr/share/doc/smsd/README.md" \
 			"-rw-r--r-- root/root /usr/share/man/man8/smsd.8.gz" \
 			"-rw-r--r-- root/root /usr/share/lintian/overrides/smsd"; do
 			grep -qxF -- "$want_entry" <<<"$listing" || bad+=" [$want_entry]"
 		done
 		if [ -z "$bad" ]; then pass "$a: every file at its path, root-owned, with its mode"; else fail "$a: missing or wrong:$bad"; fi
-		others=$(grep -v '^d' <<<"$listing" | grep -v -E ' /(usr/bin/smsd|lib/systemd/system/smsd.service|lib/udev/rules.d/60-smsd-modem.rules|etc/smsd/smsd.toml|usr/share/doc/smsd/(copyright|changelog.Debian.gz|README.Debian)|usr/share/man/man8/smsd.8.gz|usr/share/lintian/overrides/smsd)$' || true)
+		others=$(grep -v '^d' <<<"$listing" | grep -v -E ' /(usr/bin/smsd|lib/systemd/system/smsd.service|lib/udev/rules.d/60-smsd-modem.rules|etc/smsd/smsd.toml|usr/share/doc/smsd/(copyright|changelog.Debian.gz|README.Debian|README.md)|usr/share/man/man8/smsd.8.gz|usr/share/lintian/overrides/smsd)$' || true)
 		[ -z "$others" ] && pass "$a: no unexpected files" || fail "$a: unexpected files: $others"
 		mt=$(dpkg-deb --fsys-tarfile "$d" | tar -tv --full-time | awk '{print $4" "$5}' | sort -u)
 		want_mt=$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')
