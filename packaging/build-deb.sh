@@ -110,7 +110,7 @@ build_bin() { # arch out
 		CGO_CFLAGS="-O2 -g0 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -ffile-prefix-map=$top=." \
 		CGO_CPPFLAGS="" CGO_LDFLAGS="-Wl,-z,relro,-z,now" \
 		go build -trimpath -buildmode=pie \
-		-ldflags "-s -w -buildid= -linkmode=external -X main.version=$debver -extldflags '-Wl,-z,relro,-z,now'" \
+		-ldflags "-s -w -buildid= -linkmode=external -X github.com/clinicsms/smsd/internal/version.Version=$debver -extldflags '-Wl,-z,relro,-z,now'" \
 		-o "$out" ./cmd/smsd
 	log "go build $a done in $((SECONDS - t0)) s"
 }
