@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -138,17 +139,18 @@ func (s *Service) AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, e
 	return out, nil
 }
 
-// ParseSignedHead reads a signed head as the journal prints it:
-// "SEQ:HASH@TIME:SIGNATURE" where SIGNATURE is the minisign signature with
-// its lines joined by "|".
+// ParseSignedHead reads a signed head as the journal prints it, one token
+// an admin can copy: "SEQ:HASH@TIME#SIGNATURE", the minisign signature
+// base64url-encoded.
 func ParseSignedHead(s string) (audit.SignedHead, error) {
-	headAt, sig, ok := strings.Cut(s, "#")
+	const form = "a signed head is SEQ:HASH@TIME#SIGNATURE, as the journal's 'audit head signed' line gives it"
+	headAt, sig, ok := strings.Cut(strings.TrimSpace(s), "#")
 	if !ok {
-		return audit.SignedHead{}, errors.New("a signed head is SEQ:HASH@TIME#SIGNATURE, as the journal's 'audit head signed' line gives it")
+		return audit.SignedHead{}, errors.New(form)
 	}
 	head, at, ok := strings.Cut(headAt, "@")
 	if !ok {
-		return audit.SignedHead{}, errors.New("a signed head is SEQ:HASH@TIME#SIGNATURE")
+		return audit.SignedHead{}, errors.New(form)
 	}
 	h, err := audit.ParseHead(head)
 	if err != nil {
@@ -158,12 +160,16 @@ func ParseSignedHead(s string) (audit.SignedHead, error) {
 	if err != nil {
 		return audit.SignedHead{}, fmt.Errorf("signed head time %q: %w", at, err)
 	}
-	return audit.SignedHead{Head: h, At: t, Signature: strings.ReplaceAll(sig, "|", "\n")}, nil
+	text, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return audit.SignedHead{}, fmt.Errorf("signed head: the signature is not base64url: %w (%s)", err, form)
+	}
+	return audit.SignedHead{Head: h, At: t, Signature: string(text)}, nil
 }
 
-// FormatSignedHead is the one-line form ParseSignedHead reads.
+// FormatSignedHead is the one-token form ParseSignedHead reads.
 func FormatSignedHead(sh audit.SignedHead) string {
-	return sh.Head.String() + "@" + sh.At.Format(audit.TimeLayout) + "#" + strings.ReplaceAll(strings.TrimRight(sh.Signature, "\n"), "\n", "|")
+	return sh.Head.String() + "@" + sh.At.Format(audit.TimeLayout) + "#" + base64.RawURLEncoding.EncodeToString([]byte(sh.Signature))
 }
 
 // logSignedHead puts a signed head in the journal, off the store: a later
