@@ -42,6 +42,12 @@ import (
 // Where the two codecs legitimately differ the targets do not look away: they
 // check the documented behaviour (warthogDiffs) and name the entry with
 // knownDiff, which fails on a name not in the table.
+//
+// Real fuzz runs, one target at a time (the targets also replay their seeds
+// in testdata/fuzz in every plain `go test`):
+//
+//	go test -run '^$' -fuzz '^FuzzWarthogDecodesOurPDUs$' -fuzztime 5m -parallel 1 ./modem/pdu
+//	go test -run '^$' -fuzz '^FuzzOurDecodeOfWarthogPDUs$' -fuzztime 5m -parallel 1 ./modem/pdu
 
 // warthogDiff is one documented difference between the two codecs.
 type warthogDiff struct {
@@ -177,8 +183,10 @@ var warthogDiffs = []warthogDiff{
 	},
 }
 
-// knownDiff returns the table entry name: every place where a fuzz target
-// tolerates or skips a disagreement calls it, and an unknown name fails.
+// knownDiff marks a place where a fuzz target tolerates, checks the
+// documented form of, or skips a disagreement: every such place calls it
+// with the name of its warthogDiffs entry, and a name not in the table fails
+// the test.
 func knownDiff(t *testing.T, name string) {
 	t.Helper()
 	for _, d := range warthogDiffs {
