@@ -232,3 +232,16 @@ func (c *Client) AuditPublicKeys(ctx context.Context) ([]string, error) {
 	resp, err := c.Do(ctx, Request{Op: OpAuditKeys})
 	return resp.Keys, err
 }
+
+// RotateAuditKey asks the daemon for a new audit signing key; it returns
+// the new public key.
+func (c *Client) RotateAuditKey(ctx context.Context) (string, error) {
+	resp, err := c.Do(ctx, Request{Op: OpAuditNewKey})
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Keys) != 1 {
+		return "", errMismatch("a new audit key")
+	}
+	return resp.Keys[0], nil
+}

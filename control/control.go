@@ -36,6 +36,7 @@ const (
 	OpAuditExport = "audit_export"
 	OpAuditCheck  = "audit_check"
 	OpAuditKeys   = "audit_pubkeys"
+	OpAuditNewKey = "audit_newkey"
 )
 
 // Request is what a client sends.

@@ -132,6 +132,10 @@ func (f *scriptedHandler) AuditCheck(ctx context.Context, a ops.Actor, heads []s
 	return ops.AuditCheck{OK: true, Rows: 3}, nil
 }
 
+func (f *scriptedHandler) RotateAuditKey(ctx context.Context, a ops.Actor) (string, error) {
+	return "RWnew", nil
+}
+
 func (f *scriptedHandler) AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, error) {
 	return []string{"RWkey"}, nil
 }
@@ -391,5 +395,8 @@ func TestAuditExportWritesIntoPassedFiles(t *testing.T) {
 	}
 	if keys, err := c.AuditPublicKeys(context.Background()); err != nil || len(keys) != 1 {
 		t.Fatalf("keys: %v %v", keys, err)
+	}
+	if k, err := c.RotateAuditKey(context.Background()); err != nil || k != "RWnew" {
+		t.Fatalf("new key: %v %v", k, err)
 	}
 }

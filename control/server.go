@@ -41,6 +41,7 @@ type Handler interface {
 	AuditExport(ctx context.Context, a ops.Actor, from, to time.Time, csvOut, sigOut io.Writer) (ops.AuditSummary, error)
 	AuditCheck(ctx context.Context, a ops.Actor, heads []string) (ops.AuditCheck, error)
 	AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, error)
+	RotateAuditKey(ctx context.Context, a ops.Actor) (string, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -321,8 +322,13 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 		}
 	case OpAuditKeys:
 		resp.Keys, err = s.h.AuditPublicKeys(ctx, a)
+	case OpAuditNewKey:
+		var k string
+		if k, err = s.h.RotateAuditKey(ctx, a); err == nil {
+			resp.Keys = []string{k}
+		}
 	default:
-		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts, audit_export, audit_check, audit_pubkeys)", req.Op))}
+		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts, audit_export, audit_check, audit_pubkeys, audit_newkey)", req.Op))}
 	}
 	if err != nil {
 		e := toError(err)

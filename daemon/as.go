@@ -71,6 +71,9 @@ func (x As) AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, err
 	return x.s.AuditCheck(ctx, x.a, heads)
 }
 
+// RotateAuditKey makes a new audit signing key (Service.RotateAuditKey).
+func (x As) RotateAuditKey(ctx context.Context) (string, error) { return x.s.RotateAuditKey(ctx, x.a) }
+
 // AuditPublicKeys lists the audit public keys (Service.AuditPublicKeys).
 func (x As) AuditPublicKeys(ctx context.Context) ([]string, error) {
 	return x.s.AuditPublicKeys(ctx, x.a)

@@ -195,3 +195,24 @@ func (s *Service) signHead(ctx context.Context, why string) {
 func summaryView(sum audit.Summary) ops.AuditSummary {
 	return ops.AuditSummary{From: utc(sum.From), To: utc(sum.To), Rows: sum.Rows, First: sum.First, Last: sum.Last, ChainHead: sum.ChainHead.String()}
 }
+
+// RotateAuditKey makes a new audit signing key (admins only); the old
+// public keys stay listed, so exports signed before still verify. It
+// returns the new public key.
+func (s *Service) RotateAuditKey(ctx context.Context, a ops.Actor) (_ string, err error) {
+	ctx, rec := begin(ctx, a, audit.KeyRotate, "key", "audit_signing_key")
+	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := requireAdmin(a, "change the audit signing key"); err != nil {
+		return "", err
+	}
+	st, err := s.ready(ctx)
+	if err != nil {
+		return "", err
+	}
+	pub, err := st.RotateSigningKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("new audit signing key; hand its public key to the compliance officer", "public_key", pub.String(), "actor", a.String())
+	return pub.String(), nil
+}

@@ -176,6 +176,7 @@ type Ops interface {
 	AuditExport(ctx context.Context, from, to time.Time, csvOut, sigOut *os.File) (ops.AuditSummary, error)
 	AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, error)
 	AuditPublicKeys(ctx context.Context) ([]string, error)
+	RotateAuditKey(ctx context.Context) (string, error)
 }
 
 // Conn is the command line's way to the appliance: the running daemon, or

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(command{name: "audit", summary: "the audit trail: smsd audit export|verify|check|pubkey", run: runAudit})
+	register(command{name: "audit", summary: "the audit trail: smsd audit export|verify|check|pubkey|newkey", run: runAudit})
 }
 
 // headsFlag collects -head values.
@@ -28,6 +28,7 @@ var auditActions = map[string]subcommand{
 	"verify": {usage: "smsd audit verify [-pubkey KEY|FILE] [-sig F.csv.minisig] F.csv   check an export: signature, chain, row count", words: 1},
 	"check":  {usage: "smsd audit check [-head SIGNED_HEAD]...   verify the whole log in the store against its signed heads"},
 	"pubkey": {usage: "smsd audit pubkey [-all]   the public key to hand to the compliance officer (minisign -P)"},
+	"newkey": {usage: "smsd audit newkey   a new signing key (old exports still verify: the old public keys stay listed)"},
 }
 
 func runAudit(ctx context.Context, env *cmdEnv, args []string) error {
@@ -35,7 +36,7 @@ func runAudit(ctx context.Context, env *cmdEnv, args []string) error {
 	var from, to, out, pubkey, sigPath *string
 	var all *bool
 	var heads headsFlag
-	action, words, err := parseAction(env, "audit", auditActions, []string{"export", "verify", "check", "pubkey"}, args,
+	action, words, err := parseAction(env, "audit", auditActions, []string{"export", "verify", "check", "pubkey", "newkey"}, args,
 		func(action string, fs *flag.FlagSet) {
 			cf = addCommonFlags(fs, env)
 			switch action {
@@ -71,6 +72,18 @@ func runAudit(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "audit log OK: %d rows, head %s, %d signed head(s) agree\n", res.Rows, res.Head, res.SignedHeads)
+		return nil
+	case "newkey":
+		conn, err := cf.connect(ctx, env)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		k, err := conn.RotateAuditKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "new audit signing key; its public key, for the compliance officer:\n%s\n(exports signed before verify with the old key: smsd audit pubkey -all)\n", k)
 		return nil
 	default:
 		conn, err := cf.connect(ctx, env)

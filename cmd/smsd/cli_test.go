@@ -80,6 +80,7 @@ func TestGoldenCLI(t *testing.T) {
 	d := []string{"-config", "/dev/null", "-data-dir", data}
 	with := func(args ...string) []string { return append(args, d...) }
 	long := strings.Repeat("Your appointment is confirmed. ", 30)[:919] // 919 GSM-7 characters: 7 parts
+	var newKey string // the audit key smsd audit newkey made
 	for _, tc := range []struct {
 		cmd, name string
 		args      []string
@@ -172,9 +173,21 @@ func TestGoldenCLI(t *testing.T) {
 		{"audit", "check", with("audit", "check"), 0, "", nil},
 		{"audit", "check_bad_head", with("audit", "check", "-head", "12:zz"), 1, "", nil},
 		{"audit", "pubkey", with("audit", "pubkey"), 0, "", nil},
+		{"audit", "newkey", with("audit", "newkey"), 0, "", nil},
+		{"audit", "verify_after_newkey", with("audit", "verify", filepath.Join(dir, "audit.csv")), 0, "", nil},
+		{"audit", "verify_only_new_key", with("audit", "verify", "-pubkey", "$NEWKEY", filepath.Join(dir, "audit.csv")), 1, "", nil},
+		{"audit", "pubkey_all", with("audit", "pubkey", "-all"), 0, "", nil},
 	} {
 		t.Run(tc.cmd+"/"+tc.name, func(t *testing.T) {
+			for i, a := range tc.args {
+				if a == "$NEWKEY" {
+					tc.args[i] = newKey
+				}
+			}
 			out, errs, code := runEnv(t, tc.env, tc.stdin, tc.args...)
+			if tc.cmd == "audit" && tc.name == "newkey" {
+				newKey = pubKeys.FindString(out)
+			}
 			if code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
 			}
