@@ -171,7 +171,10 @@ func escapeControls(s string) string {
 }
 
 // Schema creates the log and its signed heads, append-only. The store runs
-// it as one of its migrations.
+// it as one of its migrations. Besides UPDATE and DELETE, the triggers
+// refuse an INSERT onto an existing key: INSERT OR REPLACE deletes the old
+// row without firing a DELETE trigger (SQLite fires it only under
+// recursive_triggers).
 const Schema = `CREATE TABLE audit_log (
 	seq         INTEGER PRIMARY KEY,
 	at          INTEGER NOT NULL,
@@ -191,6 +194,8 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END;
+CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log WHEN EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be replaced'); END;
 CREATE TABLE audit_heads (
 	id        INTEGER PRIMARY KEY,
 	seq       INTEGER NOT NULL,
@@ -201,7 +206,9 @@ CREATE TABLE audit_heads (
 CREATE TRIGGER audit_heads_no_update BEFORE UPDATE ON audit_heads
 BEGIN SELECT RAISE(ABORT, 'signed audit heads cannot be changed'); END;
 CREATE TRIGGER audit_heads_no_delete BEFORE DELETE ON audit_heads
-BEGIN SELECT RAISE(ABORT, 'signed audit heads cannot be deleted'); END;`
+BEGIN SELECT RAISE(ABORT, 'signed audit heads cannot be deleted'); END;
+CREATE TRIGGER audit_heads_no_replace BEFORE INSERT ON audit_heads WHEN EXISTS (SELECT 1 FROM audit_heads WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'signed audit heads cannot be replaced'); END;`
 
 // Querier is what reading the log needs: a *sql.DB, *sql.Tx or *sql.Conn.
 type Querier interface {

@@ -234,7 +234,9 @@ func (e *VerifyError) Error() string {
 // VerifyCSV checks an export read from r against its signature: the
 // signature under one of keys, the header, each row's neutralisation and
 // hash, the chain from row to row, and the row count, first and last rows
-// the trusted comment vouches for. It names the first row that breaks.
+// the trusted comment vouches for. It names the first row that breaks; in a
+// file that lacks rows at its start or end (cut at a row boundary), the
+// first row missing.
 func VerifyCSV(r io.Reader, signature []byte, keys []minisign.PublicKey) (Summary, error) {
 	var sig minisign.Signature
 	if err := sig.UnmarshalText(signature); err != nil {
@@ -258,7 +260,15 @@ func VerifyCSV(r io.Reader, signature []byte, keys []minisign.PublicKey) (Summar
 		}
 		line++
 		if err != nil {
-			firstErr = &VerifyError{Line: line, Reason: fmt.Sprintf("not a well-formed row: %v", err)}
+			ve := &VerifyError{Line: line, Reason: fmt.Sprintf("not a well-formed row: %v", err)}
+			// A row cut short (or given a cell too many) still reads, with
+			// its sequence first: name it.
+			if errors.Is(err, csv.ErrFieldCount) && line > 1 && len(rec) > 0 {
+				if seq, err := strconv.ParseInt(rec[0], 10, 64); err == nil && seq > 0 {
+					ve.Row = seq
+				}
+			}
+			firstErr = ve
 			break
 		}
 		if line == 1 {
@@ -282,6 +292,9 @@ func VerifyCSV(r io.Reader, signature []byte, keys []minisign.PublicKey) (Summar
 			break
 		}
 	}
+	if line == 0 {
+		firstErr = &VerifyError{Line: 1, Reason: "the file is empty: it has no header"}
+	}
 	io.Copy(io.Discard, mr)
 	signed := false
 	for _, k := range keys {
@@ -299,19 +312,43 @@ func VerifyCSV(r io.Reader, signature []byte, keys []minisign.PublicKey) (Summar
 		return got, fmt.Errorf("%w; and the signature does not match the file", firstErr)
 	case firstErr != nil:
 		return got, firstErr
+	case got.Rows != claim.Rows || got.First != claim.First || got.Last != claim.Last || got.LastHash != claim.LastHash:
+		// Checked before the signature: a file cut at a row boundary has
+		// no broken row and fails the signature too, and its count says
+		// more than the signature alone.
+		ve := &VerifyError{Reason: fmt.Sprintf("the file has %d rows (%d to %d), the signature vouches for %d (%d to %d)", got.Rows, got.First, got.Last, claim.Rows, claim.First, claim.Last)}
+		ve.Row, ve.Line = firstMissing(got, claim, line)
+		if !signed {
+			ve.Reason += "; and the signature does not match the file"
+		}
+		return got, ve
 	case !signed:
 		return got, &VerifyError{Reason: "the signature does not match the file under the audit public key(s): the file was changed after export, or it was signed by another key"}
-	case got.Rows != claim.Rows || got.First != claim.First || got.Last != claim.Last || got.LastHash != claim.LastHash:
-		return got, &VerifyError{Reason: fmt.Sprintf("the file has %d rows (%d to %d), the signature vouches for %d (%d to %d)", got.Rows, got.First, got.Last, claim.Rows, claim.First, claim.Last)}
 	}
 	return got, nil
+}
+
+// firstMissing names the first row the signature vouches for that the
+// file lacks, and the line it would be on (lines: how many the file has),
+// when the file holds fewer rows than vouched for, cut at the start or at
+// the end; 0, 0 otherwise.
+func firstMissing(got, claim Summary, lines int) (int64, int) {
+	switch {
+	case claim.Rows == 0 || got.Rows >= claim.Rows:
+		return 0, 0
+	case got.Rows == 0 || got.First > claim.First:
+		return claim.First, 2
+	case got.Last < claim.Last:
+		return got.Last + 1, lines + 1
+	}
+	return 0, 0
 }
 
 func parseRecord(rec []string) (Row, error) {
 	var r Row
 	var err error
 	if r.Seq, err = strconv.ParseInt(rec[0], 10, 64); err != nil || r.Seq <= 0 {
-		return r, fmt.Errorf("seq %q is not a row number", clip(rec[0]))
+		return Row{}, fmt.Errorf("seq %q is not a row number", clip(rec[0]))
 	}
 	if r.Time, err = time.Parse(TimeLayout, rec[1]); err != nil {
 		return r, fmt.Errorf("time %q is not RFC 3339 with milliseconds", clip(rec[1]))

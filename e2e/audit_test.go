@@ -301,7 +301,11 @@ func TestAuditTampering(t *testing.T) {
 		change func() string
 		says   string
 	}{
-		{"cell_edited", func() string { return strings.Replace(string(orig), "unix:", "unix:x", 1) }, "line 2 (row 1)"},
+		{"cell_edited", func() string {
+			l := slices.Clone(lines)
+			l[2] = strings.Replace(l[2], ",ok,", ",failed,", 1)
+			return strings.Join(l, "")
+		}, "line 3 (row 2)"},
 		{"row_deleted", func() string { return strings.Join(slices.Delete(slices.Clone(lines), 3, 4), "") }, "line 4 (row 4)"},
 		{"rows_swapped", func() string { l := slices.Clone(lines); l[2], l[3] = l[3], l[2]; return strings.Join(l, "") }, "line 3 (row 3)"},
 		{"truncated", func() string { return strings.Join(lines[:len(lines)-3], "") }, "rows"},
