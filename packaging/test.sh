@@ -18,7 +18,8 @@
 #   qemu       arm64/armhf binaries under qemu-user-static: smsd version, and a
 #              real send (smsd serve + smsd send against smsd emulator)
 #   install    a throwaway Debian bookworm root: dpkg -i, user, dirs, modes,
-#              keys, conffile; reinstall; upgrade keeps data and config;
+#              keys, conffile; reinstall; upgrade keeps data and config (a
+#              changed smsd.toml lands beside the admin's as .dpkg-dist);
 #              dpkg -r keeps data; dpkg -P removes it
 #
 # Exit status: 0 when nothing failed (SKIPs are listed at the end, each with
@@ -252,12 +253,28 @@ install_test() {
 
 	echo "   -- upgrade $prevver -> $debver with an admin's edit in the conffile"
 	in_root sh -c 'echo "# edited by the clinic admin (package-test)" >>/etc/smsd/smsd.toml'
-	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
+	# When the shipped smsd.toml changed since the previous build, dpkg asks
+	# the admin what to do with the edited one; with no terminal it fails.
+	# --force-confdef --force-confold answer as unattended-upgrades does and
+	# as the prompt's default does: keep the admin's file, put the new one
+	# beside it as smsd.toml.dpkg-dist.
+	local confchanged=0
+	dpkg-deb --fsys-tarfile "$prev" | tar -xO ./etc/smsd/smsd.toml >"$work/prev.toml"
+	dpkg-deb --fsys-tarfile "$(deb amd64)" | tar -xO ./etc/smsd/smsd.toml >"$work/cur.toml"
+	cmp -s "$work/prev.toml" "$work/cur.toml" || confchanged=1
+	out=$(in_root dpkg -i --force-confdef --force-confold /tmp/cur.deb 2>&1); rc=$?
 	printf '%s\n' "$out" | sed 's/^/       | /'
-	[ $rc = 0 ] && pass "dpkg -i smsd $debver over $prevver: exit 0" || fail "upgrade: exit $rc"
+	[ $rc = 0 ] && pass "dpkg -i --force-confdef --force-confold smsd $debver over $prevver: exit 0" || fail "upgrade: exit $rc"
 	expect_installed "$debver"
 	[ "$(data_sums)" = "$sums0" ] && pass "upgrade kept every file in /var/lib/smsd byte for byte" || fail "upgrade changed the data directory"
 	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "upgrade kept the admin's edit of /etc/smsd/smsd.toml" || fail "upgrade lost the admin's conffile edit"
+	if [ $confchanged = 1 ]; then
+		in_root cat /etc/smsd/smsd.toml.dpkg-dist 2>/dev/null | cmp -s - "$work/cur.toml" &&
+			pass "the shipped smsd.toml changed since $prevver: the new one is beside the admin's as smsd.toml.dpkg-dist" ||
+			fail "the shipped smsd.toml changed since $prevver, but /etc/smsd/smsd.toml.dpkg-dist is not the new one"
+	else
+		pass "the shipped smsd.toml is the same as in $prevver: no conffile question"
+	fi
 
 	echo "   -- the new build reads the old build's data, and the postinst's next steps work as printed"
 	out=$(as_smsd /usr/bin/smsd status -json 2>&1)
@@ -279,7 +296,7 @@ install_test() {
 	in_root grep -q 'edited by the clinic admin' /etc/smsd/smsd.toml && pass "dpkg -r kept /etc/smsd/smsd.toml" || fail "dpkg -r removed the config"
 
 	echo "   -- reinstall after remove picks up the same keys"
-	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
+	out=$(in_root dpkg -i --force-confdef --force-confold /tmp/cur.deb 2>&1); rc=$?
 	[ $rc = 0 ] && [ "$(data_sums)" = "$sums1" ] && pass "reinstall after remove: exit 0, same keys and database" || fail "reinstall after remove: exit $rc or data changed"
 	[ "$(in_root readlink /etc/systemd/system/multi-user.target.wants/smsd.service)" = /lib/systemd/system/smsd.service ] &&
 		! in_root test -L /etc/systemd/system/smsd.service && pass "unit enabled again and not masked" || fail "after reinstall the unit is masked or not enabled"
