@@ -185,9 +185,11 @@ for a in "${arches[@]}"; do
 		 messages and read replies with the smsd command on the box.
 		 .
 		 Phone numbers, message texts and replies stay on the box, sealed in an
-		 encrypted SQLite queue; no cloud SMS provider is involved. The daemon
-		 opens no network connection and runs under a hardened systemd unit
-		 that could reach only the local network.
+		 encrypted SQLite queue; no cloud SMS provider is involved. Staff and
+		 system actions are recorded in a hash-chained audit log with a signed
+		 CSV export.
+		 The daemon opens no network connection and runs under a hardened
+		 systemd unit that could reach only the local network.
 	EOF
 	chmod 0644 "$root/DEBIAN/control"
 	(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |

@@ -36,9 +36,15 @@ smsd turns a Raspberry Pi with a USB GSM modem into an SMS appliance for a
 clinic. The daemon sends the messages of its queue through the modem (rate
 limits, quiet hours, retries, delivery reports) and keeps the patients'
 replies: STOP (or another standard opt-out word) opts the number out, START
-opts it back in, HELP gets the configured help text. The numbers, texts and replies stay on the
-box, encrypted at rest; the daemon opens no network connection. Staff work
-with the commands below on the box itself: there is no web page yet.
+opts it back in, HELP gets the configured help text. The numbers, texts and
+replies stay on the box, encrypted at rest; the daemon opens no network
+connection. Staff and system actions are recorded in an append-only,
+hash-chained audit log in the same store;
+.B smsd audit export
+writes it as CSV with a
+.BR minisign (1)
+signature. Staff work with the commands below on the box itself: there is
+no web page yet.
 .PP
 The Debian package runs
 .B smsd serve
@@ -133,5 +139,6 @@ Where the package puts things; removing and purging it.
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1),
+.BR minisign (1),
 .BR udevadm (8)
 EOF
