@@ -69,7 +69,7 @@ The web UI is not built yet: this demo runs the daemon and prints what the emula
 Type at the prompt (the phone panel):
 %s
 Or, from another terminal (go run ./cmd/smsd ... from the source tree):
-  smsd send -data-dir %s -to +15551234567 -text "Your appointment is tomorrow at 9"
+  printf '%%s\n' +15551234567 "Your appointment is tomorrow at 9" | smsd send -data-dir %s
   smsd status -data-dir %s
   smsd inbox -data-dir %s
 Ctrl-C stops the demo and deletes the directory.

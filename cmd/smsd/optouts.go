@@ -15,8 +15,8 @@ func init() {
 
 var optOutActions = map[string]subcommand{
 	ops.OptOutList:   {usage: "smsd optouts list [-json]          every opt-out, numbers masked", words: 0},
-	ops.OptOutAdd:    {usage: "smsd optouts add NUMBER            stop all messages to NUMBER", words: 1},
-	ops.OptOutRemove: {usage: "smsd optouts remove NUMBER -reason R   messages to NUMBER may go again (the patient asked)", words: 1},
+	ops.OptOutAdd:    {usage: "smsd optouts add - < NUMBER        stop all messages to the number on standard input", words: 1},
+	ops.OptOutRemove: {usage: "smsd optouts remove -reason R - < NUMBER   messages to it may go again (the patient asked)", words: 1},
 }
 
 func runOptOuts(ctx context.Context, env *cmdEnv, args []string) error {
@@ -37,7 +37,17 @@ func runOptOuts(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	req := ops.OptOutRequest{Action: action}
 	if len(words) == 1 {
-		req.Number = words[0]
+		// "-": the number comes on standard input, where ps, shell history
+		// and sudo's log do not see it. A number given as the word works,
+		// with a warning that says why not to.
+		if words[0] == "-" {
+			if req.Number, err = readNumber(env.stdin); err != nil {
+				return usageError("%v", err)
+			}
+		} else {
+			warnArgv(env.stderr, "smsd optouts "+action, "a number", false, "echo NUMBER | smsd optouts "+action+" -")
+			req.Number = words[0]
+		}
 	}
 	if reason != nil {
 		req.Reason = *reason
@@ -59,9 +69,9 @@ func runOptOuts(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	switch action {
 	case ops.OptOutAdd:
-		fmt.Fprintf(env.stdout, "%s opted out: nothing more is sent to it\n", out[0].Number)
+		fmt.Fprintf(env.stdout, "%s opted out: nothing more is sent to it\n", safe(out[0].Number))
 	case ops.OptOutRemove:
-		fmt.Fprintf(env.stdout, "%s opted back in: messages to it may go again\n", out[0].Number)
+		fmt.Fprintf(env.stdout, "%s opted back in: messages to it may go again\n", safe(out[0].Number))
 	default:
 		if len(out) == 0 {
 			fmt.Fprintln(env.stdout, "no opt-outs")
@@ -70,7 +80,7 @@ func runOptOuts(ctx context.Context, env *cmdEnv, args []string) error {
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NUMBER\tSINCE\tSOURCE")
 		for _, o := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Number, local(o.CreatedAt), safe(o.Source))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(o.Number), local(o.CreatedAt), safe(o.Source))
 		}
 		return tw.Flush()
 	}
