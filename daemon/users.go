@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/clinicsms/smsd/audit"
@@ -20,6 +22,52 @@ const (
 	MinPasswordLen = 12
 	MaxPasswordLen = 256
 )
+
+// Username bounds: 1 to MaxUsernameLen characters of [a-z0-9._-], starting
+// with a letter. A username lands in logs, the audit trail and terminals,
+// and a person types it: a small alphabet keeps it from carrying control
+// characters, look-alike letters or shell syntax. MaxNameLen bounds a
+// person's display name.
+const (
+	MaxUsernameLen = 32
+	MaxNameLen     = 100
+)
+
+// CheckUsername folds a username to lower case and applies the username
+// rules; it returns the username as stored.
+func CheckUsername(u string) (string, error) {
+	u = strings.ToLower(strings.TrimSpace(u))
+	switch {
+	case u == "":
+		return "", errors.New("the username is empty: give one such as alice or j.smith")
+	case len(u) > MaxUsernameLen:
+		return "", fmt.Errorf("username %.40q is too long: at most %d characters", u, MaxUsernameLen)
+	case u[0] < 'a' || u[0] > 'z':
+		return "", fmt.Errorf("username %q must start with a letter a-z", u)
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return "", fmt.Errorf("username %q has %q: use only letters a-z, digits, dot, underscore and hyphen (such as j.smith)", u, r)
+		}
+	}
+	return u, nil
+}
+
+// CheckName applies the rules for a person's display name: any letters,
+// but valid UTF-8, no control characters (a line break or an escape
+// sequence would rewrite what a terminal or a log shows) and at most
+// MaxNameLen characters.
+func CheckName(n string) error {
+	switch {
+	case !utf8.ValidString(n):
+		return errors.New("the name is not valid UTF-8: type it again in a UTF-8 terminal")
+	case utf8.RuneCountInString(n) > MaxNameLen:
+		return fmt.Errorf("the name is too long: at most %d characters", MaxNameLen)
+	case strings.ContainsFunc(n, unicode.IsControl):
+		return fmt.Errorf("the name %q has a control character (a line break, tab or escape): give it on one line, without them", n)
+	}
+	return nil
+}
 
 // CheckPassword applies the password policy.
 func CheckPassword(pw string) error {
@@ -41,6 +89,18 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 	if action == "" {
 		action = "user_" + r.Action
 	}
+	// Usernames are folded to lower case everywhere; an add must meet the
+	// rules, and the audit row names the request's username as checked.
+	var badName error
+	if r.Action == ops.UserAdd {
+		u, err := CheckUsername(r.Username)
+		if err == nil {
+			r.Username, err = u, CheckName(r.Name)
+		}
+		badName = err
+	} else if r.Action != ops.UserList {
+		r.Username = strings.ToLower(strings.TrimSpace(r.Username))
+	}
 	ctx, rec := begin(ctx, a, action, "user", r.Username)
 	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := requireAdmin(a, "manage accounts"); err != nil {
@@ -51,6 +111,9 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 		return nil, err
 	}
 	invalid := func(err error) error { return ops.Errorf(ops.CodeInvalidRequest, err.Error()) }
+	if badName != nil {
+		return nil, invalid(badName)
+	}
 	switch r.Action {
 	case ops.UserList:
 		us, err := st.Users(ctx)

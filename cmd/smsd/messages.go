@@ -62,7 +62,7 @@ func runMessages(ctx context.Context, env *cmdEnv, args []string) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tSEND AT\tTO\tPARTS\tBY\tERROR")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.State, local(m.CreatedAt), local(m.SendAt), m.To, parts(m), safe(m.CreatedBy), safe(m.LastError))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, safe(m.State), local(m.CreatedAt), local(m.SendAt), safe(m.To), parts(m), safe(m.CreatedBy), safe(m.LastError))
 	}
 	return tw.Flush()
 }
@@ -150,8 +150,8 @@ func printMessage(w io.Writer, m ops.Message) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("id:", strconv.FormatInt(m.ID, 10))
-	row("state:", m.State)
-	row("to:", m.To)
+	row("state:", safe(m.State))
+	row("to:", safe(m.To))
 	row("created:", local(m.CreatedAt)+" by "+safe(m.CreatedBy))
 	row("send at:", local(m.SendAt))
 	row("attempts:", strconv.Itoa(m.Attempts))

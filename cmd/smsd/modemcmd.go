@@ -109,7 +109,7 @@ func modemDetect(env *cmdEnv, asJSON bool) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PORT\tUSB ID\tMAKER")
 	for _, c := range cands {
-		fmt.Fprintf(tw, "%s\t%s:%s\t%s\n", c.Path, c.VID, c.PID, c.Vendor)
+		fmt.Fprintf(tw, "%s\t%s:%s\t%s\n", safe(c.Path), safe(c.VID), safe(c.PID), safe(c.Vendor))
 	}
 	tw.Flush()
 	fmt.Fprintln(env.stdout, "smsd modem probe -device PORT tells which one answers AT; modem = \"auto\" picks it by itself")
