@@ -91,11 +91,19 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	if len(in.Missing) == 0 {
 		kw = ParseKeyword(in.Text)
 	}
-	switch kw {
-	case KeywordStop:
+	// A national-format sender counts as a number of the clinic's region
+	// only when it is a valid one (queue.NormalizeSender): a STOP from a
+	// foreign or short local number must not opt out another person.
+	sender, isNumber := l.d.store.NormalizeSender(in.From)
+	switch {
+	case kw == KeywordStop && !isNumber:
+		log.Warn("STOP from a sender that is no valid phone number of the region; nothing to opt out")
+	case kw == KeywordStart && !isNumber:
+		log.Warn("START from a sender that is no valid phone number of the region; nothing to opt in")
+	case kw == KeywordStop:
 		// The opt-out and its audit row (actor system) commit together.
 		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutAdd, Detail: "the patient texted STOP"}))
-		if err := l.d.store.OptOutFrom(octx, in.From, "sms_stop"); err != nil {
+		if err := l.d.store.OptOutFrom(octx, sender, "sms_stop"); err != nil {
 			if !errors.Is(err, queue.ErrInvalidNumber) {
 				return fmt.Errorf("opting out the sender of a STOP: %w", err)
 			}
@@ -103,9 +111,9 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 		} else {
 			log.Info("sender opted out")
 		}
-	case KeywordStart:
+	case kw == KeywordStart:
 		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutRemove, Detail: "the patient texted START"}))
-		if err := l.d.store.OptIn(octx, in.From); err != nil {
+		if err := l.d.store.OptIn(octx, sender); err != nil {
 			if !errors.Is(err, queue.ErrInvalidNumber) {
 				return fmt.Errorf("opting in the sender of a START: %w", err)
 			}
@@ -128,8 +136,11 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	log.Info("inbound message stored", "inbound_id", stored.ID, "reply_to", stored.ReplyTo,
 		"parts", in.Parts, "missing_parts", len(in.Missing), "keyword", kw.String())
 
-	if kw == KeywordHelp {
-		l.replyHelp(ctx, stored.ID, in.From)
+	switch {
+	case kw == KeywordHelp && !isNumber:
+		log.Info("HELP from a sender that is no valid phone number of the region; no reply sent")
+	case kw == KeywordHelp:
+		l.replyHelp(ctx, stored.ID, sender)
 	}
 	return nil
 }

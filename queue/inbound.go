@@ -11,8 +11,9 @@ import (
 	"github.com/clinicsms/smsd/mask"
 )
 
-// Inbound is a received SMS. From is E.164 when it parsed as a number,
-// otherwise as received (an alphanumeric sender).
+// Inbound is a received SMS. From is E.164 when NormalizeSender made it
+// one, otherwise as received (an alphanumeric sender, or a national number
+// that is no valid number of the clinic's region).
 type Inbound struct {
 	ID          int64
 	From, Text  string
@@ -31,10 +32,7 @@ type Inbound struct {
 // the modem hands it over a second time when smsd died before deleting it
 // from the SIM — returns the stored one and adds nothing.
 func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
-	from := in.From
-	if e, err := NormalizeNumber(in.From, s.opt.DefaultRegion); err == nil {
-		from = e
-	}
+	from, _ := NormalizeSender(in.From, s.opt.DefaultRegion)
 	in.From = from
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = s.now()

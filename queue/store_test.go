@@ -354,7 +354,10 @@ func TestInboundThreading(t *testing.T) {
 	e, s := openEnv(t)
 	_, sent := into(t, e, s, Sent)
 	e.clk.Add(time.Minute)
-	in, err := s.AddInbound(ctx, Inbound{From: "5551234567", Text: "C", SentAt: e.clk.Now()})
+	// International format: a national-format sender counts as a US
+	// number only when it is a valid one (NormalizeSender), and 555 is no
+	// valid area code.
+	in, err := s.AddInbound(ctx, Inbound{From: "+15551234567", Text: "C", SentAt: e.clk.Now()})
 	if err != nil || in.ReplyTo != sent || in.From != num {
 		t.Fatalf("%+v %v", in, err)
 	}

@@ -22,6 +22,10 @@ const DefaultReassemblyTimeout = 24 * time.Hour
 // A UCS-2 character outside the BMP that a sender cut between two parts (the
 // high surrogate ending one part, the low one starting the next) is joined
 // back into one character; each part on its own shows U+FFFD for its half.
+// Likewise a GSM-7 escape sequence cut after its escape (23.038 6.2.1.1):
+// the escape ending one part is decoded with the septets of the next, so
+// "€" arrives as "€", not as a space and an "e". Everything else is the
+// parts' texts joined as each decoded on its own.
 //
 // A duplicate is ignored even when it arrives after its message was
 // completed (an SC that missed the acknowledgement delivers the part again;
@@ -195,6 +199,12 @@ func (p *partial) assemble() *Assembled {
 			out = out[:len(out)-len(half)]
 			out = utf8.AppendRune(out, utf16.DecodeRune(rune(prev.split.tail), rune(part.split.head)))
 			text = text[len(half):]
+		}
+		if prev != nil && prev.split.escTail && part.split.septets != nil && strings.HasSuffix(string(out), " ") {
+			// The escape that ended the part before is the first septet
+			// of this one's text: decode them together (23.038 6.2.1.1).
+			out = out[:len(out)-1]
+			text = decodeGSM7(append([]byte{gsm7Escape}, part.split.septets...))
 		}
 		out = append(out, text...)
 		prev = part

@@ -228,9 +228,30 @@ type userData struct {
 // (decodeUCS2); the Reassembler joins the two halves of adjacent parts back
 // into the character. 23.038 6.2.3 (UCS2) knows no surrogates, so no clause
 // forbids or covers the cut; joining loses nothing the PDUs carry.
+//
+// The same happens to GSM-7 escape sequences (23.038 6.2.1.1: 0x1B, then
+// the extension table's code): a sender counting septets without looking
+// ends a part with the escape and starts the next with "e" for "€". On its
+// own such a part ends in a space (23.038 6.2.1, note 1, for an escape
+// with nothing after it); escTail and septets let the Reassembler decode
+// the escape together with the next part's septets, as one text.
 type splitPair struct {
 	head uint16 // a low surrogate as the part's first code unit, else 0
 	tail uint16 // a high surrogate as the part's last code unit, else 0
+
+	escTail bool   // GSM-7: the part ends with an escape that has no code after it
+	septets []byte // GSM-7 parts of a concatenated message: the septets, unpacked
+}
+
+// danglingEscape reports whether GSM-7 septets end with an escape that
+// has no code after it: read from the start, each escape takes the septet
+// after it, so only an escape left over at the end dangles.
+func danglingEscape(septets []byte) bool {
+	esc := false
+	for _, c := range septets {
+		esc = !esc && c == gsm7Escape
+	}
+	return esc
 }
 
 // ucs2Edges finds the lone surrogate halves at the edges of UCS-2 user data:
@@ -301,6 +322,10 @@ func readUserData(r *reader, enc Encoding, udhi bool) (userData, error) {
 			return ud, malformed("UDH (%d septets) is longer than TP-UDL %d", hdrSeptets, udl)
 		}
 		ud.text = decodePackedGSM7(body, hdrSeptets*7, int(udl)-hdrSeptets, true)
+		if ud.concat != nil {
+			ud.split.septets = unpackSeptets(body, hdrSeptets*7, int(udl)-hdrSeptets)
+			ud.split.escTail = danglingEscape(ud.split.septets)
+		}
 	case UCS2:
 		b := body[hdrLen:]
 		if len(b)%2 != 0 {
