@@ -97,6 +97,11 @@ type Emulator struct {
 	timers   map[*time.Timer]struct{}
 	cond     *sync.Cond // broadcast when the handset log grows
 	ack      ackState
+	// held are messages the network keeps because the SIM was full
+	// when they came, oldest first; releasing is set while they are
+	// delivered again.
+	held      []mtItem
+	releasing bool
 	// afterAnswer is what a command made due after its final result
 	// code, such as the next +CMT once AT+CNMA acknowledged the last.
 	afterAnswer string

@@ -144,7 +144,38 @@ func (e *Emulator) cmgd(arg string) ([]string, string) {
 	default:
 		return nil, e.cmsError(303)
 	}
+	// A slot is free again: the modem tells the network (RP-SMMA), which
+	// delivers what it held; the indications follow the OK.
+	e.afterAnswer += e.releaseHeldLocked()
 	return nil, "OK"
+}
+
+// releaseHeldLocked delivers the messages the network held while the SIM
+// was full, oldest first, as long as there is room (24.011 §7.3.2: the
+// network retries after RP-SMMA). It returns the result codes due; e.mu
+// held.
+func (e *Emulator) releaseHeldLocked() string {
+	var out strings.Builder
+	e.releasing = true
+	defer func() { e.releasing = false }()
+	for len(e.held) > 0 && len(e.store.msgs) < e.store.capacity {
+		it := e.held[0]
+		e.held = e.held[1:]
+		s, err := e.routeLocked(it)
+		if err != nil {
+			e.log.Warn("emulator: held message lost", "err", err)
+		}
+		out.WriteString(s)
+	}
+	return out.String()
+}
+
+// Held returns the number of messages the network holds because the SIM
+// was full when they came; they are delivered as soon as a slot is free.
+func (e *Emulator) Held() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.held)
 }
 
 // cmgsStart checks AT+CMGS=<length> before the prompt; with e.mu held.
@@ -320,9 +351,21 @@ func (e *Emulator) routeLocked(it mtItem) (string, error) {
 		}
 		return fmt.Sprintf("\r\n+CDSI: \"SM\",%d\r\n", i), nil
 	}
+	if len(e.held) > 0 && !e.releasing {
+		// The network holds everything after the first message the
+		// full SIM refused, until the SIM has room again.
+		e.held = append(e.held, it)
+		return "", nil
+	}
 	i, ok := e.store.add(stored{stat: 0, pdu: it.full, tpduLen: it.tpduLen})
 	if !ok {
-		return "", fmt.Errorf("emulator: SIM storage full (%d messages); the network would hold the message", e.cfg.Capacity)
+		// 24.011 §8.2.5.4 cause 22, memory capacity exceeded: the modem
+		// refuses the message (RP-ERROR) and the network keeps it and
+		// notes that the SIM is full (23.040 §10.1, MNRF); it delivers
+		// it again once the modem says it has room (RP-SMMA, 24.011
+		// §7.3.2), which releaseHeldLocked models.
+		e.held = append(e.held, it)
+		return "", nil
 	}
 	if mt == 1 || mt == 3 {
 		return fmt.Sprintf("\r\n+CMTI: \"SM\",%d\r\n", i), nil
@@ -395,7 +438,8 @@ func (e *Emulator) ackTimeout(gen int) {
 // Inject delivers an inbound message from `from`: encoded as SMS-DELIVER PDUs
 // (concatenated when long), stored on the SIM and announced with +CMTI as
 // AT+CNMI asks. While unplugged it is stored without an announcement, as a
-// real modem would find it on the SIM later.
+// real modem would find it on the SIM later. When the SIM is full the
+// network holds it (see Held) and delivers it once a slot is free.
 func (e *Emulator) Inject(from, text string) error {
 	e.mu.Lock()
 	e.ref++
