@@ -44,6 +44,13 @@ func (s *Service) Status(ctx context.Context, a ops.Actor) (_ ops.Status, err er
 		st.Locked = s.cfg.KeySource == config.KeyPassphrase
 		st.Starting = !st.Locked
 	}
+	if store != nil {
+		n, err := store.Quarantined(ctx)
+		if err != nil {
+			return st, err
+		}
+		st.Quarantined = n
+	}
 	return st, nil
 }
 

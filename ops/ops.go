@@ -114,6 +114,10 @@ type Status struct {
 	// AuditProblem says why the audit log did not verify at start: a
 	// break the compliance officer must hear of (smsd audit check).
 	AuditProblem string `json:"audit_problem,omitempty"`
+	// Quarantined counts messages taken out of the queue because their
+	// row failed its integrity check (changed without the key); they are
+	// never sent. smsd doctor lists them.
+	Quarantined int `json:"quarantined"`
 }
 
 // ModemStatus is one modem's health and its send loop's state.

@@ -183,7 +183,10 @@ func (s *Store) OptOutFrom(ctx context.Context, number, source string) error {
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO optouts (id, number_index, number_sealed, created_at, source) VALUES (?, ?, ?, ?, ?)",
 			id, idx[0], s.seal([]byte(e), "optouts", "number_sealed", id), ms(s.now()), clip(source))
-		return err
+		if err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "optouts", id)
 	})
 }
 
@@ -198,9 +201,17 @@ func (s *Store) OptIn(ctx context.Context, number string) error {
 		rec.SetObject("number", mask.Number(e))
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		q, args := inList("DELETE FROM optouts WHERE number_index IN ", s.indexes(e))
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
+		q, args := inList("SELECT id FROM optouts WHERE number_index IN ", s.indexes(e))
+		ids, err := idsWhere(ctx, tx, q, args...)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := s.deleteTagged(ctx, tx, "optouts", id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -208,6 +219,9 @@ func (s *Store) OptIn(ctx context.Context, number string) error {
 func (s *Store) IsOptedOut(ctx context.Context, number string) (bool, error) {
 	e, err := NormalizeNumber(number, s.opt.DefaultRegion)
 	if err != nil {
+		return false, err
+	}
+	if err := s.checkOptOuts(ctx, s.r); err != nil {
 		return false, err
 	}
 	return optedOutTx(ctx, s.r, s.indexes(e))

@@ -125,6 +125,9 @@ func NormalizeNumber(number, region string) (string, error) {
 func (s *Store) Enqueue(ctx context.Context, m NewMessage) (Message, error) {
 	var out Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkOptOuts(ctx, tx); err != nil {
+			return err
+		}
 		next, err := nextID(ctx, tx, "messages")
 		if err != nil {
 			return err
@@ -160,6 +163,9 @@ type BatchResult struct {
 func (s *Store) EnqueueBatch(ctx context.Context, ms []NewMessage) ([]BatchResult, error) {
 	out := make([]BatchResult, len(ms))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkOptOuts(ctx, tx); err != nil {
+			return err
+		}
 		next, err := nextID(ctx, tx, "messages")
 		if err != nil {
 			return err
@@ -246,6 +252,9 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, m NewMessage, id int6
 	if err != nil {
 		return Message{}, false, err
 	}
+	if err := s.retag(ctx, tx, "messages", id); err != nil {
+		return Message{}, false, err
+	}
 	return Message{ID: id, To: to, Text: m.Text, State: Queued, CreatedAt: fromMS(ms(now)), SendAt: fromMS(ms(sendAt)),
 		NextAttemptAt: fromMS(ms(sendAt)), UpdatedAt: fromMS(ms(now)), CreatedBy: m.CreatedBy}, true, nil
 }
@@ -256,6 +265,19 @@ func inList(prefix string, vals [][]byte) (string, []any) {
 		args[i] = v
 	}
 	return prefix + "(" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + ")", args
+}
+
+// checkOptOuts checks the opt-out list's digest: an opt-out deleted from
+// the file without the key shows here, and then nothing is queued or sent
+// (fail closed: a message to someone who said STOP is worse than none).
+func (s *Store) checkOptOuts(ctx context.Context, q querier) error {
+	if err := s.verifyDigest(ctx, q, "optouts"); err != nil {
+		if errors.Is(err, ErrIntegrity) {
+			return fmt.Errorf("the opt-out list failed its integrity check, so nothing can be queued or sent until an admin runs `smsd doctor`: %w", err)
+		}
+		return err
+	}
+	return nil
 }
 
 func optedOutTx(ctx context.Context, q interface {

@@ -19,14 +19,23 @@ func (s *Store) Purge(ctx context.Context, olderThan time.Time) (int, error) {
 	now := ms(s.now())
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET to_sealed = NULL, text_sealed = NULL, to_index = NULL,
-			idem_index = NULL, purged_at = ? WHERE purged_at IS NULL AND updated_at < ?
-			AND state IN ('sent','delivered','undelivered','failed','cancelled')`, now, cut)
+		// Row by row, so that each purged row gets its new tag.
+		ids, err := idsWhere(ctx, tx, `SELECT id FROM messages WHERE purged_at IS NULL AND updated_at < ?
+			AND state IN ('sent','delivered','undelivered','failed','cancelled')`, cut)
 		if err != nil {
 			return err
 		}
-		a, _ := res.RowsAffected()
-		res, err = tx.ExecContext(ctx, `UPDATE inbound SET from_sealed = NULL, from_index = NULL, text_sealed = NULL,
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET to_sealed = NULL, text_sealed = NULL, to_index = NULL,
+				idem_index = NULL, purged_at = ? WHERE id = ?`, now, id); err != nil {
+				return err
+			}
+			if err := s.retag(ctx, tx, "messages", id); err != nil {
+				return err
+			}
+		}
+		a := int64(len(ids))
+		res, err := tx.ExecContext(ctx, `UPDATE inbound SET from_sealed = NULL, from_index = NULL, text_sealed = NULL,
 			raw_sealed = NULL, decode_error_sealed = NULL, dedupe_index = NULL, purged_at = ? WHERE purged_at IS NULL AND received_at < ?`, now, cut)
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/clinicsms/smsd/audit"
@@ -85,6 +87,11 @@ type RotationStats struct {
 	Gen      uint32 // the data key generation now in use
 	Resumed  bool   // an interrupted rotation was continued
 	Resealed int    // rows resealed by this call
+	// Skipped names the rows ("messages 12") that could not be resealed
+	// because they failed their integrity check or a cell did not open:
+	// the rotation finishes without them, and they stay failing (doctor
+	// lists them; a message among them is quarantined when claimed).
+	Skipped []string
 }
 
 // RotateDataKey replaces the data key: a new random key (the next
@@ -159,11 +166,12 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 	var genBytes [4]byte
 	binary.BigEndian.PutUint32(genBytes[:], cur.Gen())
 	for _, t := range sealedColumns {
+		skip := map[int64]bool{}
 		for {
 			if err := ctx.Err(); err != nil {
 				return st, fmt.Errorf("rotate data key: interrupted after %d rows (run it again to resume): %w", st.Resealed, err)
 			}
-			n, err := s.resealBatch(ctx, t.table, t.columns, genBytes[:], batchSize)
+			n, err := s.resealBatch(ctx, t.table, t.columns, genBytes[:], batchSize, skip)
 			if err != nil {
 				return st, fmt.Errorf("rotate data key: table %s: %w", t.table, err)
 			}
@@ -175,12 +183,25 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 				break
 			}
 		}
+		for id := range skip {
+			st.Skipped = append(st.Skipped, fmt.Sprintf("%s %d", t.table, id))
+		}
+	}
+	sort.Strings(st.Skipped)
+	if len(st.Skipped) > 0 {
+		s.log.Error("rotation: rows that failed their integrity check were not resealed; they stay unreadable (run smsd doctor)", "rows", strings.Join(st.Skipped, ", "))
 	}
 	if rec := audit.FromContext(final); rec != nil {
 		rec.SetObject("key", fmt.Sprintf("data_key:%d", st.Gen))
-		rec.AddDetail(fmt.Sprintf("resealed=%d resumed=%t", st.Resealed, st.Resumed))
+		rec.AddDetail(fmt.Sprintf("resealed=%d resumed=%t skipped=%d", st.Resealed, st.Resumed, len(st.Skipped)))
 	}
 	err = s.tx(final, func(tx *sql.Tx) error {
+		// The digests move to the new key with the old key's retirement,
+		// in one transaction: a crash before it leaves both keys and the
+		// old digests, and the next call finishes.
+		if err := s.redigest(ctx, tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE gen != ?", cur.Gen())
 		return err
 	})
@@ -205,14 +226,28 @@ var rotateBatchHook func(resealed int)
 // resealBatch reseals up to limit rows of table that hold a value sealed
 // under another generation than cur (compared on the stamped header bytes,
 // without opening anything).
-func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cur []byte, limit int) (int, error) {
+func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cur []byte, limit int, skip map[int64]bool) (int, error) {
 	var conds []string
 	var args []any
 	for _, c := range cols {
 		conds = append(conds, fmt.Sprintf("(%s IS NOT NULL AND substr(%s, 2, 4) != ?)", c, c))
 		args = append(args, cur)
 	}
-	q := fmt.Sprintf("SELECT id, %s FROM %s WHERE %s LIMIT ?", strings.Join(cols, ", "), table, strings.Join(conds, " OR "))
+	_, tagged := specFor(table)
+	if tagged {
+		// A row without sealed cells (purged) still needs a new tag.
+		conds = append(conds, "(tag IS NOT NULL AND substr(tag, 1, 4) != ?)")
+		args = append(args, cur)
+	}
+	where := "(" + strings.Join(conds, " OR ") + ")"
+	if len(skip) > 0 {
+		var ids []string
+		for id := range skip {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		where += " AND id NOT IN (" + strings.Join(ids, ",") + ")"
+	}
+	q := fmt.Sprintf("SELECT id, %s FROM %s WHERE %s LIMIT ?", strings.Join(cols, ", "), table, where)
 	args = append(args, limit)
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -242,7 +277,17 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 			return err
 		}
 		cs := s.current()
+	rowLoop:
 		for _, r := range todo {
+			if tagged {
+				if err := s.verifyRow(ctx, tx, table, r.id); err != nil {
+					if !errors.Is(err, ErrIntegrity) {
+						return err
+					}
+					skip[r.id] = true
+					continue
+				}
+			}
 			sets := make([]string, 0, len(cols)+2)
 			uargs := make([]any, 0, len(cols)+3)
 			for i, c := range cols {
@@ -250,6 +295,11 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 					continue
 				}
 				pt, err := s.open(r.vals[i], table, c, r.id)
+				if errors.Is(err, ErrTampered) {
+					// One bad cell must not stop the rotation for ever.
+					skip[r.id] = true
+					continue rowLoop
+				}
 				if err != nil {
 					return err
 				}
@@ -269,8 +319,15 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 				}
 			}
 			uargs = append(uargs, r.id)
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", table, strings.Join(sets, ", ")), uargs...); err != nil {
-				return err
+			if len(sets) > 0 {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE id = ?", table, strings.Join(sets, ", ")), uargs...); err != nil {
+					return err
+				}
+			}
+			if tagged {
+				if err := s.retag(ctx, tx, table, r.id); err != nil {
+					return err
+				}
 			}
 		}
 		n = len(todo)

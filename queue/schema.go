@@ -110,6 +110,21 @@ var migrations = []string{
 	// 5: the audit trail, append-only (package audit). Retention never
 	// touches it: HIPAA wants it kept six years.
 	audit.Schema,
+	// 6: row integrity (integrity.go): a version and a tag on every row a
+	// decision rests on, and a sealed digest per table. The tags need the
+	// key, so Open computes them for existing rows (tagExisting).
+	`ALTER TABLE users ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE users ADD COLUMN tag BLOB;
+	ALTER TABLE messages ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE messages ADD COLUMN tag BLOB;
+	ALTER TABLE optouts ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE optouts ADD COLUMN tag BLOB;
+	ALTER TABLE settings ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE settings ADD COLUMN tag BLOB;
+	CREATE TABLE row_digests (
+		tbl    TEXT PRIMARY KEY,
+		sealed BLOB NOT NULL
+	);`,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.

@@ -28,6 +28,14 @@ func (s *Store) settingTx(ctx context.Context, q interface {
 	if err != nil {
 		return "", err
 	}
+	// A setting decides (the audit head's key, the help text): it must be
+	// the one written last, not an older copy.
+	if err := s.verifyRow(ctx, q.(querier), "settings", id); err != nil {
+		return "", err
+	}
+	if err := s.verifyDigest(ctx, q.(querier), "settings"); err != nil {
+		return "", err
+	}
 	return s.open(v, "settings", "value_sealed", id)
 }
 
@@ -50,11 +58,20 @@ func (s *Store) setSettingTx(ctx context.Context, tx *sql.Tx, key, value string)
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO settings (id, key, value_sealed, updated_at) VALUES (?, ?, ?, ?)",
 			id, key, s.seal([]byte(value), "settings", "value_sealed", id), now)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "settings", id)
 	case err != nil:
+		return err
+	}
+	if err := s.verifyRow(ctx, tx, "settings", id); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE settings SET value_sealed = ?, updated_at = ? WHERE id = ?",
 		s.seal([]byte(value), "settings", "value_sealed", id), now, id)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.retag(ctx, tx, "settings", id)
 }

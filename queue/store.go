@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -122,8 +123,11 @@ type Store struct {
 	lock   *os.File // the dispatcher lock, when held
 
 	changed chan struct{}
-	closeMu sync.Mutex
-	closed  bool
+	// msgDigestErr is set when the messages digest failed at Open: Claim
+	// then sends nothing (see integrity.go).
+	msgDigestErr atomic.Pointer[error]
+	closeMu      sync.Mutex
+	closed       bool
 }
 
 func dsn(path string, params string) string {
@@ -287,6 +291,19 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	}
 	if err := migrate(ctx, w, SchemaVersion); err != nil {
 		return fail(err)
+	}
+	if err := s.tagExisting(ctx); err != nil {
+		return fail(err)
+	}
+	// A message row put back from an older copy passes its own tag; only
+	// the table's digest shows it. Checked once here (the attack needs the
+	// file while smsd is stopped); until it is resolved nothing is sent.
+	if err := s.verifyDigest(ctx, w, "messages"); err != nil {
+		if !errors.Is(err, ErrIntegrity) {
+			return fail(err)
+		}
+		s.log.Error("the messages table failed its integrity check: nothing will be sent until an admin runs smsd doctor", "err", err)
+		s.msgDigestErr.Store(&err)
 	}
 	if err := s.becomePrimary(ctx); err != nil {
 		return fail(err)
@@ -494,13 +511,30 @@ func (s *Store) becomePrimary(ctx context.Context) error {
 	}
 	var n int64
 	if err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'uncertain', updated_at = ?,
-			last_error = 'interrupted: smsd stopped while sending' WHERE state = 'sending'`, ms(s.now()))
+		ids, err := idsWhere(ctx, tx, "SELECT id FROM messages WHERE state = 'sending'")
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		for _, id := range ids {
+			if err := s.verifyRow(ctx, tx, "messages", id); err != nil {
+				if !errors.Is(err, ErrIntegrity) {
+					return err
+				}
+				if err := s.quarantine(ctx, tx, id, err); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'uncertain', updated_at = ?,
+				last_error = 'interrupted: smsd stopped while sending' WHERE id = ?`, ms(s.now()), id); err != nil {
+				return err
+			}
+			if err := s.retag(ctx, tx, "messages", id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
 	}); err != nil {
 		f.Close()
 		return fmt.Errorf("mark interrupted sends uncertain: %w", err)

@@ -42,7 +42,15 @@ func (s *Store) transition(ctx context.Context, id int64, op string, from []Stat
 		}
 		for _, f := range from {
 			if State(st) == f {
-				return fn(tx, f, attempts)
+				// A tampered row is never acted on: no resend, no state
+				// change that would tag it again as if it were sound.
+				if err := s.verifyRow(ctx, tx, "messages", id); err != nil {
+					return fmt.Errorf("message %d: %s: %w", id, op, err)
+				}
+				if err := fn(tx, f, attempts); err != nil {
+					return err
+				}
+				return s.retag(ctx, tx, "messages", id)
 			}
 		}
 		return &TransitionError{ID: id, From: State(st), Op: op}
@@ -76,8 +84,14 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 	if !s.Primary() {
 		return nil, ErrBusy
 	}
+	if p := s.msgDigestErr.Load(); p != nil {
+		return nil, fmt.Errorf("nothing is sent: %w", *p)
+	}
 	var out *Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkOptOuts(ctx, tx); err != nil {
+			return err
+		}
 		for {
 			now := ms(s.now())
 			var id int64
@@ -90,7 +104,20 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			if err != nil {
 				return err
 			}
-			to, err := s.open(toS, "messages", "to_sealed", id)
+			// A row that fails its tag, or a sealed cell that does not
+			// open, is quarantined and the next message is tried: one
+			// bad row never stops the queue.
+			err = s.verifyRow(ctx, tx, "messages", id)
+			var to string
+			if err == nil {
+				to, err = s.open(toS, "messages", "to_sealed", id)
+			}
+			if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrTampered) {
+				if err := s.quarantine(ctx, tx, id, err); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -102,6 +129,9 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 				if err := s.setState(ctx, tx, id, Failed, "last_error = 'opted_out'"); err != nil {
 					return err
 				}
+				if err := s.retag(ctx, tx, "messages", id); err != nil {
+					return err
+				}
 				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Number(to))
 				continue
 			}
@@ -110,7 +140,16 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 				modemID, int64(randomReference()), now, id); err != nil {
 				return err
 			}
+			if err := s.retag(ctx, tx, "messages", id); err != nil {
+				return err
+			}
 			m, err := s.getTx(ctx, tx, id)
+			if errors.Is(err, ErrTampered) {
+				if err := s.quarantine(ctx, tx, id, err); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -314,6 +353,9 @@ func (s *Store) RecordStatusReport(ctx context.Context, mr int, recipient string
 			}
 			return err
 		}
+		if err := s.verifyRow(ctx, tx, "messages", id); err != nil {
+			return fmt.Errorf("status report: %w", err)
+		}
 		report := "pending"
 		if final && delivered {
 			report = "delivered"
@@ -324,7 +366,10 @@ func (s *Store) RecordStatusReport(ctx context.Context, mr int, recipient string
 			report, ms(s.now()), id, seq); err != nil {
 			return err
 		}
-		return s.settleReports(ctx, tx, id)
+		if err := s.settleReports(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "messages", id)
 	})
 	return id, err
 }

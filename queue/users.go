@@ -35,6 +35,9 @@ type User struct {
 	LockedUntil  time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Tampered: the row failed its integrity check (Users only). Role is
+	// then empty and Disabled set: the account has no privilege.
+	Tampered bool
 }
 
 // ErrUserExists: the username is taken.
@@ -78,7 +81,10 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 		if err != nil {
 			return err
 		}
-		return s.writeUserSecrets(ctx, tx, u)
+		if err := s.writeUserSecrets(ctx, tx, u); err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "users", id)
 	})
 	return u, err
 }
@@ -102,6 +108,10 @@ func (s *Store) UpdateUser(ctx context.Context, u User) error {
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// A tampered account is not rewritten (that would tag it as sound).
+		if err := s.verifyRow(ctx, tx, "users", u.ID); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, role = ?, disabled = ?, break_glass = ?, failed_logins = ?,
 			locked_until = ?, updated_at = ? WHERE id = ?`, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins,
 			ms(u.LockedUntil), ms(s.now()), u.ID)
@@ -111,7 +121,10 @@ func (s *Store) UpdateUser(ctx context.Context, u User) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("user %d: %w", u.ID, ErrNotFound)
 		}
-		return s.writeUserSecrets(ctx, tx, u)
+		if err := s.writeUserSecrets(ctx, tx, u); err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "users", u.ID)
 	})
 }
 
@@ -140,31 +153,66 @@ func (s *Store) scanUser(sc scanner) (User, error) {
 	return u, nil
 }
 
-// UserByName finds an account by username (case-insensitive).
+// UserByName finds an account by username (case-insensitive). An account
+// whose row fails its integrity check (a role, a password or a lockout
+// changed without the key, or the row put back from an older copy) is an
+// error wrapping ErrIntegrity: it cannot log in and has no privilege.
 func (s *Store) UserByName(ctx context.Context, username string) (User, error) {
 	u, err := s.scanUser(s.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE username = ?", username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", username, ErrNotFound)
 	}
-	return u, err
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.checkUser(ctx, u.ID); err != nil {
+		return User{}, err
+	}
+	return u, nil
 }
 
-// Users lists every account by username.
+// checkUser checks user id's row and the users table's digest.
+func (s *Store) checkUser(ctx context.Context, id int64) error {
+	if err := s.verifyRow(ctx, s.r, "users", id); err != nil {
+		return fmt.Errorf("user %d: the account cannot be used: %w", id, err)
+	}
+	if err := s.verifyDigest(ctx, s.r, "users"); err != nil {
+		return fmt.Errorf("user %d: the account cannot be used: %w", id, err)
+	}
+	return nil
+}
+
+// Users lists every account by username. An account that fails its
+// integrity check is listed with Tampered set, no role, disabled and
+// without its secrets: it has no privilege, but an admin sees it is there.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY username")
+	ids, err := idsWhere(ctx, s.r, "SELECT id FROM users ORDER BY username")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	digestErr := s.verifyDigest(ctx, s.r, "users")
+	if digestErr != nil && !errors.Is(digestErr, ErrIntegrity) {
+		return nil, digestErr
+	}
 	var out []User
-	for rows.Next() {
-		u, err := s.scanUser(rows)
+	for _, id := range ids {
+		u, err := s.scanUser(s.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+		if err == nil {
+			err = s.verifyRow(ctx, s.r, "users", id)
+		}
+		if err == nil {
+			err = digestErr
+		}
+		if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrTampered) {
+			u = User{ID: id, Disabled: true, Tampered: true}
+			err = s.r.QueryRowContext(ctx, "SELECT username FROM users WHERE id = ?", id).Scan(&u.Username)
+		}
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, u)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Template is a saved message text.

@@ -99,6 +99,9 @@ func printStatus(w io.Writer, st ops.Status) {
 	if st.QueueError != "" {
 		fmt.Fprintf(w, "note:    the queue could not be counted: %s\n", safe(st.QueueError))
 	}
+	if st.Quarantined > 0 {
+		fmt.Fprintf(w, "INTEGRITY: %d message(s) quarantined: their rows were changed without the key and will never be sent; run smsd doctor\n", st.Quarantined)
+	}
 	if n := st.Queue[string(queue.Uncertain)]; n > 0 {
 		fmt.Fprintf(w, "note:    %d message(s) uncertain: they may have gone out; see smsd messages -state uncertain, then smsd message resend ID or smsd message dismiss ID\n", n)
 	}
