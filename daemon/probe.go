@@ -48,5 +48,6 @@ func HealthView(h modem.Health) ops.ModemStatus {
 	return ops.ModemStatus{Ready: h.Ready, Connected: h.Connected, Port: h.Port, Manufacturer: h.Manufacturer, Model: h.Model,
 		Revision: h.Revision, IMEI: mask.Serial(h.IMEI), SIM: h.SIM, SMSC: h.SMSC, Operator: h.Operator,
 		Registration: h.Registration.String(), SignalDBm: h.SignalDBm, Bars: h.Bars, LastError: h.LastError,
-		LastErrorAt: utc(h.LastErrorAt), CheckedAt: utc(h.CheckedAt), Reconnects: h.Reconnects}
+		LastErrorAt: utc(h.LastErrorAt), CheckedAt: utc(h.CheckedAt), Reconnects: h.Reconnects,
+		StorageUsed: h.StorageUsed, StorageTotal: h.StorageTotal}
 }

@@ -327,7 +327,7 @@ func (m *Modem) identify(ctx context.Context, at *atEngine) {
 	m.mu.Unlock()
 }
 
-// checkHealth asks signal, registration and operator.
+// checkHealth asks signal, registration, operator and storage use.
 func (m *Modem) checkHealth(ctx context.Context, at *atEngine) {
 	t := m.cfg.CommandTimeout
 	var sig Signal
@@ -350,6 +350,7 @@ func (m *Modem) checkHealth(ctx context.Context, at *atEngine) {
 	if lines, err := at.Command(ctx, "AT+COPS?", t); err == nil {
 		op, _ = ParseCOPS(lines)
 	}
+	m.checkStorage(ctx, at)
 	if at.Err() != nil {
 		return
 	}

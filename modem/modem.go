@@ -35,7 +35,7 @@ type Config struct {
 	MaxParts       int           // default 6
 	StatusReports  bool          // request TP-SRR (the daemon sets true)
 	Validity       time.Duration // relative TP-VP; 0 = network default
-	HealthInterval time.Duration // default 30s: AT+CSQ, AT+CREG?, and a storage sweep (AT+CMGL=4)
+	HealthInterval time.Duration // default 30s: AT+CSQ, AT+CREG?, AT+CPMS?, and a storage sweep (AT+CMGL=4)
 	ReconnectMin   time.Duration // default 500ms
 	ReconnectMax   time.Duration // default 30s
 	// PartsTimeout is how long the parts of a concatenated inbound message
@@ -91,6 +91,9 @@ type Health struct {
 	LastErrorAt  time.Time
 	CheckedAt    time.Time
 	Reconnects   int
+	// StorageUsed and StorageTotal are the message storage's used and
+	// total slots (AT+CPMS?, read at every health check); 0 when unknown.
+	StorageUsed, StorageTotal int
 }
 
 // Modem is one GSM modem. Run drives it; Send may be called from other
@@ -110,6 +113,9 @@ type Modem struct {
 	health  Health
 	changed chan struct{} // closed and replaced on every ready/fatal change
 	pinBad  bool          // the SIM refused our PIN once: never again
+	// storageWarned is set while the storage is at least
+	// StorageWarnPercent full and the warning was logged.
+	storageWarned bool
 
 	running atomic.Bool
 	closeCh chan struct{}

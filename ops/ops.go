@@ -148,6 +148,11 @@ type ModemStatus struct {
 	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
 	CheckedAt    time.Time `json:"checked_at,omitzero"`
 	Reconnects   int       `json:"reconnects"`
+	// StorageUsed and StorageTotal are the SIM's message slots in use
+	// and in all (AT+CPMS?); 0 when unknown. A full SIM makes the network
+	// hold new messages back, STOP replies included.
+	StorageUsed  int       `json:"storage_used"`
+	StorageTotal int       `json:"storage_total,omitempty"`
 	LastBeat     time.Time `json:"last_beat,omitzero"`
 	// SentToday counts messages started today, against DailyCap (0: none).
 	SentToday int    `json:"sent_today"`

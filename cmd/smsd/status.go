@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -68,6 +69,12 @@ func printStatus(w io.Writer, st ops.Status) {
 		}
 		fmt.Fprintf(w, "modem:   %s %s, %s; port %s; %s %s; SIM %s; operator %s; %s; signal %d dBm (%d/5); sent %d, failed %d, uncertain %d",
 			m.ID, ready, m.State, m.Port, safe(m.Manufacturer), safe(m.Model), safe(m.SIM), fmt.Sprintf("%q", m.Operator), m.Registration, m.SignalDBm, m.Bars, m.Sent, m.Failed, m.Uncertain)
+		if m.StorageTotal > 0 {
+			fmt.Fprintf(w, "; SIM storage %d/%d", m.StorageUsed, m.StorageTotal)
+			if m.StorageUsed*100 >= m.StorageTotal*modem.StorageWarnPercent {
+				fmt.Fprint(w, " NEARLY FULL (the network holds new messages back when it is full)")
+			}
+		}
 		if m.LastError != "" {
 			fmt.Fprintf(w, "; last error %s", safe(m.LastError))
 		}
