@@ -106,6 +106,10 @@ func TestMigrationsFromEveryVersion(t *testing.T) {
 			if got := schemaOf(t, path); got != want {
 				t.Fatalf("schema after migration differs from a fresh one:\n%s\nwant:\n%s", got, want)
 			}
+			// Every row got its tag at the first open, and every digest matches.
+			if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+				t.Fatalf("integrity after migrating from v%d: %+v %v", v, p, err)
+			}
 			m, err := s.Get(ctx, 1)
 			if err != nil || m.Text != "old text" || m.State != Uncertain || m.Reference != 77 || len(m.PartsAccepted) != 1 {
 				t.Fatalf("%+v %v", m, err)

@@ -93,6 +93,10 @@ func TestRotateDataKeyResumable(t *testing.T) {
 	if ok, _ := s.IsOptedOut(ctx, "+15559990000"); !ok {
 		t.Fatal("opt-out lookup lost mid-rotation")
 	}
+	// Mid-rotation, rows carry old- and new-generation tags: all verify.
+	if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("integrity after a crash mid-rotation: %+v %v", p, err)
+	}
 	if id, err := s.RecordStatusReport(ctx, 33, c.To, true, true); err != nil || id != c.ID {
 		t.Fatal(id, err)
 	}
@@ -115,6 +119,14 @@ func TestRotateDataKeyResumable(t *testing.T) {
 	}
 	s.Close()
 	s = e.open(t)
+	if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("integrity after the rotation finished: %+v %v", p, err)
+	}
+	var oldTags int
+	db.QueryRow("SELECT (SELECT COUNT(*) FROM messages WHERE substr(tag, 1, 4) != x'00000002') + (SELECT COUNT(*) FROM users WHERE substr(tag, 1, 4) != x'00000002')").Scan(&oldTags)
+	if oldTags != 0 {
+		t.Fatalf("%d rows still tagged under the retired key", oldTags)
+	}
 	if l, err := s.List(ctx, ListFilter{Limit: 100}); err != nil || len(l) != 40 {
 		t.Fatal(len(l), err)
 	}

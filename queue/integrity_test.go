@@ -1,0 +1,143 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/clinicsms/smsd/crypt"
+)
+
+// TestIntegrityTamper: each change made with SQL on a closed store (no
+// key) is refused where it would decide something, and only there.
+func TestIntegrityTamper(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		attack string
+		// check runs on the reopened store.
+		check func(t *testing.T, s *Store)
+	}{{
+		name:   "message row put back from an older copy: nothing is sent",
+		attack: "DELETE FROM messages WHERE id = 1; INSERT INTO messages SELECT * FROM old_msg",
+		check: func(t *testing.T, s *Store) {
+			if m, err := s.Claim(ctx, "m"); !errors.Is(err, ErrIntegrity) || m != nil {
+				t.Fatalf("claim after a row rollback: %v %v", m, err)
+			}
+			p, err := s.CheckIntegrity(ctx)
+			if err != nil || len(p) != 1 || p[0].Table != "messages" || p[0].ID != 0 {
+				t.Fatalf("doctor findings: %+v %v", p, err)
+			}
+		},
+	}, {
+		name:   "garbage sealed text: quarantined, the next message goes",
+		attack: "UPDATE messages SET text_sealed = randomblob(60) WHERE id = 2",
+		check: func(t *testing.T, s *Store) {
+			m, err := s.Claim(ctx, "m")
+			if err != nil || m == nil || m.ID != 3 {
+				t.Fatalf("claim: %+v %v", m, err)
+			}
+			if n, _ := s.Quarantined(ctx); n != 1 {
+				t.Fatalf("%d quarantined", n)
+			}
+			p, _ := s.CheckIntegrity(ctx)
+			if len(p) != 1 || p[0].ID != 2 || !p[0].Quarantined {
+				t.Fatalf("findings %+v", p)
+			}
+			if err := s.Resend(ctx, 2); !errors.Is(err, ErrIntegrity) {
+				t.Fatalf("resend of a quarantined message: %v", err)
+			}
+			if err := s.DismissQuarantined(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := s.CheckIntegrity(ctx); len(p) != 0 {
+				t.Fatalf("findings after dismiss %+v", p)
+			}
+			if err := s.DismissQuarantined(ctx, 3); !errors.Is(err, ErrInvalidTransition) {
+				t.Fatalf("dismiss of a sound message: %v", err)
+			}
+		},
+	}, {
+		name:   "rotation with a bad cell finishes and lists it",
+		attack: "UPDATE messages SET to_sealed = (SELECT to_sealed FROM messages WHERE id = 3) WHERE id = 2",
+		check: func(t *testing.T, s *Store) {
+			st, err := s.RotateDataKey(ctx, 1)
+			if err != nil || len(st.Skipped) != 1 || st.Skipped[0] != "messages 2" {
+				t.Fatalf("rotation: %+v %v", st, err)
+			}
+			if m, err := s.Claim(ctx, "m"); err != nil || m == nil || m.ID != 3 {
+				t.Fatalf("claim after rotation: %+v %v", m, err)
+			}
+		},
+	}, {
+		name:   "opt-out deleted: nothing is queued or sent",
+		attack: "DELETE FROM optouts",
+		check: func(t *testing.T, s *Store) {
+			if _, err := s.Enqueue(ctx, NewMessage{To: "+15559990000", Text: "x"}); !errors.Is(err, ErrIntegrity) {
+				t.Fatalf("enqueue: %v", err)
+			}
+			if _, err := s.Claim(ctx, "m"); !errors.Is(err, ErrIntegrity) {
+				t.Fatalf("claim: %v", err)
+			}
+			if err := s.AcceptDigest(ctx, "optouts"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Enqueue(ctx, NewMessage{To: "+15559990001", Text: "x"}); err != nil {
+				t.Fatalf("enqueue after an admin accepted the list: %v", err)
+			}
+		},
+	}, {
+		name:   "staff made admin",
+		attack: "UPDATE users SET role = 'admin' WHERE username = 'u'",
+		check: func(t *testing.T, s *Store) {
+			if _, err := s.UserByName(ctx, "u"); !errors.Is(err, ErrIntegrity) {
+				t.Fatalf("user: %v", err)
+			}
+			us, err := s.Users(ctx)
+			if err != nil || len(us) != 1 || !us[0].Tampered || us[0].Role != "" || !us[0].Disabled {
+				t.Fatalf("users: %+v %v", us, err)
+			}
+		},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, s := openEnv(t)
+			hash := testHash(t)
+			if _, err := s.CreateUser(ctx, User{Username: "u", Role: RoleStaff, PasswordHash: hash}); err != nil {
+				t.Fatal(err)
+			}
+			s.OptOut(ctx, "+15559990000")
+			for i := range 3 {
+				if _, err := s.Enqueue(ctx, NewMessage{To: "+1555123456" + string(rune('0'+i)), Text: "m"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db := raw(t, e.db)
+			if _, err := db.Exec("CREATE TABLE old_msg AS SELECT * FROM messages WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			m, err := s.Claim(ctx, "m")
+			if err != nil || m.ID != 1 {
+				t.Fatal(m, err)
+			}
+			if err := s.MarkSent(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if _, err := db.Exec(c.attack); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			c.check(t, e.open(t))
+		})
+	}
+}
+
+func testHash(t *testing.T) string {
+	t.Helper()
+	h, err := crypt.HashPassword("a test password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
