@@ -27,6 +27,16 @@ const DefaultPath = "/etc/smsd/smsd.toml"
 // DefaultDataDir is the data directory of the packaged daemon.
 const DefaultDataDir = "/var/lib/smsd"
 
+// PackagedSocket is the control socket of the packaged layout (data_dir
+// DefaultDataDir, control_socket unset): in /run/smsd, the unit's
+// RuntimeDirectory, which members of admin_group may enter, while the data
+// directory stays the smsd user's alone.
+const PackagedSocket = "/run/smsd/control.sock"
+
+// DefaultAdminGroup is the group whose members may use the control socket
+// as themselves (the postinst creates it).
+const DefaultAdminGroup = "smsd-admin"
+
 // Key sources: where the key that unlocks the database comes from.
 const (
 	KeyFile       = "file"       // a key file (default <data_dir>/smsd.key)
@@ -78,6 +88,17 @@ type Config struct {
 	DataDir  string `toml:"data_dir"`  // data directory: database, key file, control socket
 	Listen   string `toml:"listen"`    // web UI address (reserved until the web UI exists)
 	LogLevel string `toml:"log_level"` // debug, info, warn, error
+	// LogNumbers is how log lines name a phone number: "pseudonym" (a keyed
+	// pseudonym, the same for one number while the daemon runs) or
+	// "masked" (+1******4567). See mask.Log.
+	LogNumbers string `toml:"log_numbers"`
+	// ControlSocket is the control socket's path; "" = PackagedSocket for
+	// the packaged data directory, else <data_dir>/control.sock.
+	ControlSocket string `toml:"control_socket"`
+	// AdminGroup names the Unix group whose members may use the control
+	// socket as themselves (actor unix:<login>, role admin), besides root
+	// and the daemon's user; "" = nobody else.
+	AdminGroup string `toml:"admin_group"`
 
 	KeySource     string `toml:"key_source"`     // file, credential or passphrase
 	KeyFile       string `toml:"key_file"`       // "" = <data_dir>/smsd.key
@@ -113,6 +134,8 @@ func Default() Config {
 		DataDir:        DefaultDataDir,
 		Listen:         ":8443",
 		LogLevel:       "info",
+		LogNumbers:     "pseudonym",
+		AdminGroup:     DefaultAdminGroup,
 		KeySource:      KeyFile,
 		KeyCredential:  "smsd.key",
 		DefaultRegion:  "US",
@@ -149,7 +172,7 @@ func Load(path string) (Config, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return c, fmt.Errorf("config file %s does not exist (give another -config, or omit -config to use %s)", path, DefaultPath)
 	case errors.Is(err, fs.ErrPermission):
-		return c, fmt.Errorf("config file %s: permission denied (it is readable by root and group smsd only: run as the smsd user, e.g. sudo -u smsd smsd ...)", path)
+		return c, fmt.Errorf("config file %s: %w (it is readable by root and group smsd only: run as the smsd user, e.g. sudo -u smsd smsd ...)", path, fs.ErrPermission)
 	default:
 		return c, fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -196,6 +219,17 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
+	}
+	if c.ControlSocket != "" && !filepath.IsAbs(c.ControlSocket) {
+		bad("control_socket", "%q must be an absolute path such as %s (or \"\" for the default)", c.ControlSocket, PackagedSocket)
+	}
+	if c.AdminGroup != "" && strings.ContainsFunc(c.AdminGroup, func(r rune) bool { return r == ':' || r <= ' ' || r == 0x7f }) {
+		bad("admin_group", "%q is not a group name (such as %s); \"\" lets only root and the smsd user control smsd", c.AdminGroup, DefaultAdminGroup)
+	}
+	switch c.LogNumbers {
+	case "pseudonym", "masked":
+	default:
+		bad("log_numbers", "%q is not one of pseudonym (the default: logs name a number by a keyed pseudonym) or masked (+1******4567)", c.LogNumbers)
 	}
 	switch c.KeySource {
 	case KeyFile, KeyCredential, KeyPassphrase:
@@ -312,8 +346,18 @@ func (c *Config) KeyFilePath() string {
 	return filepath.Join(c.DataDir, "smsd.key")
 }
 
-// SocketPath is the control socket.
-func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "control.sock") }
+// SocketPath is the control socket: control_socket, else PackagedSocket
+// when the data directory is the packaged one, else control.sock in the
+// data directory.
+func (c *Config) SocketPath() string {
+	switch {
+	case c.ControlSocket != "":
+		return c.ControlSocket
+	case filepath.Clean(c.DataDir) == DefaultDataDir:
+		return PackagedSocket
+	}
+	return filepath.Join(c.DataDir, "control.sock")
+}
 
 // LockPath is the file `smsd serve` holds locked while it runs, so that the
 // command-line tools know whether to talk to it or to the store.

@@ -27,7 +27,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if c.RateLimit.Duration != 3*time.Second || c.Modem != "auto" || c.DataDir != "/var/lib/smsd" || !c.StatusReports {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.KeyFilePath() != "/var/lib/smsd/smsd.key" || c.SocketPath() != "/var/lib/smsd/control.sock" || c.DBPath() != "/var/lib/smsd/smsd.db" {
+	if c.KeyFilePath() != "/var/lib/smsd/smsd.key" || c.SocketPath() != PackagedSocket || c.DBPath() != "/var/lib/smsd/smsd.db" {
 		t.Errorf("paths: %s %s %s", c.KeyFilePath(), c.SocketPath(), c.DBPath())
 	}
 }
@@ -190,5 +190,46 @@ func TestPackagedConfig(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c, Default()) {
 		t.Errorf("packaged settings differ from the defaults:\n got %+v\nwant %+v", c, Default())
+	}
+}
+
+// TestSocketPath: the packaged data directory puts the control socket in
+// /run/smsd (where admin_group may enter), any other data directory keeps
+// it inside, and control_socket wins over both.
+func TestSocketPath(t *testing.T) {
+	for _, tc := range []struct{ dataDir, socket, want string }{
+		{"/var/lib/smsd", "", PackagedSocket},
+		{"/var/lib/smsd/", "", PackagedSocket},
+		{"/srv/smsd", "", "/srv/smsd/control.sock"},
+		{"/var/lib/smsd", "/run/other/c.sock", "/run/other/c.sock"},
+		{"/srv/smsd", "/run/x.sock", "/run/x.sock"},
+	} {
+		c := Default()
+		c.DataDir, c.ControlSocket = tc.dataDir, tc.socket
+		if got := c.SocketPath(); got != tc.want {
+			t.Errorf("data_dir %q control_socket %q: %s, want %s", tc.dataDir, tc.socket, got, tc.want)
+		}
+	}
+}
+
+// TestSecuritySettings: control_socket, admin_group and log_numbers take
+// only what they can use, and say what is wrong otherwise.
+func TestSecuritySettings(t *testing.T) {
+	for _, tc := range []struct{ toml, err string }{
+		{`control_socket = "/run/smsd/control.sock"`, ""},
+		{`control_socket = "control.sock"`, "control_socket: \"control.sock\" must be an absolute path"},
+		{`admin_group = ""`, ""},
+		{`admin_group = "clinic-admins"`, ""},
+		{`admin_group = "smsd admin"`, "admin_group: \"smsd admin\" is not a group name"},
+		{`admin_group = "a:b"`, "is not a group name"},
+		{`log_numbers = "masked"`, ""},
+		{`log_numbers = "pseudonym"`, ""},
+		{`log_numbers = "plain"`, "log_numbers: \"plain\" is not one of pseudonym"},
+	} {
+		c := Default()
+		err := Parse(&c, []byte(tc.toml))
+		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", tc.toml, err, tc.err)
+		}
 	}
 }

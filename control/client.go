@@ -47,7 +47,7 @@ func (c *Client) do(ctx context.Context, req Request, files []*os.File) (Respons
 			return Response{}, ErrNotRunning
 		}
 		if errors.Is(err, os.ErrPermission) {
-			return Response{}, fmt.Errorf("control socket %s: permission denied (run as the smsd user: sudo -u smsd smsd ...)", c.Path)
+			return Response{}, fmt.Errorf("control socket %s: permission denied (members of the admin group, smsd-admin in the package, use it as themselves: an admin adds you with sudo adduser $USER smsd-admin, then log in again; or run as the smsd user: sudo -u smsd smsd ...)", c.Path)
 		}
 		return Response{}, fmt.Errorf("control socket %s: %w", c.Path, err)
 	}

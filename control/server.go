@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -55,6 +56,11 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	done   bool
+	// adminGID is the group whose members may connect besides root and
+	// this process's user (AllowGroup); -1 = none.
+	adminGID   int
+	adminGroup string
+
 	cancel context.CancelFunc // cancels requests in progress at Close
 }
 
@@ -90,7 +96,32 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("control socket %s: %w (check that the data directory exists and is writable by this user)", path, err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Server{h: h, log: log.With("component", "control"), ln: ln, path: path, conns: map[net.Conn]struct{}{}}, nil
+	return &Server{h: h, log: log.With("component", "control"), ln: ln, path: path, conns: map[net.Conn]struct{}{}, adminGID: -1}, nil
+}
+
+// AllowGroup lets the members of the Unix group name use the socket as
+// themselves: the socket becomes mode 0660 in that group, and the peer
+// check accepts a user whose primary group or /etc/group membership is
+// name (read at each connection, so removing a person from the group takes
+// effect at once). This process must be a member of name to give the socket
+// to it. Call it before Serve.
+func (s *Server) AllowGroup(name string) error {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return fmt.Errorf("admin group %s: %w (create it with addgroup --system %s, or set admin_group = \"\")", name, err, name)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return fmt.Errorf("admin group %s: gid %q is not a number", name, g.Gid)
+	}
+	if err := os.Chown(s.path, -1, gid); err != nil {
+		return fmt.Errorf("control socket %s: give it to group %s: %w (the daemon's user must be a member of %s: SupplementaryGroups=%s in its unit)", s.path, name, err, name, name)
+	}
+	if err := os.Chmod(s.path, 0o660); err != nil {
+		return fmt.Errorf("control socket %s: %w", s.path, err)
+	}
+	s.adminGID, s.adminGroup = gid, name
+	return nil
 }
 
 // Path is the socket's path.
@@ -163,13 +194,13 @@ func (s *Server) Close(wait time.Duration) error {
 	return err
 }
 
-// peer reads the connecting process's credentials (SO_PEERCRED): only
-// root and the daemon's own user may connect, and the login they name is
-// the actor of the request.
-func peer(c *net.UnixConn) (ops.Actor, bool) {
+// peer reads the connecting process's credentials (SO_PEERCRED): root, the
+// daemon's own user and the members of the admin group (AllowGroup) may
+// connect, and the login they name is the actor of the request.
+func (s *Server) peer(c *net.UnixConn) (ops.Actor, bool) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return ops.Actor{}, false
+		return ops.Actor{UID: -1}, false
 	}
 	var cred *unix.Ucred
 	var cerr error
@@ -180,7 +211,27 @@ func peer(c *net.UnixConn) (ops.Actor, bool) {
 	}
 	uid := int(cred.Uid)
 	a := ops.Actor{Kind: ops.ActorUnix, UID: uid, Name: login(uid), Role: ops.RoleAdmin, Addr: fmt.Sprintf("pid %d", cred.Pid)}
-	return a, uid == 0 || uid == os.Getuid()
+	return a, uid == 0 || uid == os.Getuid() || s.inAdminGroup(uid, int(cred.Gid))
+}
+
+// inAdminGroup reports whether a peer is in the admin group: its primary
+// group, or a member in the group database now.
+func (s *Server) inAdminGroup(uid, gid int) bool {
+	if s.adminGID < 0 {
+		return false
+	}
+	if gid == s.adminGID {
+		return true
+	}
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return false
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return false
+	}
+	return slices.Contains(ids, strconv.Itoa(s.adminGID))
 }
 
 // login names a uid: its login, or "uid N" when it has none (a container
@@ -196,10 +247,14 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(requestTimeout))
 	enc := json.NewEncoder(c)
-	actor, ok := peer(c)
+	actor, ok := s.peer(c)
 	if !ok {
 		s.log.Warn("control socket: refused a client of another user", "uid", actor.UID)
-		enc.Encode(Response{Error: ops.Errorf(ops.CodeDenied, "permission denied: only root and the smsd user may control smsd (try sudo -u smsd smsd ...)")})
+		msg := "permission denied: only root and the smsd user may control smsd (try sudo -u smsd smsd ...)"
+		if s.adminGroup != "" {
+			msg = fmt.Sprintf("permission denied: only root, the smsd user and members of group %s may control smsd (an admin adds you with sudo adduser %s %s; log in again after)", s.adminGroup, actor.Name, s.adminGroup)
+		}
+		enc.Encode(Response{Error: ops.Errorf(ops.CodeDenied, msg)})
 		return
 	}
 	// The first read also takes the files a request may carry.

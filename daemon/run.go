@@ -55,10 +55,15 @@ func (s *Service) Run(ctx context.Context) error {
 
 	// The socket comes up before the store is opened, so that the command
 	// line tools never open the store under a running daemon.
+	ownDir, err := s.socketDir()
+	if err != nil {
+		return err
+	}
 	srv, err := control.Listen(s.cfg.SocketPath(), s, s.log)
 	if err != nil {
 		return err
 	}
+	s.shareSocket(srv, ownDir)
 	srvDone := make(chan struct{})
 	go func() { srv.Serve(context.WithoutCancel(ctx)); close(srvDone) }()
 	defer func() { srv.Close(2 * time.Second); <-srvDone }()

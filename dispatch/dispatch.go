@@ -173,6 +173,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		}
 		mcfg.OnInbound = l.onInbound
 		mcfg.OnStatusReport = l.onStatusReport
+		mcfg.Parts = storeParts{store: cfg.Store, modemID: mc.ID}
 		m, err := modem.New(mcfg)
 		if err != nil {
 			return nil, fmt.Errorf("dispatch: modem %q: %w", mc.ID, err)

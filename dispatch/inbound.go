@@ -70,7 +70,7 @@ func ParseKeyword(text string) Keyword {
 // or harmless to repeat; only the HELP reply, which comes last, is not
 // retried through the modem.
 func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
-	log := l.log.With("from", mask.Number(in.From))
+	log := l.log.With("from", mask.Log(in.From))
 	if in.DecodeErr != nil {
 		stored, err := l.d.store.AddInbound(ctx, queue.Inbound{
 			From:        in.From,
@@ -149,7 +149,7 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 // idempotency key is the stored inbound's id, so replaying the handler (the
 // modem hands the message over again) cannot queue a second reply.
 func (l *loop) replyHelp(ctx context.Context, inboundID int64, from string) {
-	log := l.log.With("from", mask.Number(from), "inbound_id", inboundID)
+	log := l.log.With("from", mask.Log(from), "inbound_id", inboundID)
 	if strings.TrimSpace(l.d.help) == "" {
 		log.Warn("HELP received but no help text is configured; no reply sent")
 		return
@@ -178,7 +178,7 @@ func (l *loop) onStatusReport(ctx context.Context, sr modem.StatusReport) error 
 	delivered := sr.Outcome == pdu.Delivered
 	final := sr.Outcome != pdu.Pending
 	id, err := l.d.store.RecordStatusReport(ctx, sr.MR, sr.Recipient, delivered, final)
-	log := l.log.With("to", mask.Number(sr.Recipient), "mr", sr.MR, "status", fmt.Sprintf("0x%02x", sr.Status))
+	log := l.log.With("to", mask.Log(sr.Recipient), "mr", sr.MR, "status", fmt.Sprintf("0x%02x", sr.Status))
 	switch {
 	case errors.Is(err, queue.ErrNotFound), errors.Is(err, queue.ErrInvalidNumber):
 		// A report for a message we no longer know (purged, or sent before

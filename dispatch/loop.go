@@ -276,7 +276,7 @@ func (l *loop) idle(ctx context.Context) {
 func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 	// Bookkeeping must happen even while shutting down.
 	bg := context.WithoutCancel(ctx)
-	log := l.log.With("id", msg.ID, "to", mask.Number(msg.To))
+	log := l.log.With("id", msg.ID, "to", mask.Log(msg.To))
 	l.setState(StateSending, time.Time{})
 	if ctx.Err() != nil {
 		// Stopping between the claim and the first byte: nothing went out.

@@ -42,7 +42,10 @@ type Config struct {
 	// wait for the missing ones before it is handed on with Missing set.
 	// Default 1h.
 	PartsTimeout time.Duration
-	Logger       *slog.Logger
+	// Parts, if set, keeps those parts off the SIM while they wait (see
+	// PartStore); nil leaves them on the SIM.
+	Parts  PartStore
+	Logger *slog.Logger
 	// Called from the modem's goroutine; the modem deletes the message from
 	// modem storage (AT+CMGD) only after the handler returned nil, so nothing is
 	// dropped if the daemon dies in between. Handlers must be quick and durable.
@@ -116,6 +119,10 @@ type Modem struct {
 	// storageWarned is set while the storage is at least
 	// StorageWarnPercent full and the warning was logged.
 	storageWarned bool
+	// partsLoaded says the PartStore was read into reasm; partsStale that
+	// it must be read again (a handler failed). Only Run's goroutine
+	// touches them.
+	partsLoaded, partsStale bool
 
 	running atomic.Bool
 	closeCh chan struct{}
@@ -375,8 +382,9 @@ func (m *Modem) session(ctx context.Context) (wasReady bool, err error) {
 	m.setRegistration(reg)
 	m.log.Info("modem: initialised", "imei", mask.Serial(m.Health().IMEI), "registration", reg.String())
 
-	// Whatever arrived while nobody listened: messages stored while the
-	// daemon was down, reports, parts.
+	// Parts saved before a restart, then whatever arrived while nobody
+	// listened: messages stored while the daemon was down, reports, parts.
+	m.loadParts(ctx, at)
 	if err := m.sweep(ctx, at); err != nil && at.Err() != nil {
 		return true, err
 	}
@@ -403,6 +411,7 @@ func (m *Modem) session(ctx context.Context) (wasReady bool, err error) {
 			}
 		case <-health.C:
 			m.checkHealth(ctx, at)
+			m.loadParts(ctx, at)
 			if err := m.sweep(ctx, at); err != nil && at.Err() != nil {
 				return true, err
 			}

@@ -265,10 +265,10 @@ func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assem
 	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing}
 	if err := m.cfg.OnInbound(ctx, in); err != nil {
 		if len(keys) == 0 {
-			m.log.Error("modem: inbound handler failed for a message routed directly (+CMT); it is lost", "from", mask.Number(in.From), "err", err)
+			m.log.Error("modem: inbound handler failed for a message routed directly (+CMT); it is lost", "from", mask.Log(in.From), "err", err)
 			return
 		}
-		m.log.Warn("modem: inbound handler failed; kept on the SIM for the next sweep", "from", mask.Number(in.From), "err", err)
+		m.log.Warn("modem: inbound handler failed; kept on the SIM for the next sweep", "from", mask.Log(in.From), "err", err)
 		return
 	}
 	m.deleteStored(ctx, at, keys)

@@ -117,9 +117,14 @@ then run
 Configuration (a conffile: kept across upgrades). Flags override it.
 .TP
 .I /var/lib/smsd
-Data directory (mode 0700, user smsd): key file, encrypted database,
-control socket. Removed only by
+Data directory (mode 0700, user smsd): key file, encrypted database.
+Removed only by
 .BR "apt purge smsd" .
+.TP
+.I /run/smsd/control.sock
+The control socket the smsd commands use: mode 0660 in a 0750 directory,
+both group smsd\-admin. Root, the smsd user and the members of smsd\-admin
+may connect; each request's actor is the login the peer credentials name.
 .TP
 .I /lib/systemd/system/smsd.service
 The hardened systemd unit; change it with

@@ -158,7 +158,13 @@ expect_installed() {
 	fi
 	local groups
 	groups=$(in_root id -nG smsd 2>&1)
-	[[ " $groups " == *" dialout "* && " $groups " == " smsd "* ]] && pass "groups of smsd: $groups" || fail "groups of smsd: '$groups' (want smsd first, and dialout)"
+	if [ "$v" = "$debver" ]; then
+		# The modem is smsd-modem's, not dialout's; smsd-admin gets the socket.
+		[[ " $groups " == " smsd "* && " $groups " == *" smsd-modem "* && " $groups " == *" smsd-admin "* && " $groups " != *" dialout "* ]] &&
+			pass "groups of smsd: $groups (smsd-modem and smsd-admin, no longer dialout)" || fail "groups of smsd: '$groups' (want smsd first, smsd-modem, smsd-admin, and not dialout)"
+	else
+		[[ " $groups " == " smsd "* ]] && pass "groups of smsd ($v): $groups" || fail "groups of smsd ($v): '$groups' (want smsd first)"
+	fi
 	local m
 	m=$(in_root stat -c '%a %U:%G' /var/lib/smsd 2>&1)
 	[ "$m" = "700 smsd:smsd" ] && pass "/var/lib/smsd: $m" || fail "/var/lib/smsd: '$m', want '700 smsd:smsd'"
@@ -180,6 +186,89 @@ expect_installed() {
 	local vv
 	vv=$(in_root /usr/bin/smsd version 2>&1)
 	[[ $vv == "smsd $v "* ]] && pass "smsd version in the bookworm root: $vv" || fail "smsd version in the root: '$vv'"
+}
+
+# attack_test: a second Unix user against the packaged layout, as an
+# attacker would go at it, and an admin in smsd-admin as the README says to
+# work. There is no systemd in the root, so this does what the unit does
+# before ExecStart (RuntimeDirectory=smsd: /run/smsd 0750 smsd:smsd; User=
+# smsd with its groups) and starts smsd serve itself.
+attack_test() {
+	echo "   -- a second Unix user against the packaged layout (socket, modem, actor)"
+	as_user() { local u=$1; shift; in_root setpriv --reuid="$u" --regid="$u" --init-groups --reset-env "$@"; }
+	# mallory: an ordinary user, in dialout as a Pi's first user is. alice:
+	# an administrator, added to smsd-admin as the next steps say.
+	in_root adduser --quiet --disabled-password --gecos "" mallory >/dev/null 2>&1
+	in_root adduser --quiet mallory dialout >/dev/null 2>&1
+	in_root adduser --quiet --disabled-password --gecos "" alice >/dev/null 2>&1
+	in_root adduser --quiet alice smsd-admin >/dev/null 2>&1
+	in_root id mallory >/dev/null 2>&1 && in_root id alice >/dev/null 2>&1 || { fail "could not create the users mallory and alice in the root"; return; }
+
+	in_root install -d -m 0750 -o smsd -g smsd /run/smsd
+	chroot "$R" setpriv --reuid=smsd --regid=smsd --init-groups --reset-env /usr/bin/smsd serve -config /etc/smsd/smsd.toml </dev/null >"$work/root-serve.log" 2>&1 &
+	serve_pid=$!
+	if ! wait_for 60 sh -c 'chroot "$0" setpriv --reuid=smsd --regid=smsd --init-groups --reset-env /usr/bin/smsd status -json | grep -Eq "\"running\": *true"' "$R"; then
+		fail "smsd serve in the root did not answer in 60 s"; tail -20 "$work/root-serve.log" | sed 's/^/       | /'
+		kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; serve_pid=; return
+	fi
+	local m
+	m=$(in_root stat -c '%a %U:%G' /run/smsd /run/smsd/control.sock 2>&1 | tr '\n' ' ')
+	[ "$m" = "750 smsd:smsd-admin 660 smsd:smsd-admin " ] && pass "/run/smsd and its control socket: $m" || fail "/run/smsd and control.sock: '$m', want '750 smsd:smsd-admin 660 smsd:smsd-admin'"
+
+	# Attack: mallory, not in smsd-admin, goes for the socket and the store.
+	out=$(as_user mallory /usr/bin/smsd status 2>&1); rc=$?
+	[ $rc != 0 ] && grep -q 'permission denied' <<<"$out" && pass "mallory (not in smsd-admin): smsd status refused: $(head -1 <<<"$out" | cut -c1-110)" || fail "mallory reached the daemon: exit $rc: $out"
+	out=$(as_user mallory sh -c 'printf "%s\n" +15551234567 "from mallory" | /usr/bin/smsd send' 2>&1); rc=$?
+	[ $rc != 0 ] && pass "mallory: smsd send refused (exit $rc)" || fail "mallory queued a message: $out"
+	as_user mallory ls /run/smsd >/dev/null 2>&1 && fail "mallory can list /run/smsd" || pass "mallory cannot enter /run/smsd"
+	as_user mallory ls /var/lib/smsd >/dev/null 2>&1 && fail "mallory can list /var/lib/smsd" || pass "mallory cannot enter /var/lib/smsd (keys, database)"
+
+	# Attack: the modem. The installed udev rule's group and mode on a
+	# device node (a stand-in for the modem's tty); mallory is in dialout.
+	local rule grp mode
+	rule=$(in_root grep -o 'GROUP="[^"]*", MODE="[0-7]*"' /lib/udev/rules.d/60-smsd-modem.rules | head -1)
+	grp=$(sed -n 's/GROUP="\([^"]*\)".*/\1/p' <<<"$rule") mode=$(sed -n 's/.*MODE="\([0-7]*\)"/\1/p' <<<"$rule")
+	if [ -z "$grp" ] || [ -z "$mode" ]; then
+		fail "no GROUP=/MODE= in the installed 60-smsd-modem.rules"
+	else
+		in_root rm -f /dev/ttyUSB-smsdtest
+		in_root mknod -m "$mode" /dev/ttyUSB-smsdtest c 1 3 && in_root chgrp "$grp" /dev/ttyUSB-smsdtest
+		as_user mallory sh -c 'exec 3<>/dev/ttyUSB-smsdtest' 2>/dev/null &&
+			fail "mallory (in dialout) opens a modem node as the udev rule leaves it (GROUP=$grp MODE=$mode): she could read the SIM's texts while smsd restarts" ||
+			pass "mallory (in dialout) cannot open a modem node as the udev rule leaves it (GROUP=$grp MODE=$mode)"
+		as_smsd sh -c 'exec 3<>/dev/ttyUSB-smsdtest' 2>/dev/null && pass "control: the smsd user opens it" || fail "control: the smsd user cannot open the node the udev rule makes (GROUP=$grp MODE=$mode)"
+		in_root rm -f /dev/ttyUSB-smsdtest
+	fi
+
+	# alice, in smsd-admin: the commands as herself, no sudo; the daemon
+	# names her, and no client can say otherwise.
+	out=$(as_user alice /usr/bin/smsd status -json 2>&1); rc=$?
+	[ $rc = 0 ] && grep -Eq '"running": *true' <<<"$out" && pass "alice (in smsd-admin): smsd status without sudo reaches the daemon" || fail "alice: smsd status: exit $rc: $out"
+	out=$(as_user alice sh -c 'printf "%s\n" +15557654321 "Your appointment is at 9" | /usr/bin/smsd send' 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'queued message' <<<"$out" && ! grep -q 'warning' <<<"$out" && pass "alice: the message on standard input queued, no warning: $out" || fail "alice: smsd send: exit $rc: $out"
+	out=$(as_user alice /usr/bin/smsd messages 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'unix:alice' <<<"$out" && pass "alice: smsd messages shows her message created by unix:alice" || fail "alice: smsd messages: exit $rc: $out"
+	out=$(as_user alice sh -c 'cd /home/alice && /usr/bin/smsd audit export -out /home/alice/audit.csv' 2>&1); rc=$?
+	if [ $rc = 0 ] && in_root grep -q 'unix:alice' /home/alice/audit.csv; then
+		pass "alice: smsd audit export names her: $(in_root grep -c 'unix:alice' /home/alice/audit.csv) row(s) by unix:alice"
+	else
+		fail "alice: audit export: exit $rc: $out"
+	fi
+	# A number given as an argument still works, with the warning.
+	out=$(as_user alice /usr/bin/smsd send -to +15557654321 -text "argv" 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q "visible to every user of this box in ps" <<<"$out" && pass "alice: smsd send -to -text warns: $(grep -o 'warning: [^;]*' <<<"$out")" || fail "alice: smsd send -to -text: exit $rc, no warning: $out"
+	# Logs carry pseudonyms, not numbers or their masked form.
+	grep -Eq '\+?1?5557654321|\*{4}4321' "$work/root-serve.log" && fail "the daemon's log carries a number or its masked form: $(grep -E '5557654321|4321' "$work/root-serve.log" | head -3)" || pass "the daemon's log carries no number and no masked number"
+
+	kill -TERM "$serve_pid" 2>/dev/null
+	if wait_for 20 sh -c "! kill -0 $serve_pid"; then
+		wait "$serve_pid"; rc=$?
+		[ $rc = 0 ] && pass "smsd serve in the root stopped cleanly" || fail "smsd serve in the root exited $rc"
+	else
+		fail "smsd serve in the root still running 20 s after SIGTERM"; kill -KILL "$serve_pid"
+	fi
+	serve_pid=
+	in_root rm -rf /run/smsd
 }
 
 install_test() {
@@ -283,8 +372,9 @@ install_test() {
 	[ $rc = 0 ] && grep -q 'created admin account pat' <<<"$out" && pass "smsd user add -role admin (as smsd): $out" || fail "smsd user add as smsd: exit $rc: $out"
 	out=$(as_smsd /usr/bin/smsd user list 2>&1)
 	grep -Eq '^pat +admin +Pat Admin +active' <<<"$out" && pass "smsd user list shows the admin" || fail "smsd user list: $out"
-	out=$(as_smsd /usr/bin/smsd send -to +15551234567 -text "queued by $debver" 2>&1); rc=$?
+	out=$(as_smsd sh -c 'printf "%s\n" +15551234567 "queued by $0" | /usr/bin/smsd send' "$debver" 2>&1); rc=$?
 	[ $rc = 0 ] && grep -q 'queued message 2 to' <<<"$out" && pass "smsd send after the upgrade: message 2 queued" || fail "smsd send after the upgrade: exit $rc: $out"
+	attack_test
 	sums1=$(data_sums)
 
 	echo "   -- dpkg -r: program gone, data and config kept"
@@ -532,7 +622,9 @@ if want udev; then
 	# udevadm test reads /run/udev/rules.d: a tmpfs on /run inside unshare
 	# keeps the host untouched. No USB modem here, so this checks syntax, not matching.
 	udev_msgs() { # RULESFILE -> udevadm's lines about it
-		unshare --mount sh -c 'mount -t tmpfs tmpfs /run && mkdir -p /run/udev/rules.d && cp "$1" /run/udev/rules.d/60-smsd-modem.rules && udevadm test --action=add /class/tty/console 2>&1' sh "$1" |
+		# The rule's group, smsd-modem, exists on a box with the package:
+		# a private copy of /etc/group has it, so udevadm does not warn.
+		unshare --mount sh -c 'cp /etc/group "$2" && { grep -q "^smsd-modem:" "$2" || echo "smsd-modem:x:64999:" >>"$2"; } && mount --bind "$2" /etc/group && mount -t tmpfs tmpfs /run && mkdir -p /run/udev/rules.d && cp "$1" /run/udev/rules.d/60-smsd-modem.rules && udevadm test --action=add /class/tty/console 2>&1' sh "$1" "$work/group" |
 			grep '60-smsd-modem.rules' | grep -v '^Reading rules file'
 	}
 	if need udevadm udev && need unshare util-linux; then
@@ -548,7 +640,8 @@ if want udev; then
 			[ -n "$m" ] && pass "control: udevadm reports a bad line ($m)" || fail "control: udevadm stayed silent on a bad key, so the check above proves nothing"
 			n=$(grep -c 'SYMLINK+="smsd-modem"' "$rules")
 			v=$(grep -o 'ATTRS{idVendor}=="[0-9a-f|]*", GOTO="smsd_modem_known"' "$rules")
-			[ "$n" -ge 7 ] && [[ $v == *12d1*1e0e*2c7c*19d2*1199*1546*1bc7* ]] && pass "rule covers Huawei, SIMCom, Quectel, ZTE, Sierra, u-blox, Telit ($n /dev/smsd-modem lines), group dialout" || fail "rule lost vendors or links: $v, $n links"
+			[ "$n" -ge 7 ] && [[ $v == *12d1*1e0e*2c7c*19d2*1199*1546*1bc7* ]] && pass "rule covers Huawei, SIMCom, Quectel, ZTE, Sierra, u-blox, Telit ($n /dev/smsd-modem lines)" || fail "rule lost vendors or links: $v, $n links"
+			grep -q '^GROUP="smsd-modem", MODE="0660"' "$rules" && ! grep -q 'GROUP="dialout"' "$rules" && pass "modems go to group smsd-modem, mode 0660 (not dialout)" || fail "the rule does not give modems to smsd-modem 0660: $(grep -o 'GROUP="[^"]*", MODE="[0-9]*"' "$rules")"
 		fi
 	fi
 	section_end

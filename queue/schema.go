@@ -125,6 +125,9 @@ var migrations = []string{
 		tbl    TEXT PRIMARY KEY,
 		sealed BLOB NOT NULL
 	);`,
+	// 7: parts of concatenated inbound messages wait here, sealed, not on
+	// the SIM (parts.go).
+	partsMigration,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.
@@ -142,6 +145,7 @@ var sealedColumns = []struct {
 	{"optouts", []string{"number_sealed"}},
 	{"users", []string{"name_sealed", "password_sealed", "totp_sealed"}},
 	{"templates", []string{"body_sealed"}},
+	{"inbound_parts", []string{"pdu_sealed"}},
 }
 
 // migrate brings the database on conn from its user_version up to target,

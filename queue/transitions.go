@@ -132,7 +132,7 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 				if err := s.retag(ctx, tx, "messages", id); err != nil {
 					return err
 				}
-				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Number(to))
+				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to))
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, modem_id = ?,

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"io/fs"
 
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/daemon"
@@ -41,8 +43,22 @@ func (c commonFlags) load() (config.Config, error) {
 
 // connect loads the configuration and reaches the appliance: the running
 // daemon, else the store directly, as the person at this shell.
+//
+// A member of the admin group may not read the default config file (it can
+// hold the SIM PIN): the defaults then stand in, which name the packaged
+// control socket, where the daemon accepts such a member as themselves.
 func (c commonFlags) connect(ctx context.Context, env *cmdEnv) (*daemon.Conn, error) {
 	cfg, err := c.load()
+	if err != nil && *c.config == "" && errors.Is(err, fs.ErrPermission) {
+		cfg, err = config.Default(), nil
+		if d := c.getenv("SMSD_DATA_DIR"); d != "" {
+			cfg.DataDir = d
+		}
+		if *c.dataDir != "" {
+			cfg.DataDir = *c.dataDir
+		}
+		err = cfg.Validate()
+	}
 	if err != nil {
 		return nil, err
 	}

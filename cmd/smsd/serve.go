@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/daemon"
+	"github.com/clinicsms/smsd/mask"
 )
 
 func init() {
@@ -55,6 +56,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	mask.SetLogNumbers(cfg.LogNumbers)
 	level := new(slog.LevelVar)
 	lvl, _ := config.ParseLevel(cfg.LogLevel)
 	level.Set(lvl)
