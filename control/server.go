@@ -53,9 +53,9 @@ type Server struct {
 	path string
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	done   bool
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	done  bool
 	// adminGID is the group whose members may connect besides root and
 	// this process's user (AllowGroup); -1 = none.
 	adminGID   int
