@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -151,7 +152,13 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 	}
 	u, err := st.UserByName(ctx, r.Username)
 	if errors.Is(err, queue.ErrNotFound) {
-		return nil, ops.Errorf(ops.CodeNoSuchUser, fmt.Sprintf("no user %s (see smsd user list)", r.Username))
+		// The name came from the request: quoted when it is not a valid
+		// username, so a control character in it reaches no terminal.
+		name := r.Username
+		if _, err := CheckUsername(name); err != nil {
+			name = strconv.Quote(name)
+		}
+		return nil, ops.Errorf(ops.CodeNoSuchUser, fmt.Sprintf("no user %s (see smsd user list)", name))
 	}
 	if err != nil {
 		return nil, err

@@ -63,6 +63,10 @@ func TestUsernameRules(t *testing.T) {
 			}
 		})
 	}
+	// An unknown name with a control character comes back quoted.
+	if _, err := s.User(ctx, admin, ops.UserRequest{Action: ops.UserDisable, Username: "eve\x1b[2J"}); ops.CodeOf(err) != ops.CodeNoSuchUser || strings.ContainsAny(err.Error(), "\x1b") || !strings.Contains(err.Error(), `"eve\x1b[2j"`) {
+		t.Errorf("disable of a name with an escape: %v", err)
+	}
 	// The other actions find an account whatever the case it is typed in.
 	if us, err := s.User(ctx, admin, ops.UserRequest{Action: ops.UserDisable, Username: "BOB.SMITH"}); err != nil || len(us) != 1 || us[0].Username != "bob.smith" || !us[0].Disabled {
 		t.Errorf("disable BOB.SMITH: %v, %v", us, err)
