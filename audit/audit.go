@@ -71,13 +71,20 @@ const (
 	AuditCheck     = "audit_check"
 	HeadSigned     = "head_signed"
 	Start          = "start"
+	// IntegrityCheck, QuarantineDismiss and DigestAccept are smsd doctor's:
+	// the store's row integrity checked, a quarantined message dismissed,
+	// a table's digest accepted after review.
+	IntegrityCheck    = "integrity_check"
+	QuarantineDismiss = "quarantine_dismiss"
+	DigestAccept      = "digest_accept"
 )
 
 // Actions lists every action, for the test that each has a producer.
 var Actions = []string{LoginOK, LoginFail, Lockout, Logout, AutoLogout, MessageCreate, MessageView, MessageList,
 	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, Import, Export, OptOutList, OptOutAdd,
 	OptOutRemove, UserList, UserCreate, UserDisable, UserEnable, RoleChange, PasswordChange, TOTPEnrol, TokenCreate,
-	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start}
+	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start,
+	IntegrityCheck, QuarantineDismiss, DigestAccept}
 
 // Outcomes of an action.
 const (

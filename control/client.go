@@ -69,11 +69,14 @@ func (c *Client) do(ctx context.Context, req Request, files []*os.File) (Respons
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	if _, _, err := conn.(*net.UnixConn).WriteMsgUnix(append(b, '\n'), oob, nil); err != nil {
-		return Response{}, fmt.Errorf("control socket %s: sending the request: %w", c.Path, err)
-	}
+	_, _, werr := conn.(*net.UnixConn).WriteMsgUnix(append(b, '\n'), oob, nil)
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(conn, maxMessage)).Decode(&resp); err != nil {
+		if werr != nil {
+			// The daemon may answer and close before the request is read (a
+			// refused peer): its answer, when there is one, says why.
+			return Response{}, fmt.Errorf("control socket %s: sending the request: %w", c.Path, werr)
+		}
 		if ctx.Err() != nil {
 			return Response{}, fmt.Errorf("smsd serve did not answer within %v (is it stuck? see journalctl -u smsd)", timeout)
 		}
@@ -244,4 +247,28 @@ func (c *Client) RotateAuditKey(ctx context.Context) (string, error) {
 		return "", errMismatch("a new audit key")
 	}
 	return resp.Keys[0], nil
+}
+
+// Ping reports whether a daemon serves on the socket, and its process id;
+// ErrNotRunning when none does. It reads nothing of the store.
+func (c *Client) Ping(ctx context.Context) (int, error) {
+	resp, err := c.Do(ctx, Request{Op: OpPing})
+	return resp.PID, err
+}
+
+// Doctor asks the daemon to check the store's integrity or to carry out a
+// decision about a finding. The report comes back also with an error.
+func (c *Client) Doctor(ctx context.Context, r ops.DoctorRequest) (ops.DoctorReport, error) {
+	cc := *c
+	if cc.Timeout < rotateTimeout {
+		cc.Timeout = rotateTimeout
+	}
+	resp, err := cc.Do(ctx, Request{Op: OpDoctor, Doctor: &r})
+	if resp.Report != nil {
+		return *resp.Report, err
+	}
+	if err == nil {
+		err = errMismatch("a doctor request")
+	}
+	return ops.DoctorReport{}, err
 }

@@ -33,6 +33,10 @@ const (
 	// OpAuditExport comes with two open files (SCM_RIGHTS): the CSV and
 	// its signature, which the daemon writes; the person asking opened
 	// them where they may write, so the daemon needs no access there.
+	// OpPing asks whether a daemon serves here, and its pid, without
+	// touching the store (no audit row: nobody looked at anything).
+	OpPing        = "ping"
+	OpDoctor      = "doctor"
 	OpAuditExport = "audit_export"
 	OpAuditCheck  = "audit_check"
 	OpAuditKeys   = "audit_pubkeys"
@@ -50,9 +54,10 @@ type Request struct {
 	ID         int64              `json:"id,omitempty"`     // message
 	Action     *ops.MessageAction `json:"action,omitempty"`
 	OptOut     *ops.OptOutRequest `json:"optout,omitempty"`
-	From       time.Time          `json:"from,omitzero"`   // audit export
-	To         time.Time          `json:"to,omitzero"`     // audit export
-	Heads      []string           `json:"heads,omitempty"` // audit check: signed heads from outside
+	From       time.Time          `json:"from,omitzero"`    // audit export
+	To         time.Time          `json:"to,omitzero"`      // audit export
+	Heads      []string           `json:"heads,omitempty"`  // audit check: signed heads from outside
+	Doctor     *ops.DoctorRequest `json:"doctor,omitempty"` // doctor
 }
 
 // Response is what the daemon answers. Exactly one of Error or the field for
@@ -70,6 +75,8 @@ type Response struct {
 	Export   *ops.AuditSummary `json:"export,omitempty"`
 	Check    *ops.AuditCheck   `json:"check,omitempty"`
 	Keys     []string          `json:"keys,omitempty"`
+	PID      int               `json:"pid,omitempty"` // ping
+	Report   *ops.DoctorReport `json:"report,omitempty"`
 }
 
 // ErrNotRunning means no daemon listens on the socket (no socket file, or

@@ -132,6 +132,13 @@ func (f *scriptedHandler) AuditCheck(ctx context.Context, a ops.Actor, heads []s
 	return ops.AuditCheck{OK: true, Rows: 3}, nil
 }
 
+func (f *scriptedHandler) Doctor(ctx context.Context, a ops.Actor, r ops.DoctorRequest) (ops.DoctorReport, error) {
+	if r.Action == ops.DoctorDismiss {
+		return ops.DoctorReport{OK: false, Problems: []ops.IntegrityProblem{{Table: "messages", ID: r.ID}}}, ops.Errorf(ops.CodeIntegrity, "1 problem")
+	}
+	return ops.DoctorReport{OK: true}, nil
+}
+
 func (f *scriptedHandler) RotateAuditKey(ctx context.Context, a ops.Actor) (string, error) {
 	return "RWnew", nil
 }
@@ -398,5 +405,12 @@ func TestAuditExportWritesIntoPassedFiles(t *testing.T) {
 	}
 	if k, err := c.RotateAuditKey(context.Background()); err != nil || k != "RWnew" {
 		t.Fatalf("new key: %v %v", k, err)
+	}
+	if rep, err := c.Doctor(context.Background(), ops.DoctorRequest{Action: ops.DoctorCheck}); err != nil || !rep.OK {
+		t.Fatalf("doctor: %+v %v", rep, err)
+	}
+	// A report with problems comes back with its error.
+	if rep, err := c.Doctor(context.Background(), ops.DoctorRequest{Action: ops.DoctorDismiss, ID: 9}); ops.CodeOf(err) != ops.CodeIntegrity || len(rep.Problems) != 1 || rep.Problems[0].ID != 9 {
+		t.Fatalf("doctor with a problem: %+v %v", rep, err)
 	}
 }

@@ -43,6 +43,9 @@ type Handler interface {
 	AuditCheck(ctx context.Context, a ops.Actor, heads []string) (ops.AuditCheck, error)
 	AuditPublicKeys(ctx context.Context, a ops.Actor) ([]string, error)
 	RotateAuditKey(ctx context.Context, a ops.Actor) (string, error)
+	// Doctor checks the store's integrity, or carries out an admin's
+	// decision about what the check found.
+	Doctor(ctx context.Context, a ops.Actor, r ops.DoctorRequest) (ops.DoctorReport, error)
 }
 
 // Server serves a Handler on a unix socket.
@@ -53,14 +56,14 @@ type Server struct {
 	path string
 	wg   sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	done  bool
 	// adminGID is the group whose members may connect besides root and
 	// this process's user (AllowGroup); -1 = none.
 	adminGID   int
 	adminGroup string
 
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	done   bool
 	cancel context.CancelFunc // cancels requests in progress at Close
 }
 
@@ -304,6 +307,8 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 	}
 	var err error
 	switch req.Op {
+	case OpPing:
+		return Response{PID: os.Getpid()}
 	case OpSend:
 		if req.Send == nil {
 			return missing("message")
@@ -377,6 +382,16 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 		}
 	case OpAuditKeys:
 		resp.Keys, err = s.h.AuditPublicKeys(ctx, a)
+	case OpDoctor:
+		if req.Doctor == nil {
+			return missing("action")
+		}
+		var r ops.DoctorReport
+		r, err = s.h.Doctor(ctx, a, *req.Doctor)
+		resp.Report = &r
+		if err != nil {
+			return Response{Error: toError(err), Report: &r}
+		}
 	case OpAuditNewKey:
 		var k string
 		if k, err = s.h.RotateAuditKey(ctx, a); err == nil {

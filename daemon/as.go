@@ -74,6 +74,11 @@ func (x As) AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, err
 // RotateAuditKey makes a new audit signing key (Service.RotateAuditKey).
 func (x As) RotateAuditKey(ctx context.Context) (string, error) { return x.s.RotateAuditKey(ctx, x.a) }
 
+// Doctor checks the store's integrity (Service.Doctor).
+func (x As) Doctor(ctx context.Context, r ops.DoctorRequest) (ops.DoctorReport, error) {
+	return x.s.Doctor(ctx, x.a, r)
+}
+
 // AuditPublicKeys lists the audit public keys (Service.AuditPublicKeys).
 func (x As) AuditPublicKeys(ctx context.Context) ([]string, error) {
 	return x.s.AuditPublicKeys(ctx, x.a)

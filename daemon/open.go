@@ -177,6 +177,7 @@ type Ops interface {
 	AuditCheck(ctx context.Context, heads []string) (ops.AuditCheck, error)
 	AuditPublicKeys(ctx context.Context) ([]string, error)
 	RotateAuditKey(ctx context.Context) (string, error)
+	Doctor(ctx context.Context, r ops.DoctorRequest) (ops.DoctorReport, error)
 }
 
 // Conn is the command line's way to the appliance: the running daemon, or
@@ -207,7 +208,7 @@ func Connect(ctx context.Context, cfg config.Config, actor ops.Actor) (*Conn, er
 	client := control.NewClient(cfg.SocketPath())
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := client.Do(ctx, control.Request{Op: control.OpStatus})
+		_, err := client.Ping(ctx)
 		if !errors.Is(err, control.ErrNotRunning) {
 			if err != nil {
 				return nil, err

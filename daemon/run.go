@@ -37,8 +37,8 @@ func (s *Service) Run(ctx context.Context) error {
 	// A live daemon answers on the socket: refuse at once rather than wait
 	// for a lock it will never give up.
 	probe := &control.Client{Path: s.cfg.SocketPath(), Timeout: 2 * time.Second}
-	if st, err := probe.Status(ctx); err == nil {
-		return fmt.Errorf("another smsd serve (pid %d) already runs for %s (see systemctl status smsd); stop it first", st.PID, s.cfg.DataDir)
+	if pid, err := probe.Ping(ctx); err == nil {
+		return fmt.Errorf("another smsd serve (pid %d) already runs for %s (see systemctl status smsd); stop it first", pid, s.cfg.DataDir)
 	}
 	lock, held, err := LockFile(s.cfg.LockPath())
 	for deadline := time.Now().Add(lockWait); err == nil && held && time.Now().Before(deadline); {

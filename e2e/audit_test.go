@@ -147,6 +147,9 @@ func TestEveryActionAudited(t *testing.T) {
 		seen[row["action"]] = append(seen[row["action"]], row)
 	}
 	for _, action := range audit.Actions {
+		if slices.Contains(doctorActions, action) {
+			continue // TestDoctor produces these, on a tampered store
+		}
 		_, pending := auditPending[action]
 		got := seen[action]
 		switch {

@@ -312,6 +312,38 @@ type AuditCheck struct {
 	Problem     string `json:"problem,omitempty"`
 }
 
+// What a DoctorRequest may do.
+const (
+	DoctorCheck   = "check"
+	DoctorDismiss = "dismiss"
+	DoctorAccept  = "accept"
+)
+
+// DoctorRequest checks the store's integrity, dismisses a quarantined
+// message (ID), or accepts a table's digest after review (Table).
+type DoctorRequest struct {
+	Action string `json:"action"`
+	ID     int64  `json:"id,omitempty"`
+	Table  string `json:"table,omitempty"`
+}
+
+// IntegrityProblem is one finding of the integrity check: a table and a row
+// id (0: the whole table), never content.
+type IntegrityProblem struct {
+	Table       string `json:"table"`
+	ID          int64  `json:"id,omitempty"`
+	Problem     string `json:"problem"`
+	Quarantined bool   `json:"quarantined,omitempty"`
+}
+
+// DoctorReport is what smsd doctor finds.
+type DoctorReport struct {
+	OK          bool               `json:"ok"`
+	Quarantined int                `json:"quarantined"`
+	Problems    []IntegrityProblem `json:"problems"`
+	Audit       AuditCheck         `json:"audit"`
+}
+
 // Error codes a caller can act on.
 const (
 	CodeOptedOut       = "opted_out"
@@ -329,6 +361,7 @@ const (
 	CodeWrongState     = "wrong_state"
 	CodeDenied         = "denied"
 	CodeAuditBroken    = "audit_broken"
+	CodeIntegrity      = "integrity"
 	CodeInternal       = "internal"
 )
 
