@@ -57,7 +57,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 	d := daemon.New(cfg, log, level)
 	d.OnHandset = func(m emulator.HandsetMessage) {
-		fmt.Fprintf(env.stdout, "[handset %s] %s (%d part(s), %s): %s\n", m.At.Format("15:04:05"), m.To, m.Parts, m.Encoding, m.Text)
+		fmt.Fprintf(env.stdout, "[handset %s] %s (%d part(s), %s): %s\n", m.At.Format("15:04:05"), safe(m.To), m.Parts, m.Encoding, safe(m.Text))
 	}
 	if *dur > 0 {
 		var cancel context.CancelFunc
