@@ -202,6 +202,9 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 		if key != nil && m.partsHeld[key.(int)] {
 			return // already waiting for its other parts (seen again by a sweep)
 		}
+		if m.keepPart(ctx, at, keys, v, tpdu) {
+			return // saved in the PartStore and deleted from the SIM
+		}
 		a, ok := m.reasm.Add(v, key, time.Now())
 		if !ok {
 			if late := m.reasm.Discarded(); len(late) > 0 {
@@ -247,6 +250,10 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 // deliverAssembled hands a complete (or expired) inbound message on, then
 // deletes its parts from storage.
 func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assembled) {
+	if hasStoredParts(a) {
+		m.deliverStoredParts(ctx, at, a)
+		return
+	}
 	// Keys can repeat (a part seen twice); delete each index once, since a
 	// second AT+CMGD could hit a new message stored there meanwhile.
 	var keys []int
