@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
@@ -55,6 +57,19 @@ type Sealer struct {
 	idem  []byte
 	tag   []byte
 	item  []byte
+	// Keyed HMAC states for RowTag and DigestItem, reused: hmac.New costs
+	// more than the MAC of a row.
+	tagMACs  sync.Pool
+	itemMACs sync.Pool
+}
+
+// mac takes a reset HMAC under key from p (a new one when p is empty).
+func mac(p *sync.Pool, key []byte) hash.Hash {
+	if m, ok := p.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, key)
 }
 
 // NewSealer returns a Sealer for dk as key generation 1.
@@ -153,7 +168,8 @@ const TagLen = 4 + sha256.Size
 // no two field lists encode alike. The tag starts with the key generation,
 // so that during a rotation old and new tags can both be checked.
 func (s *Sealer) RowTag(table string, id, version int64, fields [][]byte) []byte {
-	m := hmac.New(sha256.New, s.tag)
+	m := mac(&s.tagMACs, s.tag)
+	defer s.tagMACs.Put(m)
 	var n [8]byte
 	put := func(b []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
@@ -192,7 +208,8 @@ func TagGeneration(tag []byte) uint32 {
 // the items of every row): keyed, so that without the data key nobody can
 // pick rows whose items cancel out.
 func (s *Sealer) DigestItem(tag []byte) [sha256.Size]byte {
-	m := hmac.New(sha256.New, s.item)
+	m := mac(&s.itemMACs, s.item)
+	defer s.itemMACs.Put(m)
 	m.Write(tag)
 	var out [sha256.Size]byte
 	m.Sum(out[:0])

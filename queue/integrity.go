@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/clinicsms/smsd/crypt"
 )
@@ -87,39 +88,64 @@ func encodeField(v any) []byte {
 
 // readTagged reads row id's version, tag and tagged fields through q.
 func readTagged(ctx context.Context, q querier, sp tagSpec, id int64) (rv int64, tag []byte, fields [][]byte, err error) {
-	vals := make([]any, len(sp.cols))
-	dest := []any{&rv, &tag}
+	rv, tag, fields, _, err = readTaggedVals(ctx, q, sp, id)
+	return rv, tag, fields, err
+}
+
+// readTaggedVals is readTagged that also returns the columns' values as
+// read (in sp.cols order), so that a caller that checks the row can decide
+// on the same read.
+func readTaggedVals(ctx context.Context, q querier, sp tagSpec, id int64) (rv int64, tag []byte, fields [][]byte, vals []any, err error) {
+	vals = make([]any, len(sp.cols))
+	dest := make([]any, 0, 2+len(vals))
+	dest = append(dest, &rv, &tag)
 	for i := range vals {
 		dest = append(dest, &vals[i])
 	}
-	if err := q.QueryRowContext(ctx, "SELECT rv, tag, "+strings.Join(sp.cols, ", ")+" FROM "+sp.table+" WHERE id = ?", id).Scan(dest...); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, nil, nil, fmt.Errorf("%s %d: %w", sp.table, id, ErrNotFound)
-		}
-		return 0, nil, nil, err
+	query, args := "SELECT rv, tag, "+strings.Join(sp.cols, ", ")+" FROM "+sp.table+" WHERE id = ?", []any{id}
+	var nparts int64
+	var parts sql.NullString
+	if sp.parts {
+		// The message's parts in the same statement, one line each, in
+		// the form they are tagged in, with their count: a line break
+		// inside a part's report cannot pass for two parts.
+		query = "SELECT rv, tag, " + strings.Join(sp.cols, ", ") + `,
+			(SELECT COUNT(*) FROM message_parts WHERE message_id = ?1),
+			(SELECT group_concat(printf('part %d/%d mr %d report %s', seq, total, mr, report), char(10) ORDER BY seq)
+				FROM message_parts WHERE message_id = ?1)
+			FROM ` + sp.table + " WHERE id = ?1"
+		dest = append(dest, &nparts, &parts)
 	}
+	if err := q.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, nil, nil, fmt.Errorf("%s %d: %w", sp.table, id, ErrNotFound)
+		}
+		return 0, nil, nil, nil, err
+	}
+	fields = make([][]byte, 0, len(vals)+int(min(max(nparts, 0), 255)))
 	for _, v := range vals {
 		fields = append(fields, encodeField(v))
 	}
-	if sp.parts {
-		rows, err := q.QueryContext(ctx, "SELECT seq, total, mr, report FROM message_parts WHERE message_id = ? ORDER BY seq", id)
-		if err != nil {
-			return 0, nil, nil, err
+	if nparts > 0 {
+		lines := strings.Split(parts.String, "\n")
+		if int64(len(lines)) != nparts {
+			return 0, nil, nil, nil, fmt.Errorf("%s %d: malformed parts: %w", sp.table, id, ErrIntegrity)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq, total, mr int64
-			var report string
-			if err := rows.Scan(&seq, &total, &mr, &report); err != nil {
-				return 0, nil, nil, err
-			}
-			fields = append(fields, fmt.Appendf(nil, "part %d/%d mr %d report %s", seq, total, mr, report))
-		}
-		if err := rows.Err(); err != nil {
-			return 0, nil, nil, err
+		for _, l := range lines {
+			fields = append(fields, []byte(l))
 		}
 	}
-	return rv, tag, fields, nil
+	return rv, tag, fields, vals, nil
+}
+
+// colIndex is the position of column col in sp.cols (it must be there).
+func (sp tagSpec) colIndex(col string) int {
+	for i, c := range sp.cols {
+		if c == col {
+			return i
+		}
+	}
+	panic("queue: " + sp.table + " has no tagged column " + col)
 }
 
 // verifyRow checks row id of table against its tag. A failure wraps
@@ -163,6 +189,27 @@ func (s *Store) retag(ctx context.Context, tx *sql.Tx, table string, id int64) e
 	return s.digestSwap(ctx, tx, table, old, tag)
 }
 
+// tagNew is the tag of a row about to be inserted as id with version 1
+// and the tagged column values vals (in the table's tag order; no parts),
+// already counted in the table's digest: the caller inserts the row with
+// rv = 1 and this tag in the same transaction. The values must be those
+// the row will read back as (an int64, a string or []byte, or nil).
+func (s *Store) tagNew(ctx context.Context, tx *sql.Tx, table string, id int64, vals ...any) ([]byte, error) {
+	sp, _ := specFor(table)
+	if len(vals) != len(sp.cols) {
+		return nil, fmt.Errorf("tag new %s row: %d values for %d columns", table, len(vals), len(sp.cols))
+	}
+	fields := make([][]byte, len(vals))
+	for i, v := range vals {
+		fields[i] = encodeField(v)
+	}
+	tag := s.current().RowTag(table, id, 1, fields)
+	if err := s.digestSwap(ctx, tx, table, nil, tag); err != nil {
+		return nil, err
+	}
+	return tag, nil
+}
+
 // deleteTagged deletes row id of table and takes it out of the digest.
 func (s *Store) deleteTagged(ctx context.Context, tx *sql.Tx, table string, id int64) error {
 	var old []byte
@@ -178,6 +225,8 @@ func (s *Store) deleteTagged(ctx context.Context, tx *sql.Tx, table string, id i
 // digest is a table's row_digests value: the key generation of its items,
 // the XOR of the items, the row count, and whether a mismatch was found
 // and carried over a key rotation (it stays until an admin accepts it).
+// The XOR lets a write take a row's old item out and put its new one in
+// without reading any other row.
 type digest struct {
 	gen     uint32
 	x       [sha256.Size]byte
@@ -209,8 +258,9 @@ func (s *Store) loadDigest(ctx context.Context, q querier, table string) (digest
 	return d, true, nil
 }
 
-func (s *Store) storeDigest(ctx context.Context, tx *sql.Tx, table string, d digest) error {
-	b := binary.BigEndian.AppendUint32(nil, d.gen)
+// writeDigest stores d as table's digest in tx, sealed under the current key.
+func (s *Store) writeDigest(ctx context.Context, tx *sql.Tx, table string, d digest) error {
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, digestLen), d.gen)
 	b = append(b, d.x[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(d.count))
 	if d.tainted {
@@ -221,6 +271,21 @@ func (s *Store) storeDigest(ctx context.Context, tx *sql.Tx, table string, d dig
 	_, err := tx.ExecContext(ctx, "INSERT INTO row_digests (tbl, sealed) VALUES (?, ?) ON CONFLICT (tbl) DO UPDATE SET sealed = excluded.sealed",
 		table, s.seal(b, "row_digests", table, 0))
 	return err
+}
+
+// storeDigest makes d table's digest in tx. verified says that d was just
+// computed from the rows as they are in tx (and is not tainted).
+func (s *Store) storeDigest(ctx context.Context, tx *sql.Tx, table string, d digest, verified bool) error {
+	td := s.txDigestsOf(tx)
+	if td == nil {
+		s.invalidateDigests()
+		return s.writeDigest(ctx, tx, table, d)
+	}
+	if err := td.load(ctx, tx, s); err != nil {
+		return err
+	}
+	td.tables[table] = &digestState{d: d, exists: true, verified: verified && !d.tainted, dirty: true}
+	return nil
 }
 
 func (s *Store) digestSealer(gen uint32) (*crypt.Sealer, error) {
@@ -234,35 +299,192 @@ func (s *Store) digestSealer(gen uint32) (*crypt.Sealer, error) {
 }
 
 // digestSwap replaces old by new in table's digest (either may be nil).
+// In a transaction of s.tx the digest is changed in memory and written
+// once, when the transaction ends (flushDigests).
 func (s *Store) digestSwap(ctx context.Context, tx *sql.Tx, table string, old, new []byte) error {
-	d, ok, err := s.loadDigest(ctx, tx, table)
+	st, err := s.digestIn(ctx, tx, table)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !st.exists {
 		return fmt.Errorf("%s: no integrity digest (the store was not opened with its key since the upgrade): %w", table, ErrIntegrity)
 	}
-	sl, err := s.digestSealer(d.gen)
+	sl, err := s.digestSealer(st.d.gen)
 	if err != nil {
 		return err
 	}
 	if old != nil {
 		it := sl.DigestItem(old)
-		xorInto(&d.x, &it)
-		d.count--
+		xorInto(&st.d.x, &it)
+		st.d.count--
 	}
 	if new != nil {
 		it := sl.DigestItem(new)
-		xorInto(&d.x, &it)
-		d.count++
+		xorInto(&st.d.x, &it)
+		st.d.count++
 	}
-	return s.storeDigest(ctx, tx, table, d)
+	st.dirty = true
+	if s.txDigestsOf(tx) == nil {
+		s.invalidateDigests()
+		return s.writeDigest(ctx, tx, table, st.d)
+	}
+	return nil
 }
 
 func xorInto(dst, src *[sha256.Size]byte) {
 	for i := range dst {
 		dst[i] ^= src[i]
 	}
+}
+
+// The digest cache. Loading, opening, re-sealing and writing a table's
+// digest on every row write, and summing every opt-out's tag on every
+// Enqueue and Claim, cost more than the writes themselves. The store keeps
+// what its last committed transaction left of each digest instead, and
+// whether it was checked against every row since. That copy is only used
+// while nobody else wrote the file: SQLite's PRAGMA data_version, read on
+// the one writer connection inside each transaction, changes exactly when
+// another connection (the CLI opening the store itself, a restored file,
+// sqlite3 in a shell) committed since this connection last looked. Then
+// the digests are read again and checked again against the rows. A
+// transaction that fails drops the whole copy, so a rolled-back change, or
+// a writer connection that database/sql replaced after a cancelled
+// transaction, is never trusted.
+
+// digestState is what one transaction knows of one table's digest.
+type digestState struct {
+	d        digest
+	exists   bool
+	verified bool // checked against every row (and not tainted); only this store wrote since
+	dirty    bool // changed in this transaction: written when it ends
+}
+
+// txDigests is one write transaction's view of the digests.
+type txDigests struct {
+	loaded bool
+	dv     int64 // the writer connection's data_version in this transaction
+	tables map[string]*digestState
+}
+
+// digestCache is what the last committed write transaction of this store
+// left of the digests.
+type digestCache struct {
+	txMu   sync.Mutex // held across each s.tx: the copy changes only at its end
+	mu     sync.Mutex
+	valid  bool
+	dv     int64
+	tables map[string]digestState
+	txs    map[*sql.Tx]*txDigests
+}
+
+// load reads the connection's data_version once per transaction and
+// starts from the cached digests when nobody else wrote since.
+func (td *txDigests) load(ctx context.Context, tx *sql.Tx, s *Store) error {
+	if td.loaded {
+		return nil
+	}
+	var dv int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+		return err
+	}
+	td.tables = map[string]*digestState{}
+	s.dc.mu.Lock()
+	if s.dc.valid && s.dc.dv == dv {
+		for t, st := range s.dc.tables {
+			st := st
+			td.tables[t] = &st
+		}
+	}
+	s.dc.mu.Unlock()
+	td.dv, td.loaded = dv, true
+	return nil
+}
+
+// txDigestsOf is tx's view, or nil when tx is not one of s.tx.
+func (s *Store) txDigestsOf(tx *sql.Tx) *txDigests {
+	s.dc.mu.Lock()
+	defer s.dc.mu.Unlock()
+	return s.dc.txs[tx]
+}
+
+// digestIn is table's digest as it stands in tx (q, when it is not a
+// transaction of s.tx: read from the file).
+func (s *Store) digestIn(ctx context.Context, q querier, table string) (*digestState, error) {
+	var td *txDigests
+	if tx, ok := q.(*sql.Tx); ok {
+		td = s.txDigestsOf(tx)
+		if td != nil {
+			if err := td.load(ctx, tx, s); err != nil {
+				return nil, err
+			}
+			if st := td.tables[table]; st != nil {
+				return st, nil
+			}
+		}
+	}
+	d, ok, err := s.loadDigest(ctx, q, table)
+	if err != nil {
+		return nil, err
+	}
+	st := &digestState{d: d, exists: ok}
+	if td != nil {
+		td.tables[table] = st
+	}
+	return st, nil
+}
+
+// beginDigests registers tx as a transaction of s.tx.
+func (s *Store) beginDigests(tx *sql.Tx) *txDigests {
+	td := &txDigests{}
+	s.dc.mu.Lock()
+	if s.dc.txs == nil {
+		s.dc.txs = map[*sql.Tx]*txDigests{}
+	}
+	s.dc.txs[tx] = td
+	s.dc.mu.Unlock()
+	return td
+}
+
+// flushDigests writes the digests tx changed, once each, and unregisters tx.
+func (s *Store) flushDigests(ctx context.Context, tx *sql.Tx, td *txDigests) error {
+	for t, st := range td.tables {
+		if st.dirty {
+			if err := s.writeDigest(ctx, tx, t, st.d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// endDigests unregisters tx; when it committed, its digests become the
+// cached copy, otherwise the copy is dropped.
+func (s *Store) endDigests(tx *sql.Tx, td *txDigests, committed bool) {
+	s.dc.mu.Lock()
+	defer s.dc.mu.Unlock()
+	delete(s.dc.txs, tx)
+	if !committed {
+		s.dc.valid, s.dc.tables = false, nil
+		return
+	}
+	if !td.loaded {
+		return // no digest touched: the copy is as it was
+	}
+	tables := make(map[string]digestState, len(td.tables))
+	for t, st := range td.tables {
+		c := *st
+		c.dirty = false
+		tables[t] = c
+	}
+	s.dc.valid, s.dc.dv, s.dc.tables = true, td.dv, tables
+}
+
+// invalidateDigests drops the cached copy (a digest was written outside
+// s.tx).
+func (s *Store) invalidateDigests() {
+	s.dc.mu.Lock()
+	s.dc.valid, s.dc.tables = false, nil
+	s.dc.mu.Unlock()
 }
 
 // sumTags is the digest of table's rows as they are, under gen's key.
@@ -290,13 +512,19 @@ func (s *Store) sumTags(ctx context.Context, q querier, table string, gen uint32
 }
 
 // verifyDigest checks table's stored digest against its rows: a row
-// deleted, added or put back from an older copy shows here.
+// deleted, added or put back from an older copy shows here. In a
+// transaction of s.tx a digest checked before, with only this store
+// writing since, is not summed again.
 func (s *Store) verifyDigest(ctx context.Context, q querier, table string) error {
-	d, ok, err := s.loadDigest(ctx, q, table)
+	st, err := s.digestIn(ctx, q, table)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if st.verified {
+		return nil
+	}
+	d := st.d
+	if !st.exists {
 		return fmt.Errorf("%s: no integrity digest: %w", table, ErrIntegrity)
 	}
 	if d.tainted {
@@ -313,6 +541,7 @@ func (s *Store) verifyDigest(ctx context.Context, q querier, table string) error
 	if got.x != d.x || got.count != d.count || n != d.count {
 		return fmt.Errorf("%s: rows were deleted, added or put back from an older copy (%d rows, %d expected): %w", table, n, d.count, ErrIntegrity)
 	}
+	st.verified = true
 	return nil
 }
 
@@ -324,7 +553,7 @@ func (s *Store) verifyDigest(ctx context.Context, q querier, table string) error
 // was changed since; it fails its check instead.
 func (s *Store) tagExisting(ctx context.Context) error {
 	for _, sp := range tagSpecs {
-		err := inTx(ctx, s.w, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if _, ok, err := s.loadDigest(ctx, tx, sp.table); err != nil || ok {
 				return err
 			}
@@ -353,7 +582,7 @@ func (s *Store) tagExisting(ctx context.Context) error {
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			if err := s.storeDigest(ctx, tx, sp.table, digest{gen: s.current().Gen()}); err != nil {
+			if err := s.storeDigest(ctx, tx, sp.table, digest{gen: s.current().Gen()}, true); err != nil {
 				return err
 			}
 			for _, id := range ids {
@@ -508,7 +737,7 @@ func (s *Store) AcceptDigest(ctx context.Context, table string) error {
 		if err != nil {
 			return err
 		}
-		return s.storeDigest(ctx, tx, table, d)
+		return s.storeDigest(ctx, tx, table, d, true)
 	})
 }
 
@@ -524,7 +753,7 @@ func (s *Store) redigest(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		d.tainted = bad
-		if err := s.storeDigest(ctx, tx, sp.table, d); err != nil {
+		if err := s.storeDigest(ctx, tx, sp.table, d, !bad); err != nil {
 			return err
 		}
 	}

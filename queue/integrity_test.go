@@ -141,3 +141,58 @@ func testHash(t *testing.T) string {
 	}
 	return h
 }
+
+// TestIntegrityDigestCache: the store keeps the digests its own writes
+// left in memory, but a change another connection commits while it is open
+// is seen at the next write: an opt-out deleted with SQL stops Enqueue and
+// Claim, another store's enqueue is counted (no false alarm), and a part
+// deleted from a message fails the message's tag.
+func TestIntegrityDigestCache(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	if err := s.OptOut(ctx, "+15559990000"); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, "+15551234560", "one")
+	// A second store on the same file (the CLI while no daemon claims).
+	s2, err := Open(ctx, e.db, e.keys, e.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s2, "+15551234561", "two")
+	if err := s2.OptOut(ctx, "+15559990001"); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	m := mustEnqueue(t, s, "+15551234562", "three")
+	if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("after writes from two stores: %+v %v", p, err)
+	}
+	c, err := s.Claim(ctx, "m")
+	if err != nil || c == nil {
+		t.Fatal(c, err)
+	}
+	if err := s.RecordPart(ctx, c.ID, 1, 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	db := raw(t, e.db)
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM message_parts WHERE message_id = ?", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx, c.ID); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("mark sent after a part was deleted: %v", err)
+	}
+	if _, err := db.Exec("DELETE FROM optouts WHERE id = (SELECT MIN(id) FROM optouts)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(ctx, NewMessage{To: "+15559990000", Text: "x"}); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("enqueue after an opt-out was deleted while open: %v", err)
+	}
+	if _, err := s.Claim(ctx, "m"); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("claim after an opt-out was deleted while open: %v", err)
+	}
+	if err := s.Cancel(ctx, m.ID); err != nil {
+		t.Fatalf("cancel (no opt-out check): %v", err)
+	}
+}

@@ -245,14 +245,18 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, m NewMessage, id int6
 	if sendAt.IsZero() {
 		sendAt = now
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, state, to_sealed, to_index, text_sealed, idem_index,
-		created_at, send_at, next_attempt_at, due_at, updated_at, created_by) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, s.seal([]byte(to), "messages", "to_sealed", id), idx[0], s.seal([]byte(m.Text), "messages", "text_sealed", id), idem,
-		ms(now), ms(sendAt), ms(sendAt), ms(sendAt), ms(now), m.CreatedBy)
+	toS, textS := s.seal([]byte(to), "messages", "to_sealed", id), s.seal([]byte(m.Text), "messages", "text_sealed", id)
+	// The row is tagged as it is inserted (version 1), from the values
+	// written, without reading it back: state, to_sealed, to_index,
+	// text_sealed, attempts, reference, parts_total, created_by, purged_at.
+	tag, err := s.tagNew(ctx, tx, "messages", id, string(Queued), toS, idx[0], textS, int64(0), int64(0), int64(0), m.CreatedBy, nil)
 	if err != nil {
 		return Message{}, false, err
 	}
-	if err := s.retag(ctx, tx, "messages", id); err != nil {
+	_, err = tx.ExecContext(ctx, `INSERT INTO messages (id, state, to_sealed, to_index, text_sealed, idem_index,
+		created_at, send_at, next_attempt_at, due_at, updated_at, created_by, rv, tag) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		id, toS, idx[0], textS, idem, ms(now), ms(sendAt), ms(sendAt), ms(sendAt), ms(now), m.CreatedBy, tag)
+	if err != nil {
 		return Message{}, false, err
 	}
 	return Message{ID: id, To: to, Text: m.Text, State: Queued, CreatedAt: fromMS(ms(now)), SendAt: fromMS(ms(sendAt)),

@@ -126,6 +126,7 @@ type Store struct {
 	// msgDigestErr is set when the messages digest failed at Open: Claim
 	// then sends nothing (see integrity.go).
 	msgDigestErr atomic.Pointer[error]
+	dc           digestCache // the integrity digests as the last write left them
 	closeMu      sync.Mutex
 	closed       bool
 }
@@ -606,21 +607,38 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 // tx runs fn in one write transaction. When ctx carries an audit record
 // (audit.NewContext), its row is appended last in the same transaction, so
 // the action and its row commit together or not at all.
+//
+// The integrity digests tx changes are kept in memory while it runs and
+// written once, at its end (integrity.go: the digest cache).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	rec := audit.FromContext(ctx)
-	if rec == nil {
-		return classify(inTx(ctx, s.w, fn))
-	}
+	s.dc.txMu.Lock()
+	defer s.dc.txMu.Unlock()
+	var (
+		cur *sql.Tx
+		td  *txDigests
+	)
 	err := classify(inTx(ctx, s.w, func(tx *sql.Tx) error {
+		cur, td = tx, s.beginDigests(tx)
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return rec.AppendIn(ctx, tx, s.now())
+		if rec != nil {
+			if err := rec.AppendIn(ctx, tx, s.now()); err != nil {
+				return err
+			}
+		}
+		return s.flushDigests(ctx, tx, td)
 	}))
-	if err != nil {
-		rec.RolledBack()
-	} else {
-		rec.Committed()
+	if cur != nil {
+		s.endDigests(cur, td, err == nil)
+	}
+	if rec != nil {
+		if err != nil {
+			rec.RolledBack()
+		} else {
+			rec.Committed()
+		}
 	}
 	return err
 }

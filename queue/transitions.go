@@ -31,23 +31,25 @@ func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTra
 // fails with TransitionError when the state is not allowed.
 func (s *Store) transition(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, cur State, attempts int) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var st string
-		var attempts int
-		err := tx.QueryRowContext(ctx, "SELECT state, attempts FROM messages WHERE id = ?", id).Scan(&st, &attempts)
-		if errors.Is(err, sql.ErrNoRows) {
+		// One read serves the state check and the integrity check.
+		sp, _ := specFor("messages")
+		rv, tag, fields, vals, err := readTaggedVals(ctx, tx, sp, id)
+		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("message %d: %w", id, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
+		st, _ := vals[sp.colIndex("state")].(string)
+		attempts, _ := vals[sp.colIndex("attempts")].(int64)
 		for _, f := range from {
 			if State(st) == f {
 				// A tampered row is never acted on: no resend, no state
 				// change that would tag it again as if it were sound.
-				if err := s.verifyRow(ctx, tx, "messages", id); err != nil {
+				if err := s.checkTag("messages", id, rv, tag, fields); err != nil {
 					return fmt.Errorf("message %d: %s: %w", id, op, err)
 				}
-				if err := fn(tx, f, attempts); err != nil {
+				if err := fn(tx, f, int(attempts)); err != nil {
 					return err
 				}
 				return s.retag(ctx, tx, "messages", id)
