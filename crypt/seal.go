@@ -39,11 +39,20 @@ func (a AD) bytes(hdr []byte) []byte {
 	return b
 }
 
-// Sealed value layout: version (1 byte, 1), key generation (u32 BE), nonce
-// (24 bytes), ciphertext+tag. The header is authenticated too.
+// Sealed value layout: version (1 byte), key generation (u32 BE), nonce
+// (24 bytes), ciphertext+tag. The header is authenticated too, so a
+// value's version cannot be changed without the key.
+//
+// Version 1 seals the plaintext as it is. Version 2 (SealPadded) seals the
+// plaintext's length (u32 BE), the plaintext and zero bytes up to the next
+// multiple of PadStep, so that a ciphertext's length tells only which step
+// the value falls in. Open reads both.
 const (
-	sealVersion = 1
-	hdrLen      = 5
+	sealVersion       = 1
+	sealVersionPadded = 2
+	// PadStep is the step SealPadded pads to.
+	PadStep = 32
+	hdrLen  = 5
 	// Overhead is how many bytes Seal adds to a plaintext.
 	Overhead = hdrLen + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
 )
@@ -100,8 +109,28 @@ func (s *Sealer) Gen() uint32 { return s.gen }
 // Seal encrypts plain, bound to ad. A nil plain seals an empty value (Open
 // returns an empty, non-nil slice).
 func (s *Sealer) Seal(plain []byte, ad AD) []byte {
+	return s.sealHdr(plain, ad, sealVersion)
+}
+
+// SealPadded is Seal for a value whose length tells something (a text, a
+// phone number): its plaintext is padded to a multiple of PadStep first
+// (sealed format version 2), so that "STOP" and a reminder, or one
+// template and another of nearly the same length, seal to ciphertexts of
+// equal length.
+func (s *Sealer) SealPadded(plain []byte, ad AD) []byte {
+	n := 4 + len(plain)
+	n += (PadStep - n%PadStep) % PadStep
+	pt := make([]byte, 4, n)
+	binary.BigEndian.PutUint32(pt, uint32(len(plain)))
+	pt = append(pt, plain...)
+	pt = pt[:n] // zero padding
+	return s.sealHdr(pt, ad, sealVersionPadded)
+}
+
+// sealHdr seals plain with the given format version in the header.
+func (s *Sealer) sealHdr(plain []byte, ad AD, version byte) []byte {
 	out := make([]byte, hdrLen+chacha20poly1305.NonceSizeX, Overhead+len(plain))
-	out[0] = sealVersion
+	out[0] = version
 	binary.BigEndian.PutUint32(out[1:hdrLen], s.gen)
 	nonce := out[hdrLen:]
 	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
@@ -110,10 +139,10 @@ func (s *Sealer) Seal(plain []byte, ad AD) []byte {
 	return s.aead.Seal(out, nonce, plain, ad.bytes(out[:hdrLen]))
 }
 
-// Open decrypts a value made by Seal with the same ad. Any mismatch gives
-// ErrTampered.
+// Open decrypts a value made by Seal or SealPadded with the same ad (the
+// padding is removed). Any mismatch gives ErrTampered.
 func (s *Sealer) Open(sealed []byte, ad AD) ([]byte, error) {
-	if len(sealed) < Overhead || sealed[0] != sealVersion {
+	if len(sealed) < Overhead || (sealed[0] != sealVersion && sealed[0] != sealVersionPadded) {
 		return nil, ErrTampered
 	}
 	if g := binary.BigEndian.Uint32(sealed[1:hdrLen]); g != s.gen {
@@ -124,6 +153,18 @@ func (s *Sealer) Open(sealed []byte, ad AD) ([]byte, error) {
 	if err != nil {
 		return nil, ErrTampered
 	}
+	if sealed[0] == sealVersionPadded {
+		// The length is authenticated with the rest: a bad one means a
+		// bug or a key misuse, never a guess that passed.
+		if len(pt) < 4 || len(pt)%PadStep != 0 {
+			return nil, ErrTampered
+		}
+		n := binary.BigEndian.Uint32(pt)
+		if uint64(n) > uint64(len(pt)-4) {
+			return nil, ErrTampered
+		}
+		pt = pt[4 : 4+n]
+	}
 	if pt == nil {
 		pt = []byte{}
 	}
@@ -133,7 +174,7 @@ func (s *Sealer) Open(sealed []byte, ad AD) ([]byte, error) {
 // Generation returns the key generation stamped in a sealed value, or 0 if
 // the value is too short to be one.
 func Generation(sealed []byte) uint32 {
-	if len(sealed) < hdrLen || sealed[0] != sealVersion {
+	if len(sealed) < hdrLen || (sealed[0] != sealVersion && sealed[0] != sealVersionPadded) {
 		return 0
 	}
 	return binary.BigEndian.Uint32(sealed[1:hdrLen])

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
 
@@ -194,5 +195,51 @@ func TestIntegrityDigestCache(t *testing.T) {
 	}
 	if err := s.Cancel(ctx, m.ID); err != nil {
 		t.Fatalf("cancel (no opt-out check): %v", err)
+	}
+}
+
+// TestSealedLengthPadded: two texts (and two numbers) of different lengths
+// within one crypt.PadStep are stored as cells of equal length, so the file
+// does not tell a STOP from a reminder; a text sealed unpadded, as before
+// padding, still reads, and its message is still sent.
+func TestSealedLengthPadded(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	a := mustEnqueue(t, s, "+15551234567", "STOP")
+	b := mustEnqueue(t, s, "+447700900123", "Your appt is Tue 9:30") // 20 bytes, a longer number
+	db := raw(t, e.db)
+	length := func(id int64, col string) int {
+		var n int
+		if err := db.QueryRow("SELECT length("+col+") FROM messages WHERE id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, col := range []string{"text_sealed", "to_sealed"} {
+		if la, lb := length(a.ID, col), length(b.ID, col); la != lb {
+			t.Errorf("%s: %d and %d bytes", col, la, lb)
+		}
+	}
+	// An unpadded value from before: sealed with Seal and tagged as the
+	// store would have, by the store itself (Enqueue before padding).
+	c := mustEnqueue(t, s, "+15551234568", "an old text")
+	old := s.current().Seal([]byte("an old text"), crypt.AD{Table: "messages", Column: "text_sealed", RowID: c.ID})
+	if err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("UPDATE messages SET text_sealed = ? WHERE id = ?", old, c.ID); err != nil {
+			return err
+		}
+		return s.retag(ctx, tx, "messages", c.ID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if length(c.ID, "text_sealed") == length(a.ID, "text_sealed") {
+		t.Fatal("the old value should be unpadded (the test would prove nothing)")
+	}
+	got, err := s.Get(ctx, c.ID)
+	if err != nil || got.Text != "an old text" {
+		t.Fatalf("old unpadded text: %q %v", got.Text, err)
+	}
+	if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("findings: %+v %v", p, err)
 	}
 }

@@ -304,7 +304,7 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 					return err
 				}
 				sets = append(sets, c+" = ?")
-				uargs = append(uargs, cs.Seal([]byte(pt), crypt.AD{Table: table, Column: c, RowID: r.id}))
+				uargs = append(uargs, sealWith(cs, []byte(pt), table, c, r.id))
 				// Blind indexes follow the number they index.
 				switch table + "." + c {
 				case "messages.to_sealed":

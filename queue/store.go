@@ -685,7 +685,26 @@ func (s *Store) current() *crypt.Sealer {
 
 // seal seals v for table.column of row id under the current data key.
 func (s *Store) seal(v []byte, table, column string, id int64) []byte {
-	return s.current().Seal(v, crypt.AD{Table: table, Column: column, RowID: id})
+	return sealWith(s.current(), v, table, column, id)
+}
+
+// paddedColumns are the sealed cells whose length would tell something
+// about a patient (a STOP from a reminder, one template from another, a
+// number's country): they are sealed padded (crypt.SealPadded).
+var paddedColumns = map[string]bool{
+	"messages.to_sealed": true, "messages.text_sealed": true,
+	"inbound.from_sealed": true, "inbound.text_sealed": true, "inbound.raw_sealed": true, "inbound.decode_error_sealed": true,
+	"optouts.number_sealed": true, "templates.body_sealed": true, "users.name_sealed": true,
+}
+
+// sealWith seals v for table.column of row id with sl, padded when the
+// column is one of paddedColumns. Values sealed unpadded before still open.
+func sealWith(sl *crypt.Sealer, v []byte, table, column string, id int64) []byte {
+	ad := crypt.AD{Table: table, Column: column, RowID: id}
+	if paddedColumns[table+"."+column] {
+		return sl.SealPadded(v, ad)
+	}
+	return sl.Seal(v, ad)
 }
 
 // open opens a sealed value; a NULL (purged) value opens to "" with ok=false.
