@@ -18,7 +18,6 @@ import (
 	"syscall"
 
 	"github.com/clinicsms/smsd/modem"
-	"github.com/clinicsms/smsd/ops"
 )
 
 // command is one subcommand: its name, a one-line summary for the help text,
@@ -206,14 +205,4 @@ func parseWords(fs *flag.FlagSet, args []string) ([]string, error) {
 // what is wrong and shows the usage.
 func usageError(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
-}
-
-// describe gives an error from the service as the command line shows it:
-// the service's message, which says what is wrong and what to do.
-func describe(err error) error {
-	var e *ops.Error
-	if errors.As(err, &e) {
-		return errors.New(e.Message)
-	}
-	return err
 }
