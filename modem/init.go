@@ -74,7 +74,7 @@ func (m *Modem) openPort(path string) (serial.Port, error) {
 	p, err := serial.Open(path, &serial.Mode{BaudRate: m.cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
 	if err != nil {
 		return nil, &Error{Op: "open " + path, CMS: -1, CME: -1, Transient: true,
-			Err: fmt.Errorf("%w (is the modem plugged in? is the smsd user in group dialout?)", err)}
+			Err: fmt.Errorf("%w (is the modem plugged in? may this user open it? the package's udev rule gives known modems to group smsd-modem, the service's group; others stay in dialout)", err)}
 	}
 	// Some modems only talk with DTR up. A pty has no modem lines
 	// ("inappropriate ioctl for device"): that is "not supported here".
