@@ -132,11 +132,15 @@ func (m *Modem) deliverStoredParts(ctx context.Context, at *atEngine, a *pdu.Ass
 		delete(m.partsHeld, i)
 	}
 	if m.cfg.OnInbound == nil {
+		m.reasm.Reopen(a)
 		m.log.Warn("modem: inbound message received but no handler configured; its parts stay in the store")
 		return
 	}
 	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing}
 	if err := m.cfg.OnInbound(ctx, in); err != nil {
+		// Any parts still on the SIM are read again by the next sweep, maybe
+		// before the store is: they must not pass for late duplicates.
+		m.reasm.Reopen(a)
 		m.log.Warn("modem: inbound handler failed; the parts stay in the store and are handed on again at the next health check", "parts", a.Parts, "err", err)
 		m.partsStale = true
 		return

@@ -147,3 +147,38 @@ func TestPartsSaveFailsKeepsSIM(t *testing.T) {
 	}
 	waitFor(t, "SIM and store emptied", func() bool { return r.emu.Stored() == 0 && parts.len() == 0 })
 }
+
+// TestHandlerFailsMultipartOnSIM: the parts of a message could not be
+// saved (they wait on the SIM), and the handler fails once for the whole
+// message. The next sweep reads the parts again: they are the message
+// again, not late duplicates of one handed on, so nothing is deleted
+// before the handler took it. Without a PartStore it is the same.
+func TestHandlerFailsMultipartOnSIM(t *testing.T) {
+	for _, withStore := range []bool{true, false} {
+		name := "without PartStore"
+		if withStore {
+			name = "PartStore refuses the parts"
+		}
+		t.Run(name, func(t *testing.T) {
+			parts := newMemParts()
+			parts.failNew = 2 // both parts stay on the SIM
+			r := newRig(t, func(c *Config) {
+				if withStore {
+					c.Parts = parts
+				}
+			})
+			r.sink.failNext = 1
+			r.run(t)
+			r.ready(t)
+			injectPart(t, r, "+15552000004", "Cancel my ", 6, 2, 1)
+			injectPart(t, r, "+15552000004", "visit", 6, 2, 2)
+			r.sink.wait(t, "the message handed on after the handler failed once", func() bool {
+				return len(r.sink.inbound) == 1 && r.sink.failNext == 0
+			})
+			if in := r.sink.inbound[0]; in.Text != "Cancel my visit" || in.Parts != 2 || len(in.Missing) != 0 {
+				t.Errorf("handed on %+v", in)
+			}
+			waitFor(t, "SIM and store emptied", func() bool { return r.emu.Stored() == 0 && parts.len() == 0 })
+		})
+	}
+}

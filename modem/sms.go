@@ -266,6 +266,7 @@ func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assem
 		}
 	}
 	if m.cfg.OnInbound == nil {
+		m.reasm.Reopen(a)
 		m.log.Warn("modem: inbound message received but no handler configured; left on the SIM")
 		return
 	}
@@ -275,6 +276,10 @@ func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assem
 			m.log.Error("modem: inbound handler failed for a message routed directly (+CMT); it is lost", "from", mask.Log(in.From), "err", err)
 			return
 		}
+		// The sweep reads the parts again: they must make the message
+		// again, not pass for late duplicates of one handed on (which
+		// would be deleted from the SIM unread).
+		m.reasm.Reopen(a)
 		m.log.Warn("modem: inbound handler failed; kept on the SIM for the next sweep", "from", mask.Log(in.From), "err", err)
 		return
 	}

@@ -68,6 +68,8 @@ type Assembled struct {
 	// duplicates included, in arrival order), so that the caller can delete
 	// them from modem storage once the message is stored.
 	Keys []any
+
+	key reassemblyKey // where Add filed it: Reopen forgets it by this
 }
 
 type reassemblyKey struct {
@@ -137,7 +139,21 @@ func (r *Reassembler) Add(d *Deliver, key any, now time.Time) (*Assembled, bool)
 		r.done = make(map[reassemblyKey]*completed)
 	}
 	r.done[k] = &completed{at: now, parts: p.parts}
-	return p.assemble(), true
+	a := p.assemble()
+	a.key = k
+	return a, true
+}
+
+// Reopen forgets that a was handed out, for a caller that could not store
+// it (its handler failed) and keeps its parts to offer them again: without
+// Reopen the parts offered again would be taken for late duplicates of a
+// message already handed on, handed out by Discarded and deleted, and the
+// message lost. Call it before any other Add. An incomplete message
+// (Expire) was never remembered and needs no Reopen.
+func (r *Reassembler) Reopen(a *Assembled) {
+	if a != nil && a.Parts > 1 && len(a.Missing) == 0 {
+		delete(r.done, a.key)
+	}
 }
 
 // samePart reports whether b is a copy of the part a: a network repeating a

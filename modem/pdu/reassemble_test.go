@@ -145,3 +145,32 @@ func TestReassemblerLateDuplicates(t *testing.T) {
 		})
 	}
 }
+
+// TestReassemblerReopen: a message whose handler failed is reopened; its
+// parts offered again make it again instead of going to Discarded.
+func TestReassemblerReopen(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	part := func(seq int, text string) *Deliver {
+		return &Deliver{From: Address{Number: "+15551234567", TON: TONInternational}, Timestamp: t0, Text: text, Concat: &Concat{Ref: 9, Total: 2, Seq: seq}}
+	}
+	for _, reopen := range []bool{false, true} {
+		r := Reassembler{Timeout: time.Hour}
+		r.Add(part(1, "a"), 1, t0)
+		a, ok := r.Add(part(2, "b"), 2, t0)
+		if !ok || a.Text != "ab" {
+			t.Fatalf("first assembly: %+v %v", a, ok)
+		}
+		if reopen {
+			r.Reopen(a)
+		}
+		r.Add(part(1, "a"), 1, t0.Add(time.Minute))
+		again, ok := r.Add(part(2, "b"), 2, t0.Add(time.Minute))
+		discarded := r.Discarded()
+		if reopen && (!ok || again.Text != "ab" || !slices.Equal(again.Keys, []any{1, 2}) || len(discarded) != 0) {
+			t.Errorf("reopened: got %+v %v, discarded %v; want \"ab\" again", again, ok, discarded)
+		}
+		if !reopen && (ok || !slices.Equal(discarded, []any{1, 2})) {
+			t.Errorf("not reopened: got %+v %v, discarded %v; want both parts discarded", again, ok, discarded)
+		}
+	}
+}
