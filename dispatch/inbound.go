@@ -123,13 +123,15 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 		}
 	}
 
-	stored, err := l.d.store.AddInbound(ctx, queue.Inbound{
+	// Joined from parts kept in the store: the message and the deletion
+	// of its parts commit together.
+	stored, err := l.d.store.AddInboundFromParts(ctx, queue.Inbound{
 		From:       in.From,
 		Text:       in.Text,
 		ReceivedAt: l.d.now(),
 		SentAt:     in.SentAt,
 		Incomplete: len(in.Missing) > 0,
-	})
+	}, in.PartIDs)
 	if err != nil {
 		return fmt.Errorf("storing an inbound message: %w", err)
 	}

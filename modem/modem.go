@@ -64,6 +64,14 @@ type Inbound struct {
 	Missing   []int  // parts that never came (timed out); Text has the rest
 	Raw       []byte // set when the PDU could not be decoded (DecodeErr != nil)
 	DecodeErr error
+	// PartIDs are the PartStore ids of the parts the message was joined
+	// from (23.040 9.2.3.24.1), nil when none was kept there. A handler
+	// whose store holds the parts too deletes them in the transaction that
+	// stores the message (queue.Store.AddInboundFromParts), so that no
+	// crash leaves the message stored and its parts waiting to be handed
+	// on again. The modem calls DeleteParts for them after the handler
+	// returned nil all the same (ids already gone are no error).
+	PartIDs []int64
 }
 
 // StatusReport is a delivery report for one sent part, matched by TP-MR.

@@ -136,7 +136,7 @@ func (m *Modem) deliverStoredParts(ctx context.Context, at *atEngine, a *pdu.Ass
 		m.log.Warn("modem: inbound message received but no handler configured; its parts stay in the store")
 		return
 	}
-	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing}
+	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing, PartIDs: ids}
 	if err := m.cfg.OnInbound(ctx, in); err != nil {
 		// Any parts still on the SIM are read again by the next sweep, maybe
 		// before the store is: they must not pass for late duplicates.

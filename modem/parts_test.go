@@ -124,7 +124,7 @@ func TestPartsSurviveRestart(t *testing.T) {
 			r2.ready(t)
 			injectPart(t, r2, "+15552000002", "late", 77, 2, 2)
 			r2.sink.wait(t, "the message handed on", func() bool { return len(r2.sink.inbound) == 1 })
-			if in := r2.sink.inbound[0]; in.Text != "Running late" || in.Parts != 2 || len(in.Missing) != 0 {
+			if in := r2.sink.inbound[0]; in.Text != "Running late" || in.Parts != 2 || len(in.Missing) != 0 || len(in.PartIDs) != 2 {
 				t.Errorf("handed on %+v", in)
 			}
 			waitFor(t, "parts deleted from the store and the SIM", func() bool { return parts.len() == 0 && r.emu.Stored() == 0 })

@@ -32,55 +32,29 @@ type Inbound struct {
 // the modem hands it over a second time when smsd died before deleting it
 // from the SIM — returns the stored one and adds nothing.
 func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
+	return s.AddInboundFromParts(ctx, in, nil)
+}
+
+// AddInboundFromParts is AddInbound for a message reassembled from parts
+// kept in inbound_parts (23.040 9.2.3.24.1): the message is stored and the
+// parts partIDs deleted in one transaction, so that no crash can leave the
+// message stored with its parts still waiting (handed on again after a
+// restart), nor the parts gone without the message. A message already
+// stored (an earlier run stored it, then died) still has its parts
+// deleted. Ids already gone are no error.
+func (s *Store) AddInboundFromParts(ctx context.Context, in Inbound, partIDs []int64) (Inbound, error) {
 	from, _ := NormalizeSender(in.From, s.opt.DefaultRegion)
 	in.From = from
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = s.now()
 	}
-	dup := false
+	var dup bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		dedupes := s.inboundDedupe(in)
-		q, args := inList("SELECT "+inboundCols+" FROM inbound WHERE dedupe_index IN ", dedupes)
-		old, err := s.scanInbound(tx.QueryRowContext(ctx, q, args...))
-		if err == nil {
-			in, dup = old, true
-			return nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
+		var err error
+		if in, dup, err = s.addInboundTx(ctx, tx, in); err != nil {
 			return err
 		}
-		id, err := nextID(ctx, tx, "inbound")
-		if err != nil {
-			return err
-		}
-		in.ID = id
-		idx := s.indexes(from)
-		q, args = inList(`SELECT id FROM messages WHERE to_index IN `, idx)
-		q += ` AND state IN ('sending','sent','delivered','undelivered','uncertain') AND created_at <= ? ORDER BY updated_at DESC, id DESC LIMIT 1`
-		var reply int64
-		switch err := tx.QueryRowContext(ctx, q, append(args, ms(in.ReceivedAt))...).Scan(&reply); {
-		case err == nil:
-			in.ReplyTo = reply
-		case errors.Is(err, sql.ErrNoRows):
-			in.ReplyTo = 0
-		default:
-			return err
-		}
-		var replyTo any
-		if in.ReplyTo != 0 {
-			replyTo = in.ReplyTo
-		}
-		var raw, decErr []byte
-		if in.Raw != nil {
-			raw = s.seal(in.Raw, "inbound", "raw_sealed", id)
-		}
-		if in.DecodeError != "" {
-			decErr = s.seal([]byte(in.DecodeError), "inbound", "decode_error_sealed", id)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO inbound (id, from_sealed, from_index, text_sealed, raw_sealed, decode_error_sealed,
-			received_at, sent_at, reply_to, incomplete, dedupe_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, s.seal([]byte(from), "inbound", "from_sealed", id), idx[0], s.seal([]byte(in.Text), "inbound", "text_sealed", id),
-			raw, decErr, ms(in.ReceivedAt), ms(in.SentAt), replyTo, in.Incomplete, dedupes[0])
-		return err
+		return deletePartsTx(ctx, tx, partIDs)
 	})
 	if err != nil {
 		return Inbound{}, err
@@ -91,6 +65,53 @@ func (s *Store) AddInbound(ctx context.Context, in Inbound) (Inbound, error) {
 	}
 	in.ReceivedAt, in.SentAt = fromMS(ms(in.ReceivedAt)), fromMS(ms(in.SentAt))
 	return in, nil
+}
+
+// addInboundTx stores in (its From normalised, ReceivedAt set) in tx, or
+// finds it stored already (dup).
+func (s *Store) addInboundTx(ctx context.Context, tx *sql.Tx, in Inbound) (_ Inbound, dup bool, err error) {
+	from := in.From
+	dedupes := s.inboundDedupe(in)
+	q, args := inList("SELECT "+inboundCols+" FROM inbound WHERE dedupe_index IN ", dedupes)
+	old, err := s.scanInbound(tx.QueryRowContext(ctx, q, args...))
+	if err == nil {
+		return old, true, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return in, false, err
+	}
+	id, err := nextID(ctx, tx, "inbound")
+	if err != nil {
+		return in, false, err
+	}
+	in.ID = id
+	idx := s.indexes(from)
+	q, args = inList(`SELECT id FROM messages WHERE to_index IN `, idx)
+	q += ` AND state IN ('sending','sent','delivered','undelivered','uncertain') AND created_at <= ? ORDER BY updated_at DESC, id DESC LIMIT 1`
+	var reply int64
+	switch err := tx.QueryRowContext(ctx, q, append(args, ms(in.ReceivedAt))...).Scan(&reply); {
+	case err == nil:
+		in.ReplyTo = reply
+	case errors.Is(err, sql.ErrNoRows):
+		in.ReplyTo = 0
+	default:
+		return in, false, err
+	}
+	var replyTo any
+	if in.ReplyTo != 0 {
+		replyTo = in.ReplyTo
+	}
+	var raw, decErr []byte
+	if in.Raw != nil {
+		raw = s.seal(in.Raw, "inbound", "raw_sealed", id)
+	}
+	if in.DecodeError != "" {
+		decErr = s.seal([]byte(in.DecodeError), "inbound", "decode_error_sealed", id)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO inbound (id, from_sealed, from_index, text_sealed, raw_sealed, decode_error_sealed,
+		received_at, sent_at, reply_to, incomplete, dedupe_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, s.seal([]byte(from), "inbound", "from_sealed", id), idx[0], s.seal([]byte(in.Text), "inbound", "text_sealed", id),
+		raw, decErr, ms(in.ReceivedAt), ms(in.SentAt), replyTo, in.Incomplete, dedupes[0])
+	return in, false, err
 }
 
 const inboundCols = `id, from_sealed, text_sealed, raw_sealed, decode_error_sealed, received_at, sent_at, COALESCE(reply_to, 0), incomplete, purged_at`

@@ -17,9 +17,9 @@ import (
 //
 // The modem saves each part as it arrives (AddPart) and only then deletes
 // it from the SIM or acknowledges it; the reassembly reads the parts back
-// (Parts) after a restart; once the message was stored by AddInbound, its
-// parts are deleted (DeleteParts). AddInbound recognises a message handed
-// over again, so a crash between the two stores it once.
+// (Parts) after a restart; AddInboundFromParts stores the message and
+// deletes its parts in one transaction (DeleteParts is for parts that need
+// no message: late duplicates, undecodable ones).
 
 // partsMigration is the schema step that creates inbound_parts: the sealed
 // TPDU of each part, the modem (of a pool) that received it, a blind index
@@ -116,16 +116,22 @@ func (s *Store) DeleteParts(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return deletePartsTx(ctx, tx, ids) }); err != nil {
+		return fmt.Errorf("delete inbound parts: %w", err)
+	}
+	return nil
+}
+
+// deletePartsTx deletes the parts ids in tx.
+func deletePartsTx(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	q := "DELETE FROM inbound_parts WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	if err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
-	}); err != nil {
-		return fmt.Errorf("delete inbound parts: %w", err)
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }

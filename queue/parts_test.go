@@ -85,3 +85,68 @@ func TestInboundParts(t *testing.T) {
 		t.Error("an empty part was stored")
 	}
 }
+
+// TestAddInboundFromPartsOneTransaction: the reassembled message and the
+// deletion of its parts commit together. A failure at the deletion (what a
+// crash between two transactions would have left: the message stored and
+// its parts still waiting, handed on again after a restart) leaves
+// neither change; the retry stores the message once and the parts are
+// gone. A message stored before (an older run) still has its parts
+// deleted, and is not stored twice.
+func TestAddInboundFromPartsOneTransaction(t *testing.T) {
+	e, s := openEnv(t)
+	ctx := context.Background()
+	g := s.PartGroup("+15550001234", 1, 3, 2)
+	var ids []int64
+	for i := range 2 {
+		id, err := s.AddPart(ctx, "m1", g, []byte{byte(i + 1)}, e.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	count := func(table string) int {
+		var n int
+		if err := s.w.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	in := Inbound{From: "+15550001234", Text: "Cancel my visit", SentAt: e.clk.Now()}
+
+	if _, err := s.w.Exec("CREATE TRIGGER crash_between BEFORE DELETE ON inbound_parts BEGIN SELECT RAISE(ABORT, 'crash between'); END"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddInboundFromParts(ctx, in, ids); err == nil {
+		t.Fatal("AddInboundFromParts succeeded though deleting the parts failed")
+	}
+	if n, p := count("inbound"), count("inbound_parts"); n != 0 || p != 2 {
+		t.Fatalf("after a failed deletion: %d inbound rows, %d parts; want 0 and 2 (nothing committed)", n, p)
+	}
+	if _, err := s.w.Exec("DROP TRIGGER crash_between"); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.AddInboundFromParts(ctx, in, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, p := count("inbound"), count("inbound_parts"); n != 1 || p != 0 {
+		t.Fatalf("after the retry: %d inbound rows, %d parts; want 1 and 0", n, p)
+	}
+	if got, err := s.GetInbound(ctx, stored.ID); err != nil || got.Text != in.Text {
+		t.Fatalf("stored %+v, %v", got, err)
+	}
+
+	// Left by an older run: the message stored, its parts not deleted.
+	id3, err := s.AddPart(ctx, "m1", g, []byte{3}, e.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.AddInboundFromParts(ctx, in, []int64{id3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != stored.ID || count("inbound") != 1 || count("inbound_parts") != 0 {
+		t.Fatalf("message stored again as %d (first %d), %d rows, %d parts", again.ID, stored.ID, count("inbound"), count("inbound_parts"))
+	}
+}
