@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -52,7 +53,7 @@ type rig struct {
 	conf    string
 	emu     *emulator.Emulator
 	serve   *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *testutil.Buffer
 	exited  chan error
 	env     []string
 	serveNo int
@@ -134,7 +135,7 @@ func (r *rig) run(args ...string) string {
 func (r *rig) start() {
 	r.t.Helper()
 	r.serveNo++
-	r.logs = &bytes.Buffer{}
+	r.logs = &testutil.Buffer{}
 	c := exec.Command(smsdBin, "serve", "-config", r.conf, "-data-dir", r.data)
 	c.Stderr = r.logs
 	c.Env = append(os.Environ(), r.env...)
