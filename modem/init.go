@@ -133,9 +133,9 @@ func (m *Modem) probe(ctx context.Context, p io.ReadWriteCloser) bool {
 // prompt, echo off (ITU-T V.250 ATE0), +CME ERROR codes (3GPP TS 27.007
 // AT+CMEE=1), the SIM PIN entered at most once (AT+CPIN, see unlockSIM), PDU
 // mode, a service centre check, one message storage for everything, and
-// new-message and status-report indications (3GPP TS 27.005 AT+CMGF=0,
-// AT+CSCA?, AT+CPMS, AT+CNMI); then the modem's identity and a first health
-// check.
+// the routing of new messages and status reports (3GPP TS 27.005 AT+CMGF=0,
+// AT+CSCA?, AT+CPMS, AT+CSMS, AT+CNMI; see initRouting); then the modem's
+// identity and a first health check.
 func (m *Modem) initModem(ctx context.Context, at *atEngine) error {
 	t := m.cfg.CommandTimeout
 	// A previous life may have died in the "> " prompt: ESC leaves it. Let
@@ -182,17 +182,11 @@ func (m *Modem) initModem(ctx context.Context, at *atEngine) error {
 	if _, err := at.Command(ctx, `AT+CPMS="SM","SM","SM"`, t); err != nil && at.Err() == nil {
 		m.log.Debug("modem: AT+CPMS=SM refused; using the modem's default storage", "err", err)
 	}
-	// New messages stored with +CMTI; status reports routed directly (+CDS).
-	if _, err := at.Command(ctx, "AT+CNMI=2,1,0,1,0", t); err != nil {
-		if at.Err() != nil {
-			return at.Err()
-		}
-		if _, err := at.Command(ctx, "AT+CNMI=1,1,0,1,0", t); err != nil {
-			if at.Err() != nil {
-				return at.Err()
-			}
-			m.log.Warn("modem: new-message indications (AT+CNMI) refused; relying on the storage sweep every health interval", "err", err)
-		}
+	// New messages routed directly and acknowledged (AT+CSMS=1, +CMT,
+	// AT+CNMA) where the modem can, else stored with +CMTI; status reports
+	// routed directly (+CDS). See routing.go.
+	if err := m.initRouting(ctx, at); err != nil {
+		return err
 	}
 	m.identify(ctx, at)
 	m.checkHealth(ctx, at)

@@ -43,14 +43,19 @@ type Config struct {
 	// Default 1h.
 	PartsTimeout time.Duration
 	// Parts, if set, keeps those parts off the SIM while they wait (see
-	// PartStore); nil leaves them on the SIM.
+	// PartStore); nil leaves them on the SIM. With Parts set, new messages
+	// are routed directly and acknowledged where the modem supports it
+	// (routing.go); without, they are stored on the SIM.
 	Parts  PartStore
 	Logger *slog.Logger
 	// Called from the modem's goroutine; the modem deletes the message from
 	// modem storage (AT+CMGD) only after the handler returned nil, so nothing is
 	// dropped if the daemon dies in between. Handlers must be quick and durable.
 	// A message whose handler failed stays on the SIM and is offered again at
-	// the next storage sweep (HealthInterval) or restart: at least once.
+	// the next storage sweep (HealthInterval) or restart; routed directly
+	// under AT+CSMS=1 it is acknowledged (AT+CNMA) only after the handler
+	// returned nil, else refused (AT+CNMA=2) so that the network delivers it
+	// again (27.005 §3.4.4): at least once.
 	OnInbound      func(ctx context.Context, in Inbound) error
 	OnStatusReport func(ctx context.Context, sr StatusReport) error
 }
@@ -131,6 +136,11 @@ type Modem struct {
 	// it must be read again (a handler failed). Only Run's goroutine
 	// touches them.
 	partsLoaded, partsStale bool
+	// ack says the session runs under AT+CSMS=1: each +CMT and +CDS is
+	// answered with AT+CNMA; cnmi is the AT+CNMI the modem took, set again
+	// at each health check (routing.go). Only Run's goroutine touches them.
+	ack  bool
+	cnmi string
 
 	running atomic.Bool
 	closeCh chan struct{}
@@ -419,6 +429,7 @@ func (m *Modem) session(ctx context.Context) (wasReady bool, err error) {
 			}
 		case <-health.C:
 			m.checkHealth(ctx, at)
+			m.reassertRouting(ctx, at)
 			m.loadParts(ctx, at)
 			if err := m.sweep(ctx, at); err != nil && at.Err() != nil {
 				return true, err

@@ -87,8 +87,18 @@ type rig struct {
 // changes the config before New; the modem is not run (call run).
 func newRig(t testing.TB, adjust func(*Config)) *rig {
 	t.Helper()
+	return newRigEmu(t, nil, adjust)
+}
+
+// newRigEmu is newRig with adjustEmu changing the emulator's config.
+func newRigEmu(t testing.TB, adjustEmu func(*emulator.Config), adjust func(*Config)) *rig {
+	t.Helper()
 	link := filepath.Join(t.TempDir(), "ttySIM0")
-	emu, err := emulator.Start(emulator.Config{Link: link, Logger: testutil.Logger(nil), StatusReportDelay: 10 * time.Millisecond})
+	ecfg := emulator.Config{Link: link, Logger: testutil.Logger(nil), StatusReportDelay: 10 * time.Millisecond}
+	if adjustEmu != nil {
+		adjustEmu(&ecfg)
+	}
+	emu, err := emulator.Start(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

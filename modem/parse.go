@@ -462,3 +462,19 @@ func ParseQPINC(lines []string) (int, error) {
 	}
 	return 0, fmt.Errorf("+QPINC: \"SC\" line missing from the answer")
 }
+
+// ParseCSMS parses the answer to AT+CSMS=<service>, "+CSMS: <mt>,<mo>,<bm>"
+// (27.005 §3.2.1), and returns <mt>: 1 when the modem supports
+// mobile-terminated messages under that service.
+func ParseCSMS(lines []string) (mt int, err error) {
+	for _, l := range lines {
+		if rest, ok := afterPrefix(l, "+CSMS:"); ok {
+			mt, err := strconv.Atoi(strings.TrimSpace(splitParams(rest)[0]))
+			if err != nil {
+				return 0, fmt.Errorf("+CSMS: bad <mt>: %w", err)
+			}
+			return mt, nil
+		}
+	}
+	return 0, fmt.Errorf("+CSMS line missing from the answer")
+}

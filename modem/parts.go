@@ -50,32 +50,33 @@ type SavedPart struct {
 type partKey int64
 
 // keepPart saves a part of a concatenated message in the PartStore,
-// deletes it from the SIM, and reassembles it. It returns false when the
-// message is not such a part, no PartStore is set, or saving failed: the
-// caller then handles it as before (kept on the SIM).
-func (m *Modem) keepPart(ctx context.Context, at *atEngine, keys []int, d *pdu.Deliver, tpdu []byte) bool {
+// deletes it from the SIM, and reassembles it. kept is false when the
+// message is not such a part, no PartStore is set, or saving failed (then
+// err says why): the caller then handles it as before (kept on the SIM),
+// or, routed directly, refuses it so that the network delivers it again.
+func (m *Modem) keepPart(ctx context.Context, at *atEngine, keys []int, d *pdu.Deliver, tpdu []byte) (kept bool, err error) {
 	c := d.Concat
 	if m.cfg.Parts == nil || c == nil || c.Total <= 1 || c.Seq < 1 || c.Seq > c.Total {
-		return false
+		return false, nil
 	}
 	if len(keys) == 1 && m.partsHeld[keys[0]] {
-		return false // held on the SIM since a save failed: seen again by a sweep
+		return false, nil // held on the SIM since a save failed: seen again by a sweep
 	}
 	now := time.Now()
 	id, err := m.cfg.Parts.SavePart(ctx, Part{From: d.From.Number, TON: d.From.TON, Ref: c.Ref, Total: c.Total, Seq: c.Seq,
 		TPDU: append([]byte(nil), tpdu...), ReceivedAt: now})
 	if err != nil {
-		m.log.Warn("modem: saving a part of a concatenated message failed; it waits on the SIM instead", "part", c.Seq, "parts", c.Total, "err", err)
-		return false
+		m.log.Warn("modem: saving a part of a concatenated message failed; it waits on the SIM instead, or is refused to the network when routed directly", "part", c.Seq, "parts", c.Total, "err", err)
+		return false, err
 	}
 	m.deleteStored(ctx, at, keys)
 	a, ok := m.reasm.Add(d, partKey(id), now)
 	if !ok {
 		m.dropDiscarded(ctx, at)
-		return true
+		return true, nil
 	}
 	m.deliverAssembled(ctx, at, a)
-	return true
+	return true, nil
 }
 
 // dropDiscarded deletes the late duplicates the Reassembler dropped, from

@@ -77,22 +77,38 @@ func injectPart(t *testing.T, r *rig, from, text string, ref uint16, total, seq 
 // they come, so the STOP is handed on at once; without one the SIM stays
 // full and the network holds the STOP back (the emulator models 24.011
 // memory capacity exceeded) until the parts time out.
+//
+// Both routings: stored (+CMTI; the modem refuses AT+CSMS=1) and direct
+// with acknowledgement (+CMT, AT+CNMA), where the parts never reach the
+// SIM.
 func TestPartsFloodDoesNotHideStop(t *testing.T) {
-	parts := newMemParts()
-	r := startRig(t, func(c *Config) { c.Parts = parts })
-	for ref := 1; ref <= 30; ref++ {
-		injectPart(t, r, "+15550009999", "orphan", uint16(ref), 2, 1)
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stored", true: "direct"}[direct], func(t *testing.T) {
+			parts := newMemParts()
+			r := newRig(t, func(c *Config) { c.Parts = parts })
+			if !direct {
+				r.emu.Refuse("+CSMS")
+			}
+			r.run(t)
+			r.ready(t)
+			for ref := 1; ref <= 30; ref++ {
+				injectPart(t, r, "+15550009999", "orphan", uint16(ref), 2, 1)
+			}
+			if err := r.emu.Inject("+15552000001", "STOP"); err != nil {
+				t.Fatal(err)
+			}
+			r.sink.wait(t, "the STOP handed on", func() bool { return len(r.sink.inbound) == 1 })
+			if in := r.sink.inbound[0]; in.From != "+15552000001" || in.Text != "STOP" {
+				t.Errorf("handed on %+v, want the STOP", in)
+			}
+			waitFor(t, "the SIM emptied and the parts stored", func() bool {
+				return r.emu.Stored() == 0 && r.emu.Held() == 0 && parts.len() == 30
+			})
+			if n := countCommands(r.emu, "AT+CNMA"); direct != (n >= 31) {
+				t.Errorf("%d acknowledgements (AT+CNMA) for 31 messages, routed directly %v", n, direct)
+			}
+		})
 	}
-	if err := r.emu.Inject("+15552000001", "STOP"); err != nil {
-		t.Fatal(err)
-	}
-	r.sink.wait(t, "the STOP handed on", func() bool { return len(r.sink.inbound) == 1 })
-	if in := r.sink.inbound[0]; in.From != "+15552000001" || in.Text != "STOP" {
-		t.Errorf("handed on %+v, want the STOP", in)
-	}
-	waitFor(t, "the SIM emptied and the parts stored", func() bool {
-		return r.emu.Stored() == 0 && r.emu.Held() == 0 && parts.len() == 30
-	})
 }
 
 // TestPartsSurviveRestart: a first part saved before a restart and its
@@ -133,11 +149,15 @@ func TestPartsSurviveRestart(t *testing.T) {
 }
 
 // TestPartsSaveFailsKeepsSIM: when the store cannot take a part, it waits
-// on the SIM as without a PartStore, and the message still completes.
+// on the SIM as without a PartStore, and the message still completes. The
+// modem stores new messages (+CMTI): it refuses AT+CSMS=1.
 func TestPartsSaveFailsKeepsSIM(t *testing.T) {
 	parts := newMemParts()
 	parts.failNew = 1
-	r := startRig(t, func(c *Config) { c.Parts = parts })
+	r := newRig(t, func(c *Config) { c.Parts = parts })
+	r.emu.Refuse("+CSMS")
+	r.run(t)
+	r.ready(t)
 	injectPart(t, r, "+15552000003", "a", 5, 2, 1)
 	waitFor(t, "part 1 on the SIM", func() bool { return r.emu.Stored() == 1 && parts.len() == 0 })
 	injectPart(t, r, "+15552000003", "b", 5, 2, 2)
@@ -167,6 +187,7 @@ func TestHandlerFailsMultipartOnSIM(t *testing.T) {
 					c.Parts = parts
 				}
 			})
+			r.emu.Refuse("+CSMS") // stored with +CMTI, not routed directly
 			r.sink.failNext = 1
 			r.run(t)
 			r.ready(t)

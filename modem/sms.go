@@ -110,10 +110,11 @@ func (m *Modem) handleURC(ctx context.Context, at *atEngine, u URC) {
 		}
 		if err != nil {
 			// Routed directly, not stored: hand on what we have, undecoded.
-			m.deliverRaw(ctx, at, nil, []byte(u.PDU), fmt.Errorf("%s: %w", strings.SplitN(u.Line, ":", 2)[0], err))
+			taken := m.deliverRaw(ctx, at, nil, []byte(u.PDU), fmt.Errorf("%s: %w", strings.SplitN(u.Line, ":", 2)[0], err))
+			m.acknowledge(ctx, at, taken)
 			return
 		}
-		m.handleTPDU(ctx, at, nil, b, tpdu)
+		m.acknowledge(ctx, at, m.handleTPDU(ctx, at, nil, b, tpdu))
 	case strings.HasPrefix(u.Line, "+CREG:"):
 		if r, err := ParseCREG(u.Line, false); err == nil {
 			m.setRegistration(r)
@@ -186,12 +187,16 @@ func (m *Modem) handleStoredMessage(ctx context.Context, at *atEngine, idx int, 
 }
 
 // handleTPDU decodes a mobile-terminated TPDU and hands it on. keys are the
-// storage indexes to delete once the handler took it (nil: not stored).
-func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, tpdu []byte) {
+// storage indexes to delete once the handler took it (nil: not stored,
+// routed directly). It returns whether the message was taken: handed on,
+// its part saved in the PartStore (or, without one, held in memory), or
+// recognised as a copy of one handed on. A message routed directly that
+// was not taken is refused (AT+CNMA=2) where acknowledged, so that the
+// network delivers it again.
+func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, tpdu []byte) bool {
 	msg, err := pdu.Decode(tpdu)
 	if err != nil {
-		m.deliverRaw(ctx, at, keys, raw, err)
-		return
+		return m.deliverRaw(ctx, at, keys, raw, err)
 	}
 	switch v := msg.(type) {
 	case *pdu.Deliver:
@@ -200,10 +205,15 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 			key = keys[0]
 		}
 		if key != nil && m.partsHeld[key.(int)] {
-			return // already waiting for its other parts (seen again by a sweep)
+			return true // already waiting for its other parts (seen again by a sweep)
 		}
-		if m.keepPart(ctx, at, keys, v, tpdu) {
-			return // saved in the PartStore and deleted from the SIM
+		switch kept, err := m.keepPart(ctx, at, keys, v, tpdu); {
+		case kept:
+			return true // saved in the PartStore and deleted from the SIM
+		case err != nil && keys == nil:
+			// Routed directly: no copy on the SIM to wait on. Refused,
+			// the network keeps it and delivers it again.
+			return false
 		}
 		a, ok := m.reasm.Add(v, key, time.Now())
 		if !ok {
@@ -218,41 +228,47 @@ func (m *Modem) handleTPDU(ctx context.Context, at *atEngine, keys []int, raw, t
 				}
 				m.log.Info("modem: late duplicate of a part already delivered; deleted from the SIM", "parts", len(idx))
 				m.deleteStored(ctx, at, idx)
-				return
+				return true
 			}
 			if key != nil {
 				m.partsHeld[key.(int)] = true
 			}
-			return
+			return true
 		}
-		m.deliverAssembled(ctx, at, a)
+		return m.deliverAssembled(ctx, at, a)
 	case *pdu.StatusReport:
 		if m.cfg.OnStatusReport == nil {
 			m.deleteStored(ctx, at, keys)
-			return
+			return true
 		}
 		sr := StatusReport{MR: int(v.MR), Recipient: v.Recipient.Number, Outcome: v.Outcome, Status: v.Status, Discharge: v.Discharge}
 		if err := m.cfg.OnStatusReport(ctx, sr); err != nil {
-			if keys == nil {
+			switch {
+			case keys == nil && m.ack:
+				m.log.Warn("modem: status report handler failed; refused (AT+CNMA=2), the network delivers it again", "mr", sr.MR, "err", err)
+			case keys == nil:
 				// +CDS is routed, not stored (27.005 §3.4.1): there is no copy left.
 				m.log.Error("modem: status report handler failed; the report was routed directly and is lost", "mr", sr.MR, "err", err)
-				return
+			default:
+				m.log.Warn("modem: status report handler failed; kept on the SIM for the next sweep", "mr", sr.MR, "err", err)
 			}
-			m.log.Warn("modem: status report handler failed; kept on the SIM for the next sweep", "mr", sr.MR, "err", err)
-			return
+			return false
 		}
 		m.deleteStored(ctx, at, keys)
+		return true
 	default:
-		m.deliverRaw(ctx, at, keys, raw, fmt.Errorf("unexpected message type %T", msg))
+		return m.deliverRaw(ctx, at, keys, raw, fmt.Errorf("unexpected message type %T", msg))
 	}
 }
 
 // deliverAssembled hands a complete (or expired) inbound message on, then
-// deletes its parts from storage.
-func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assembled) {
+// deletes its parts from storage. It returns whether the message was
+// taken (see handleTPDU): a message with parts in the PartStore always
+// is, those parts being stored.
+func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assembled) bool {
 	if hasStoredParts(a) {
 		m.deliverStoredParts(ctx, at, a)
-		return
+		return true
 	}
 	// Keys can repeat (a part seen twice); delete each index once, since a
 	// second AT+CMGD could hit a new message stored there meanwhile.
@@ -268,36 +284,43 @@ func (m *Modem) deliverAssembled(ctx context.Context, at *atEngine, a *pdu.Assem
 	if m.cfg.OnInbound == nil {
 		m.reasm.Reopen(a)
 		m.log.Warn("modem: inbound message received but no handler configured; left on the SIM")
-		return
+		return false
 	}
 	in := Inbound{From: a.From.Number, Text: a.Text, SentAt: a.Timestamp, Parts: a.Parts, Missing: a.Missing}
 	if err := m.cfg.OnInbound(ctx, in); err != nil {
+		m.reasm.Reopen(a)
+		if len(keys) == 0 && m.ack {
+			m.log.Warn("modem: inbound handler failed; refused (AT+CNMA=2), the network delivers it again", "from", mask.Log(in.From), "err", err)
+			return false
+		}
 		if len(keys) == 0 {
 			m.log.Error("modem: inbound handler failed for a message routed directly (+CMT); it is lost", "from", mask.Log(in.From), "err", err)
-			return
+			return false
 		}
 		// The sweep reads the parts again: they must make the message
 		// again, not pass for late duplicates of one handed on (which
-		// would be deleted from the SIM unread).
-		m.reasm.Reopen(a)
+		// would be deleted from the SIM unread): hence Reopen above.
 		m.log.Warn("modem: inbound handler failed; kept on the SIM for the next sweep", "from", mask.Log(in.From), "err", err)
-		return
+		return false
 	}
 	m.deleteStored(ctx, at, keys)
+	return true
 }
 
 // deliverRaw hands on a message that could not be decoded, so that nothing
-// is dropped silently, then deletes it from storage.
-func (m *Modem) deliverRaw(ctx context.Context, at *atEngine, keys []int, raw []byte, derr error) {
+// is dropped silently, then deletes it from storage. It returns whether
+// the handler took it.
+func (m *Modem) deliverRaw(ctx context.Context, at *atEngine, keys []int, raw []byte, derr error) bool {
 	m.log.Warn("modem: inbound PDU could not be decoded; handed on raw", "err", derr, "bytes", len(raw))
 	if m.cfg.OnInbound == nil {
-		return
+		return false
 	}
 	if err := m.cfg.OnInbound(ctx, Inbound{Raw: raw, DecodeErr: derr}); err != nil {
-		m.log.Warn("modem: inbound handler failed for a raw PDU; kept on the SIM", "err", err)
-		return
+		m.log.Warn("modem: inbound handler failed for a raw PDU; kept on the SIM, or refused to the network when routed directly", "err", err)
+		return false
 	}
 	m.deleteStored(ctx, at, keys)
+	return true
 }
 
 func (m *Modem) deleteStored(ctx context.Context, at *atEngine, keys []int) {

@@ -286,6 +286,9 @@ func (e *Emulator) exec(cmd string) ([]string, string) {
 		name, arg = up[:i], cmd[i:]
 	}
 	simReady := e.sim.unlocked && !e.sim.puk && !e.sim.absent
+	if e.faults.refused[name] {
+		return nil, e.cmsError(303)
+	}
 	switch name {
 	case "":
 		return nil, "OK"

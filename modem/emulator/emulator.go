@@ -156,10 +156,11 @@ type faults struct {
 	hang         bool
 	injectOnCMGS []pendingInject
 	injectPrompt []pendingInject
-	hangOnSubmit bool // take the next PDU, then hang without answering
-	unplugOnSend bool // unplug when the next AT+CMGS arrives
-	forceMT      int  // >= 0: route new messages this way whatever AT+CNMI said
-	forceDS      int  // >= 0: route status reports this way whatever AT+CNMI said
+	hangOnSubmit bool            // take the next PDU, then hang without answering
+	unplugOnSend bool            // unplug when the next AT+CMGS arrives
+	forceMT      int             // >= 0: route new messages this way whatever AT+CNMI said
+	forceDS      int             // >= 0: route status reports this way whatever AT+CNMI said
+	refused      map[string]bool // commands ("+CSMS") answered +CMS ERROR: 303
 }
 
 type pendingInject struct{ from, text string }
@@ -399,6 +400,19 @@ func (e *Emulator) FailSends(n, cms int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults.failSends, e.faults.failCode = n, cms
+}
+
+// Refuse makes the modem answer the named commands ("+CSMS", "+CNMA"),
+// whatever their arguments, with +CMS ERROR: 303 (operation not supported,
+// 27.005 §3.2.5), as a modem without Phase 2+ acknowledgements does;
+// Refuse() with no names accepts them all again.
+func (e *Emulator) Refuse(commands ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults.refused = map[string]bool{}
+	for _, c := range commands {
+		e.faults.refused[upperASCII(c)] = true
+	}
 }
 
 // SetLatency delays every answer by d.
