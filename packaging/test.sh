@@ -416,6 +416,17 @@ install_test() {
 	left=$(in_root find /etc/systemd /var/lib/systemd -name '*smsd*' 2>/dev/null)
 	[ -z "$left" ] && pass "no unit symlinks or deb-systemd-helper state left" || fail "left after purge: $left"
 	in_root getent passwd smsd >/dev/null && pass "system user smsd kept after purge (Debian practice; README says so)" || fail "user smsd vanished on purge (README says it stays)"
+
+	echo "   -- a first install of this build shows the audit public key, for the compliance officer"
+	out=$(in_root dpkg -i /tmp/cur.deb 2>&1); rc=$?
+	printf '%s\n' "$out" | sed 's/^/       | /'
+	key=$(as_smsd /usr/bin/smsd audit pubkey 2>&1)
+	if [ $rc = 0 ] && grep -q 'Audit public key' <<<"$out" && [ -n "$key" ] && grep -qF -- "$key" <<<"$out"; then
+		pass "postinst printed the audit public key, the one smsd audit pubkey gives ($key)"
+	else
+		fail "first install: exit $rc; the postinst did not print the audit public key ($key)"
+	fi
+	in_root dpkg -P smsd >/dev/null 2>&1
 }
 
 # --- version ---------------------------------------------------------------------
