@@ -68,7 +68,7 @@ func printStatus(w io.Writer, st ops.Status) {
 			ready = "ready"
 		}
 		fmt.Fprintf(w, "modem:   %s %s, %s; port %s; %s %s; SIM %s; operator %s; %s; signal %d dBm (%d/5); sent %d, failed %d, uncertain %d",
-			m.ID, ready, m.State, m.Port, safe(m.Manufacturer), safe(m.Model), safe(m.SIM), fmt.Sprintf("%q", m.Operator), m.Registration, m.SignalDBm, m.Bars, m.Sent, m.Failed, m.Uncertain)
+			safe(m.ID), ready, safe(m.State), safe(m.Port), safe(m.Manufacturer), safe(m.Model), safe(m.SIM), fmt.Sprintf("%q", m.Operator), safe(m.Registration), m.SignalDBm, m.Bars, m.Sent, m.Failed, m.Uncertain)
 		if m.StorageTotal > 0 {
 			fmt.Fprintf(w, "; SIM storage %d/%d", m.StorageUsed, m.StorageTotal)
 			if m.StorageUsed*100 >= m.StorageTotal*modem.StorageWarnPercent {
