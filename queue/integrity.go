@@ -88,54 +88,218 @@ func encodeField(v any) []byte {
 
 // readTagged reads row id's version, tag and tagged fields through q.
 func readTagged(ctx context.Context, q querier, sp tagSpec, id int64) (rv int64, tag []byte, fields [][]byte, err error) {
-	rv, tag, fields, _, err = readTaggedVals(ctx, q, sp, id)
-	return rv, tag, fields, err
+	r, err := readRow(ctx, q, sp, "id = ?", id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil, fmt.Errorf("%s %d: %w", sp.table, id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if r.malformed {
+		return 0, nil, nil, r.malformedErr()
+	}
+	return r.rv, r.tag, r.fields(), nil
 }
 
-// readTaggedVals is readTagged that also returns the columns' values as
-// read (in sp.cols order), so that a caller that checks the row can decide
-// on the same read.
-func readTaggedVals(ctx context.Context, q querier, sp tagSpec, id int64) (rv int64, tag []byte, fields [][]byte, vals []any, err error) {
-	vals = make([]any, len(sp.cols))
-	dest := make([]any, 0, 2+len(vals))
-	dest = append(dest, &rv, &tag)
-	for i := range vals {
-		dest = append(dest, &vals[i])
+// taggedRow is one read of a tagged row: everything its check and its next
+// tag need, so that a transition reads the row once and writes it once.
+type taggedRow struct {
+	sp        tagSpec
+	id        int64
+	rv        int64
+	tag       []byte
+	vals      []any    // the tagged columns as read, in sp.cols order
+	parts     []string // messages: one line per part, by seq, as tagged
+	malformed bool     // the parts did not read back as one line each
+}
+
+func (r *taggedRow) malformedErr() error {
+	return fmt.Errorf("%s %d: malformed parts: %w", r.sp.table, r.id, ErrIntegrity)
+}
+
+// val is the value of tagged column col as read.
+func (r *taggedRow) val(col string) any { return r.vals[r.sp.colIndex(col)] }
+
+// fieldsOf encodes vals and parts in tag order.
+func fieldsOf(vals []any, parts []string) [][]byte {
+	n := 0
+	for _, v := range vals {
+		n += encodedLen(v)
 	}
-	query, args := "SELECT rv, tag, "+strings.Join(sp.cols, ", ")+" FROM "+sp.table+" WHERE id = ?", []any{id}
+	for _, l := range parts {
+		n += len(l)
+	}
+	buf := make([]byte, 0, n) // one allocation for all the fields
+	fields := make([][]byte, 0, len(vals)+len(parts))
+	for _, v := range vals {
+		start := len(buf)
+		buf = appendField(buf, v)
+		fields = append(fields, buf[start:len(buf):len(buf)])
+	}
+	for _, l := range parts {
+		start := len(buf)
+		buf = append(buf, l...)
+		fields = append(fields, buf[start:len(buf):len(buf)])
+	}
+	return fields
+}
+
+// encodedLen is the length of encodeField(v) (a guess for other types).
+func encodedLen(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 1
+	case int64, bool:
+		return 9
+	case []byte:
+		return 1 + len(x)
+	case string:
+		return 1 + len(x)
+	default:
+		return 16
+	}
+}
+
+// appendField appends encodeField(v) to b.
+func appendField(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, 0)
+	case int64:
+		return binary.BigEndian.AppendUint64(append(b, 1), uint64(x))
+	case bool:
+		if x {
+			return binary.BigEndian.AppendUint64(append(b, 1), 1)
+		}
+		return binary.BigEndian.AppendUint64(append(b, 1), 0)
+	case []byte:
+		return append(append(b, 2), x...)
+	case string:
+		return append(append(b, 2), x...)
+	default:
+		return append(b, encodeField(v)...)
+	}
+}
+
+// fields are the row's tagged fields as read.
+func (r *taggedRow) fields() [][]byte { return fieldsOf(r.vals, r.parts) }
+
+// readRow reads the first row of sp.table that where (over the table's own
+// columns, with args) selects: its id, version, tag, tagged columns and
+// (messages) parts, in one statement. No row is sql.ErrNoRows.
+func readRow(ctx context.Context, q querier, sp tagSpec, where string, args ...any) (*taggedRow, error) {
+	r := &taggedRow{sp: sp, vals: make([]any, len(sp.cols))}
+	dest := make([]any, 0, 5+len(r.vals))
+	dest = append(dest, &r.id, &r.rv, &r.tag)
+	for i := range r.vals {
+		dest = append(dest, &r.vals[i])
+	}
+	query := "SELECT id, rv, tag, " + strings.Join(sp.cols, ", ")
 	var nparts int64
 	var parts sql.NullString
 	if sp.parts {
 		// The message's parts in the same statement, one line each, in
 		// the form they are tagged in, with their count: a line break
 		// inside a part's report cannot pass for two parts.
-		query = "SELECT rv, tag, " + strings.Join(sp.cols, ", ") + `,
-			(SELECT COUNT(*) FROM message_parts WHERE message_id = ?1),
+		query += `,
+			(SELECT COUNT(*) FROM message_parts WHERE message_id = ` + sp.table + `.id),
 			(SELECT group_concat(printf('part %d/%d mr %d report %s', seq, total, mr, report), char(10) ORDER BY seq)
-				FROM message_parts WHERE message_id = ?1)
-			FROM ` + sp.table + " WHERE id = ?1"
+				FROM message_parts WHERE message_id = ` + sp.table + `.id)`
 		dest = append(dest, &nparts, &parts)
 	}
+	query += " FROM " + sp.table + " WHERE " + where
 	if err := q.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, nil, nil, nil, fmt.Errorf("%s %d: %w", sp.table, id, ErrNotFound)
-		}
-		return 0, nil, nil, nil, err
-	}
-	fields = make([][]byte, 0, len(vals)+int(min(max(nparts, 0), 255)))
-	for _, v := range vals {
-		fields = append(fields, encodeField(v))
+		return nil, err
 	}
 	if nparts > 0 {
-		lines := strings.Split(parts.String, "\n")
-		if int64(len(lines)) != nparts {
-			return 0, nil, nil, nil, fmt.Errorf("%s %d: malformed parts: %w", sp.table, id, ErrIntegrity)
-		}
-		for _, l := range lines {
-			fields = append(fields, []byte(l))
+		r.parts = strings.Split(parts.String, "\n")
+		if int64(len(r.parts)) != nparts {
+			r.parts, r.malformed = nil, true
 		}
 	}
-	return rv, tag, fields, vals, nil
+	return r, nil
+}
+
+// checkRow checks a row as read against its tag.
+func (s *Store) checkRow(r *taggedRow) error {
+	if r.malformed {
+		return r.malformedErr()
+	}
+	return s.checkTag(r.sp.table, r.id, r.rv, r.tag, r.fields())
+}
+
+// colVal is a tagged column's new value, as it will read back (an int64,
+// a string or []byte, or nil).
+type colVal struct {
+	col string
+	val any
+}
+
+// rowWrite is what a transition changes in a row it read (taggedRow):
+// set, the tagged columns; parts, the message's part lines when they
+// changed (nil: as read); extra, more assignments of untagged columns, with
+// args.
+type rowWrite struct {
+	set   []colVal
+	parts []string
+	extra string
+	args  []any
+}
+
+// writeRow writes w to row r, read and checked (checkRow) earlier in tx,
+// with its next version and the tag of its new values, in one statement,
+// and moves the table digest along. The tagged columns are set to exactly
+// the values tagged; the sealed cells and other tagged columns are not
+// written, and are tagged as read. The write requires the version read:
+// a row changed in between is not tagged blind.
+func (s *Store) writeRow(ctx context.Context, tx *sql.Tx, r *taggedRow, w rowWrite) error {
+	vals := append([]any(nil), r.vals...)
+	var q strings.Builder
+	q.WriteString("UPDATE " + r.sp.table + " SET ")
+	args := make([]any, 0, len(w.set)+len(w.args)+4)
+	for _, cv := range w.set {
+		vals[r.sp.colIndex(cv.col)] = cv.val
+		q.WriteString(cv.col + " = ?, ")
+		args = append(args, cv.val)
+	}
+	if w.extra != "" {
+		q.WriteString(w.extra + ", ")
+		args = append(args, w.args...)
+	}
+	parts := r.parts
+	if w.parts != nil {
+		parts = w.parts
+	}
+	tag := s.current().RowTag(r.sp.table, r.id, r.rv+1, fieldsOf(vals, parts))
+	q.WriteString("rv = ?, tag = ? WHERE id = ? AND rv = ?")
+	args = append(args, r.rv+1, tag, r.id, r.rv)
+	res, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("%s %d: changed while being written: %w", r.sp.table, r.id, ErrIntegrity)
+	}
+	return s.digestSwap(ctx, tx, r.sp.table, r.tag, tag)
+}
+
+// partLine is a part as it is tagged (readRow's printf).
+func partLine(seq, total, mr int64, report string) string {
+	return fmt.Sprintf("part %d/%d mr %d report %s", seq, total, mr, report)
+}
+
+// partReport is the report of a part line.
+func partReport(line string) string {
+	_, rep, _ := strings.Cut(line, " report ")
+	return rep
+}
+
+// partNums is the seq, total and mr of a part line.
+func partNums(line string) (seq, total, mr int64, ok bool) {
+	n, err := fmt.Sscanf(line, "part %d/%d mr %d", &seq, &total, &mr)
+	return seq, total, mr, err == nil && n == 3
 }
 
 // colIndex is the position of column col in sp.cols (it must be there).
@@ -152,11 +316,14 @@ func (sp tagSpec) colIndex(col string) int {
 // ErrIntegrity and names the table and id, nothing else.
 func (s *Store) verifyRow(ctx context.Context, q querier, table string, id int64) error {
 	sp, _ := specFor(table)
-	rv, tag, fields, err := readTagged(ctx, q, sp, id)
+	r, err := readRow(ctx, q, sp, "id = ?", id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %d: %w", sp.table, id, ErrNotFound)
+	}
 	if err != nil {
 		return err
 	}
-	return s.checkTag(sp.table, id, rv, tag, fields)
+	return s.checkRow(r)
 }
 
 func (s *Store) checkTag(table string, id, rv int64, tag []byte, fields [][]byte) error {

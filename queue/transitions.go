@@ -28,29 +28,44 @@ func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTra
 
 // transition runs one state change in one transaction: it reads the row's
 // state, checks it against from, calls fn (which may update more), and
-// fails with TransitionError when the state is not allowed.
+// fails with TransitionError when the state is not allowed. The row is
+// tagged again after fn (retag).
 func (s *Store) transition(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, cur State, attempts int) error) error {
+	return s.transitionRow(ctx, id, op, from, func(tx *sql.Tx, r *taggedRow, cur State) (*rowWrite, error) {
+		attempts, _ := r.val("attempts").(int64)
+		return nil, fn(tx, cur, int(attempts))
+	})
+}
+
+// transitionRow is transition for a change that knows the row's new
+// values: fn gets the row as read (and checked) and returns its write,
+// which goes out in one statement with the new tag (writeRow); a nil write
+// means fn changed the row itself and it is read again and tagged (retag).
+func (s *Store) transitionRow(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, r *taggedRow, cur State) (*rowWrite, error)) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// One read serves the state check and the integrity check.
 		sp, _ := specFor("messages")
-		rv, tag, fields, vals, err := readTaggedVals(ctx, tx, sp, id)
-		if errors.Is(err, ErrNotFound) {
+		r, err := readRow(ctx, tx, sp, "id = ?", id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("message %d: %w", id, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		st, _ := vals[sp.colIndex("state")].(string)
-		attempts, _ := vals[sp.colIndex("attempts")].(int64)
+		st, _ := r.val("state").(string)
 		for _, f := range from {
 			if State(st) == f {
 				// A tampered row is never acted on: no resend, no state
 				// change that would tag it again as if it were sound.
-				if err := s.checkTag("messages", id, rv, tag, fields); err != nil {
+				if err := s.checkRow(r); err != nil {
 					return fmt.Errorf("message %d: %s: %w", id, op, err)
 				}
-				if err := fn(tx, f, int(attempts)); err != nil {
+				w, err := fn(tx, r, f)
+				if err != nil {
 					return err
+				}
+				if w != nil {
+					return s.writeRow(ctx, tx, r, *w)
 				}
 				return s.retag(ctx, tx, "messages", id)
 			}
@@ -94,24 +109,27 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 		if err := s.checkOptOuts(ctx, tx); err != nil {
 			return err
 		}
+		sp, _ := specFor("messages")
 		for {
 			now := ms(s.now())
-			var id int64
-			var toS []byte
-			err := tx.QueryRowContext(ctx, `SELECT id, to_sealed FROM messages WHERE state = 'queued' AND due_at <= ?
-				ORDER BY due_at, id LIMIT 1`, now).Scan(&id, &toS)
+			// The next due message, read with everything its integrity
+			// check and its new tag need.
+			r, err := readRow(ctx, tx, sp, `id = (SELECT id FROM messages WHERE state = 'queued' AND due_at <= ?
+				ORDER BY due_at, id LIMIT 1)`, now)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
 			if err != nil {
 				return err
 			}
+			id := r.id
 			// A row that fails its tag, or a sealed cell that does not
 			// open, is quarantined and the next message is tried: one
 			// bad row never stops the queue.
-			err = s.verifyRow(ctx, tx, "messages", id)
+			err = s.checkRow(r)
 			var to string
 			if err == nil {
+				toS, _ := r.val("to_sealed").([]byte)
 				to, err = s.open(toS, "messages", "to_sealed", id)
 			}
 			if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrTampered) {
@@ -128,25 +146,32 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 				return err
 			}
 			if opted {
-				if err := s.setState(ctx, tx, id, Failed, "last_error = 'opted_out'"); err != nil {
-					return err
-				}
-				if err := s.retag(ctx, tx, "messages", id); err != nil {
+				if err := s.writeRow(ctx, tx, r, rowWrite{
+					set:   []colVal{{"state", string(Failed)}},
+					extra: "last_error = 'opted_out', updated_at = ?", args: []any{ms(s.now())},
+				}); err != nil {
 					return err
 				}
 				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to))
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sending', attempts = attempts + 1, modem_id = ?,
-				reference = CASE reference WHEN 0 THEN ? ELSE reference END, updated_at = ? WHERE id = ?`,
-				modemID, int64(randomReference()), now, id); err != nil {
+			attempts, _ := r.val("attempts").(int64)
+			ref, _ := r.val("reference").(int64)
+			if ref == 0 {
+				ref = int64(randomReference())
+			}
+			if err := s.writeRow(ctx, tx, r, rowWrite{
+				set:   []colVal{{"state", string(Sending)}, {"attempts", attempts + 1}, {"reference", ref}},
+				extra: "modem_id = ?, updated_at = ?", args: []any{modemID, now},
+			}); err != nil {
 				return err
 			}
-			if err := s.retag(ctx, tx, "messages", id); err != nil {
-				return err
+			// The claimed message, its parts as read (a claim leaves them).
+			m, err := s.scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageCols+" FROM messages WHERE id = ?", id), true)
+			if err == nil {
+				err = partsFromLines(&m, r.parts)
 			}
-			m, err := s.getTx(ctx, tx, id)
-			if errors.Is(err, ErrTampered) {
+			if errors.Is(err, ErrTampered) || errors.Is(err, ErrIntegrity) {
 				if err := s.quarantine(ctx, tx, id, err); err != nil {
 					return err
 				}
@@ -165,6 +190,21 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 	return out, nil
 }
 
+// partsFromLines sets m's accepted parts from its tagged part lines.
+func partsFromLines(m *Message, lines []string) error {
+	m.PartsAccepted = nil
+	m.PartMRs = map[int]int{}
+	for _, l := range lines {
+		seq, _, mr, ok := partNums(l)
+		if !ok {
+			return fmt.Errorf("message %d: malformed part: %w", m.ID, ErrIntegrity)
+		}
+		m.PartsAccepted = append(m.PartsAccepted, int(seq))
+		m.PartMRs[int(seq)] = int(mr)
+	}
+	return nil
+}
+
 // RecordPart records that the SMSC accepted part seq of total with message
 // reference mr (TP-MR, 0-255), so a resumed send skips it and a status
 // report can be matched. Only while sending. Recording the same seq again
@@ -173,22 +213,45 @@ func (s *Store) RecordPart(ctx context.Context, id int64, seq, total, mr int) er
 	if total < 1 || total > 255 || seq < 1 || seq > total || mr < 0 || mr > 255 {
 		return fmt.Errorf("message %d: record part %d/%d mr %d: out of range", id, seq, total, mr)
 	}
-	return s.transition(ctx, id, "record part", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
-		var pt int
-		if err := tx.QueryRowContext(ctx, "SELECT parts_total FROM messages WHERE id = ?", id).Scan(&pt); err != nil {
-			return err
-		}
-		if pt != 0 && pt != total {
-			return fmt.Errorf("message %d: record part: total %d differs from the %d recorded before (the text must not change between attempts)", id, total, pt)
+	return s.transitionRow(ctx, id, "record part", []State{Sending}, func(tx *sql.Tx, r *taggedRow, _ State) (*rowWrite, error) {
+		pt, _ := r.val("parts_total").(int64)
+		if pt != 0 && pt != int64(total) {
+			return nil, fmt.Errorf("message %d: record part: total %d differs from the %d recorded before (the text must not change between attempts)", id, total, pt)
 		}
 		now := ms(s.now())
 		if _, err := tx.ExecContext(ctx, `INSERT INTO message_parts (message_id, seq, total, mr, accepted_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (message_id, seq) DO UPDATE SET mr = excluded.mr, accepted_at = excluded.accepted_at, report = '', reported_at = NULL`,
 			id, seq, total, mr, now); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE messages SET parts_total = ?, updated_at = ? WHERE id = ?", total, now, id)
-		return err
+		// The parts as they now are, in tag order: the recorded part
+		// replaces one of the same seq (keeping its total, which the
+		// upsert keeps) or goes in at its place.
+		parts := make([]string, 0, len(r.parts)+1)
+		line, done := partLine(int64(seq), int64(total), int64(mr), ""), false
+		for _, l := range r.parts {
+			ls, lt, _, ok := partNums(l)
+			if !ok {
+				return nil, fmt.Errorf("message %d: malformed part: %w", id, ErrIntegrity)
+			}
+			switch {
+			case ls == int64(seq):
+				line, done = partLine(ls, lt, int64(mr), ""), true
+				parts = append(parts, line)
+				continue
+			case ls > int64(seq) && !done:
+				parts, done = append(parts, line), true
+			}
+			parts = append(parts, l)
+		}
+		if !done {
+			parts = append(parts, line)
+		}
+		return &rowWrite{
+			set:   []colVal{{"parts_total", int64(total)}},
+			parts: parts,
+			extra: "updated_at = ?", args: []any{now},
+		}, nil
 	})
 }
 
@@ -196,19 +259,33 @@ func (s *Store) RecordPart(ctx context.Context, id int64, seq, total, mr int) er
 // of them must be (otherwise ErrInvalidTransition: resume the send, or
 // MarkRetry). Status reports that arrived before MarkSent are applied.
 func (s *Store) MarkSent(ctx context.Context, id int64) error {
-	return s.transition(ctx, id, "mark sent", []State{Sending}, func(tx *sql.Tx, _ State, _ int) error {
-		var total, got int
-		if err := tx.QueryRowContext(ctx, `SELECT parts_total, (SELECT COUNT(*) FROM message_parts WHERE message_id = ?)
-			FROM messages WHERE id = ?`, id, id).Scan(&total, &got); err != nil {
-			return err
-		}
+	return s.transitionRow(ctx, id, "mark sent", []State{Sending}, func(tx *sql.Tx, r *taggedRow, _ State) (*rowWrite, error) {
+		total, _ := r.val("parts_total").(int64)
+		got := int64(len(r.parts))
 		if total != 0 && got != total {
-			return fmt.Errorf("message %d: mark sent with %d of %d parts accepted: %w", id, got, total, ErrInvalidTransition)
+			return nil, fmt.Errorf("message %d: mark sent with %d of %d parts accepted: %w", id, got, total, ErrInvalidTransition)
 		}
-		if err := s.setState(ctx, tx, id, Sent, "last_error = ''"); err != nil {
-			return err
+		// settleReports, on the parts as read.
+		var delivered, failed int64
+		for _, l := range r.parts {
+			switch partReport(l) {
+			case "delivered":
+				delivered++
+			case "failed":
+				failed++
+			}
 		}
-		return s.settleReports(ctx, tx, id)
+		to, code := Sent, ""
+		switch {
+		case failed > 0:
+			to, code = Undelivered, "status_report_failed"
+		case total > 0 && delivered == total:
+			to = Delivered
+		}
+		return &rowWrite{
+			set:   []colVal{{"state", string(to)}},
+			extra: "last_error = ?, updated_at = ?", args: []any{code, ms(s.now())},
+		}, nil
 	})
 }
 
