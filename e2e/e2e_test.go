@@ -763,7 +763,7 @@ func TestWrongPINExitsForGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := exec.Command(smsdBin, "serve", "-config", r.conf, "-data-dir", r.data)
-	var logs bytes.Buffer
+	var logs testutil.Buffer
 	c.Stderr = &logs
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -786,6 +786,16 @@ func TestWrongPINExitsForGood(t *testing.T) {
 	}
 	if n := r.emu.PINAttempts(); n != 1 {
 		t.Errorf("the PIN was tried %d times, want once", n)
+	}
+	// The audit trail keeps why the box stopped sending: a modem_event row
+	// by the system, failed, "PIN refused" (never the PIN).
+	rows, _ := r.exportRows("pin.csv")
+	found := false
+	for _, rec := range rows[1:] {
+		found = found || (rec[2] == "system" && rec[5] == "modem_event" && rec[8] == "failed" && strings.Contains(rec[9], "PIN refused") && !strings.Contains(rec[9], "9999"))
+	}
+	if !found {
+		t.Errorf("no failed modem_event row saying the PIN was refused in the audit export: %v", rows)
 	}
 	unit, err := os.ReadFile("../packaging/smsd.service")
 	if err != nil {
