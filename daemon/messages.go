@@ -32,9 +32,7 @@ func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter
 	}
 	out := make([]ops.Message, 0, len(ms))
 	for _, m := range ms {
-		v := messageView(m)
-		v.To, v.Text = mask.Number(m.To), ""
-		out = append(out, v)
+		out = append(out, listView(m))
 	}
 	return out, nil
 }
@@ -90,9 +88,7 @@ func (s *Service) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (_ 
 		return ops.Message{}, messageError(r.ID, err)
 	}
 	s.log.Info("message decision", "id", r.ID, "action", r.Action, "actor", a.String())
-	v := messageView(m)
-	v.To, v.Text = mask.Number(m.To), ""
-	return v, nil
+	return listView(m), nil
 }
 
 // allowedFrom says in which states each action may be taken, for errors.
@@ -124,6 +120,14 @@ func messageView(m queue.Message) ops.Message {
 	return ops.Message{ID: m.ID, State: string(m.State), To: m.To, Text: m.Text, CreatedAt: utc(m.CreatedAt), SendAt: utc(m.SendAt),
 		UpdatedAt: utc(m.UpdatedAt), NextAttemptAt: utc(m.NextAttemptAt), Attempts: m.Attempts, LastError: m.LastError,
 		PartsTotal: m.PartsTotal, PartsAccepted: len(m.PartsAccepted), ModemID: m.ModemID, CreatedBy: m.CreatedBy, Purged: m.Purged}
+}
+
+// listView is a message as lists and decisions show it: the number
+// masked, no text.
+func listView(m queue.Message) ops.Message {
+	v := messageView(m)
+	v.To, v.Text = mask.Number(m.To), ""
+	return v
 }
 
 func knownState(state string) bool {
