@@ -213,7 +213,7 @@ func (s *Server) peer(c *net.UnixConn) (ops.Actor, bool) {
 		return ops.Actor{UID: -1}, false
 	}
 	uid := int(cred.Uid)
-	a := ops.Actor{Kind: ops.ActorUnix, UID: uid, Name: login(uid), Role: ops.RoleAdmin, Addr: fmt.Sprintf("pid %d", cred.Pid)}
+	a := UnixActor(uid, int(cred.Pid))
 	return a, uid == 0 || uid == os.Getuid() || s.inAdminGroup(uid, int(cred.Gid))
 }
 
@@ -237,13 +237,22 @@ func (s *Server) inAdminGroup(uid, gid int) bool {
 	return slices.Contains(ids, strconv.Itoa(s.adminGID))
 }
 
-// login names a uid: its login, or "uid N" when it has none (a container
+// Login names a uid: its login, or "uid N" when it has none (a container
 // without the user in /etc/passwd).
-func login(uid int) string {
+func Login(uid int) string {
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		return u.Username
 	}
 	return "uid " + strconv.Itoa(uid)
+}
+
+// UnixActor is the person at this box's shell: user uid, in process pid.
+// Through the socket the daemon names it from the peer credentials; on the
+// store directly the command line names itself the same way, so the audit
+// trail shows one actor whichever door was taken. Whoever can reach either
+// door can read the store, so the role is admin.
+func UnixActor(uid, pid int) ops.Actor {
+	return ops.Actor{Kind: ops.ActorUnix, UID: uid, Name: Login(uid), Role: ops.RoleAdmin, Addr: fmt.Sprintf("pid %d", pid)}
 }
 
 func (s *Server) handle(ctx context.Context, c *net.UnixConn) {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -67,13 +65,13 @@ func explainOpen(path string, err error) error {
 		owner := "another user"
 		fi, serr := os.Stat(path)
 		if serr != nil {
-			return fmt.Errorf("%w (this user, %s, may not write the data directory: run the command as its owner, e.g. sudo -u smsd smsd ...)", err, userName(os.Geteuid()))
+			return fmt.Errorf("%w (this user, %s, may not write the data directory: run the command as its owner, e.g. sudo -u smsd smsd ...)", err, control.Login(os.Geteuid()))
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			owner = userName(int(st.Uid))
+			owner = control.Login(int(st.Uid))
 		}
 		return fmt.Errorf("%w (the file belongs to %s, and this command runs as %s: give it back with sudo chown %s: %s, or run as its owner with sudo -u %s)",
-			err, owner, userName(os.Geteuid()), dataDirOwnerHint(path), path, dataDirOwnerHint(path))
+			err, owner, control.Login(os.Geteuid()), dataDirOwnerHint(path), path, dataDirOwnerHint(path))
 	}
 	return err
 }
@@ -83,17 +81,10 @@ func explainOpen(path string, err error) error {
 func dataDirOwnerHint(path string) string {
 	if fi, err := os.Stat(filepath.Dir(path)); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			return userName(int(st.Uid))
+			return control.Login(int(st.Uid))
 		}
 	}
 	return "smsd"
-}
-
-func userName(uid int) string {
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		return u.Username
-	}
-	return "uid " + strconv.Itoa(uid)
 }
 
 // actAsDataDirOwner makes a root process act as the data directory's owner
@@ -239,7 +230,4 @@ func Connect(ctx context.Context, cfg config.Config, actor ops.Actor) (*Conn, er
 // Shell is the actor of a command run at this box's shell on the store
 // directly: the Unix user running it. (Through the daemon, the daemon names
 // the same actor from the socket's peer credentials.)
-func Shell() ops.Actor {
-	uid := os.Getuid()
-	return ops.Actor{Kind: ops.ActorUnix, UID: uid, Name: userName(uid), Role: ops.RoleAdmin, Addr: fmt.Sprintf("pid %d", os.Getpid())}
-}
+func Shell() ops.Actor { return control.UnixActor(os.Getuid(), os.Getpid()) }
