@@ -16,9 +16,7 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 
 // settingTx reads a setting through q (the store's reader, or a
 // transaction that must see its own writes).
-func (s *Store) settingTx(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, key string) (string, error) {
+func (s *Store) settingTx(ctx context.Context, q querier, key string) (string, error) {
 	var id int64
 	var v []byte
 	err := q.QueryRowContext(ctx, "SELECT id, value_sealed FROM settings WHERE key = ?", key).Scan(&id, &v)
