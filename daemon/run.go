@@ -70,6 +70,13 @@ func (s *Service) Run(ctx context.Context) error {
 
 	if s.cfg.KeySource != config.KeyPassphrase {
 		if err := s.open(ctx, nil); err != nil {
+			if ctx.Err() != nil {
+				// SIGTERM while the store was still opening (a long first
+				// integrity pass): a stop asked for, not a failure.
+				s.notify.Stopping()
+				s.log.Info("smsd stopping before the store was open")
+				return nil
+			}
 			return err
 		}
 	} else {
