@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,7 +87,7 @@ type Modem struct {
 // Config is the whole configuration. Field comments name the TOML key.
 type Config struct {
 	DataDir  string `toml:"data_dir"`  // data directory: database, key file, control socket
-	Listen   string `toml:"listen"`    // web UI address (reserved until the web UI exists)
+	Listen   string `toml:"listen"`    // web UI address, such as ":8443" (HTTPS) or "127.0.0.1:8080"
 	LogLevel string `toml:"log_level"` // debug, info, warn, error
 	// LogNumbers is how log lines name a phone number: "pseudonym" (a keyed
 	// pseudonym, the same for one number while the daemon runs) or
@@ -126,6 +127,23 @@ type Config struct {
 	ReconnectMax   Duration `toml:"reconnect_max"`   // longest wait between reconnect attempts
 
 	Modems []Modem `toml:"modems"` // a pool; replaces modem/sim_pin when given
+
+	// The web UI. TLSCert and TLSKey name the admin's own certificate; when
+	// both are "" the UI serves HTTPS with a certificate from the box's own
+	// local certificate authority (made in the data directory on first
+	// start). PlainHTTP serves plain HTTP on an address that is not
+	// loopback: only for a box behind a TLS proxy on the same host.
+	TLSCert         string   `toml:"tls_cert"`
+	TLSKey          string   `toml:"tls_key"`
+	PlainHTTP       bool     `toml:"plain_http"`
+	IdleTimeout     Duration `toml:"idle_timeout"`     // a web session ends after this long without a request
+	SessionLifetime Duration `toml:"session_lifetime"` // and after this long in any case
+	LockoutFailures int      `toml:"lockout_failures"` // failed sign-ins within lockout_window that lock an account
+	LockoutWindow   Duration `toml:"lockout_window"`
+	LockoutDuration Duration `toml:"lockout_duration"` // how long a lockout lasts unless an admin unlocks
+	// LoginConcurrency bounds the password checks that run at once: each
+	// argon2id takes 32 MiB, and a Pi has 1 to 8 GiB.
+	LoginConcurrency int `toml:"login_concurrency"`
 }
 
 // Default returns the configuration used when the file sets nothing.
@@ -152,6 +170,13 @@ func Default() Config {
 		SendTimeout:    Duration{60 * time.Second},
 		HealthInterval: Duration{30 * time.Second},
 		ReconnectMax:   Duration{30 * time.Second},
+
+		IdleTimeout:      Duration{10 * time.Minute},
+		SessionLifetime:  Duration{12 * time.Hour},
+		LockoutFailures:  5,
+		LockoutWindow:    Duration{15 * time.Minute},
+		LockoutDuration:  Duration{15 * time.Minute},
+		LoginConcurrency: 4,
 	}
 }
 
@@ -282,6 +307,28 @@ func (c *Config) Validate() error {
 	}
 	if c.Validity.Duration < 0 {
 		bad("validity", "must not be negative")
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen", "%q is not an address such as \":8443\" or \"192.168.1.10:8443\" (\"\" turns the web UI off)", c.Listen)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key go together: give both (your own certificate) or neither (the box's local CA)")
+	}
+	if c.IdleTimeout.Duration <= 0 || c.SessionLifetime.Duration <= 0 {
+		bad("idle_timeout", "idle_timeout and session_lifetime must be positive, like \"10m\" and \"12h\"")
+	} else if c.IdleTimeout.Duration > c.SessionLifetime.Duration {
+		bad("idle_timeout", "%v is longer than session_lifetime %v", c.IdleTimeout.Duration, c.SessionLifetime.Duration)
+	}
+	if c.LockoutFailures < 1 {
+		bad("lockout_failures", "%d must be at least 1 (5 is usual)", c.LockoutFailures)
+	}
+	if c.LockoutWindow.Duration <= 0 || c.LockoutDuration.Duration <= 0 {
+		bad("lockout_window", "lockout_window and lockout_duration must be positive, like \"15m\"")
+	}
+	if c.LoginConcurrency < 1 {
+		bad("login_concurrency", "%d must be at least 1 (each takes 32 MiB while it runs)", c.LoginConcurrency)
 	}
 	if len(c.Modems) == 0 && c.Modem == "" {
 		bad("modem", "must not be empty: a device path, \"auto\" or \"emulator\"")
