@@ -8,6 +8,7 @@ import (
 	"github.com/clinicsms/smsd/dispatch"
 	"github.com/clinicsms/smsd/internal/version"
 	"github.com/clinicsms/smsd/ops"
+	"github.com/clinicsms/smsd/web/localca"
 )
 
 // Status is the appliance's state: the daemon's, its modems' and the
@@ -43,6 +44,13 @@ func (s *Service) Status(ctx context.Context, a ops.Actor) (_ ops.Status, err er
 		// No store yet: waiting for its passphrase, or still opening it.
 		st.Locked = s.cfg.KeySource == config.KeyPassphrase
 		st.Starting = !st.Locked
+	}
+	if s.cfg.TLSCert == "" {
+		// Only a CA that exists: status never makes one. A damaged ca.pem
+		// shows no fingerprint here; smsd serve refuses it loudly at start.
+		if fp, err := localca.Fingerprint(s.cfg.DataDir); err == nil {
+			st.CAFingerprint = fp
+		}
 	}
 	if store != nil {
 		n, err := store.Quarantined(ctx)

@@ -118,6 +118,11 @@ type Status struct {
 	// row failed its integrity check (changed without the key); they are
 	// never sent. smsd doctor lists them.
 	Quarantined int `json:"quarantined"`
+	// CAFingerprint is the SHA-256 fingerprint (AB:CD:...) of the web UI's
+	// local certificate authority, which front-desk PCs trust: clinic IT
+	// compares it with what the browser shows. Empty when the data
+	// directory holds no CA yet or the admin's own certificate serves.
+	CAFingerprint string `json:"ca_fingerprint,omitempty"`
 }
 
 // ModemStatus is one modem's health and its send loop's state.

@@ -40,7 +40,7 @@ func TestCodeOf(t *testing.T) {
 func TestJSONShape(t *testing.T) {
 	seven := int64(7)
 	for _, v := range []any{
-		Status{Version: "x", DataDir: "/d", Queue: map[string]int{}, Modems: []ModemStatus{{ID: "m", Registration: "home"}}},
+		Status{Version: "x", DataDir: "/d", Queue: map[string]int{}, Modems: []ModemStatus{{ID: "m", Registration: "home"}}, CAFingerprint: "AB:CD"},
 		InboxItem{ID: 1, ReceivedAt: time.Unix(1, 0).UTC(), ReplyTo: &seven},
 		Message{ID: 1, CreatedAt: time.Unix(1, 0).UTC()},
 		UserInfo{Username: "a", CreatedAt: time.Unix(1, 0).UTC()},

@@ -60,6 +60,8 @@ var (
 	jsonTimes  = regexp.MustCompile(`"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})"`)
 	pubKeys    = regexp.MustCompile(`RW[A-Za-z0-9+/]{50,}={0,2}`)
 	hashes     = regexp.MustCompile(`[0-9a-f]{64}`)
+	// fingerprints are certificate fingerprints as openssl shows them.
+	fingerprints = regexp.MustCompile(`([0-9A-F]{2}:){31}[0-9A-F]{2}`)
 )
 
 // TestGoldenCLI runs each command as a person would, in order on one data
@@ -75,6 +77,7 @@ func TestGoldenCLI(t *testing.T) {
 		s = jsonTimes.ReplaceAllString(s, `"$$TIME"`)
 		s = pubKeys.ReplaceAllString(s, "$$PUBKEY")
 		s = hashes.ReplaceAllString(s, "$$HASH")
+		s = fingerprints.ReplaceAllString(s, "$$FINGERPRINT")
 		return localTimes.ReplaceAllString(s, "$$TIME")
 	}
 	d := []string{"-config", "/dev/null", "-data-dir", data}

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/web/localca"
 )
 
 func init() {
@@ -59,6 +62,20 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "created %s\n", cfg.DBPath())
+	if cfg.TLSCert == "" {
+		// The web UI's local CA now, so that the postinst can show clinic IT
+		// its fingerprint; failing here only defers it to smsd serve.
+		names, err := localca.SystemNames()
+		var ca *localca.CA
+		if err == nil {
+			ca, err = localca.LoadOrCreate(cfg.DataDir, names, time.Now())
+		}
+		if err != nil {
+			fmt.Fprintf(env.stderr, "note: the web UI's certificate authority will be made when smsd serve starts: %v\n", err)
+		} else {
+			fmt.Fprintf(env.stdout, "web UI certificate authority %s (trust it once on each front-desk PC), SHA-256 fingerprint %s\n", filepath.Join(cfg.DataDir, localca.CAFile), ca.Fingerprint())
+		}
+	}
 	switch {
 	case *pass:
 		fmt.Fprintln(env.stdout, "locked mode: set key_source = \"passphrase\" in the config; after each start run smsd key unlock")

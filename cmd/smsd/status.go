@@ -100,6 +100,9 @@ func printStatus(w io.Writer, st ops.Status) {
 		fmt.Fprintf(w, " %s %d", k, st.Queue[k])
 	}
 	fmt.Fprintln(w)
+	if st.CAFingerprint != "" {
+		fmt.Fprintf(w, "web UI CA fingerprint (SHA-256): %s\n", safe(st.CAFingerprint))
+	}
 	if st.AuditProblem != "" {
 		fmt.Fprintf(w, "AUDIT:   THE AUDIT LOG DOES NOT VERIFY: %s (run smsd audit check; keep the box as it is and tell the compliance officer)\n", safe(st.AuditProblem))
 	}
