@@ -222,6 +222,8 @@ attack_test() {
 	m=$(in_root stat -c '%a %U:%G' /run/smsd /run/smsd/control.sock 2>&1 | tr '\n' ' ')
 	[ "$m" = "750 smsd:smsd-admin 660 smsd:smsd-admin " ] && pass "/run/smsd and its control socket: $m" || fail "/run/smsd and control.sock: '$m', want '750 smsd:smsd-admin 660 smsd:smsd-admin'"
 
+	web_test
+
 	# Attack: mallory, not in smsd-admin, goes for the socket and the store.
 	out=$(as_user mallory /usr/bin/smsd status 2>&1); rc=$?
 	[ $rc != 0 ] && grep -q 'permission denied' <<<"$out" && pass "mallory (not in smsd-admin): smsd status refused: $(head -1 <<<"$out" | cut -c1-110)" || fail "mallory reached the daemon: exit $rc: $out"
@@ -284,6 +286,47 @@ attack_test() {
 	fi
 	serve_pid=
 	in_root rm -rf /run/smsd
+}
+
+# web_test: the packaged daemon (started by attack_test with the shipped
+# config, listen = ":8443") serves the sign-in page over HTTPS with a
+# certificate from the local CA in its data directory: curl that trusts
+# that CA's ca.pem gets the page, curl with the system's roots only is
+# refused, and smsd status shows the CA's fingerprint as openssl computes it.
+web_test() {
+	local ca="$R/var/lib/smsd/ca.pem" url=https://localhost:8443/signin body code rc fp sfp
+	need curl curl || return
+	need openssl openssl || return
+	if in_root /usr/bin/smsd serve -h 2>&1 | grep -q 'web UI is not built yet'; then
+		skip "web UI over HTTPS: this smsd serve does not serve the web UI yet (its -listen says so)"
+		return
+	fi
+	if ! wait_for 30 curl -fsS -o /dev/null --cacert "$ca" "$url"; then
+		fail "no answer over HTTPS at $url within 30 s (trusting $ca)"
+		curl -sS -o /dev/null --cacert "$ca" "$url" 2>&1 | sed 's/^/       | /'
+		grep -iE 'web|listen|tls|certificate' "$work/root-serve.log" | tail -5 | sed 's/^/       | /'
+		return
+	fi
+	body=$(curl -sS --cacert "$ca" -w '\n%{http_code} %{ssl_verify_result}' "$url" 2>&1)
+	code=$(tail -1 <<<"$body")
+	if [ "$code" = "200 0" ] && grep -q 'id="signin"' <<<"$body"; then
+		pass "curl --cacert /var/lib/smsd/ca.pem $url: 200, the sign-in form (id=\"signin\"), certificate verified"
+	else
+		fail "curl --cacert ca.pem $url: '$code' (want '200 0'), sign-in form $(grep -c 'id="signin"' <<<"$body") time(s)"
+		head -5 <<<"$body" | sed 's/^/       | /'
+	fi
+	out=$(curl -sS -o /dev/null "$url" 2>&1); rc=$?
+	[ $rc = 60 ] && pass "curl without --cacert refuses the certificate (exit 60: $(cut -c1-90 <<<"$out"))" || fail "curl with the system's roots only: exit $rc, want 60 (certificate refused): $out"
+	out=$(curl -sS -o /dev/null --cacert "$ca" https://127.0.0.1:8443/signin 2>&1); rc=$?
+	[ $rc = 0 ] && pass "the certificate also covers 127.0.0.1" || fail "https://127.0.0.1:8443/ with ca.pem: exit $rc: $out"
+	out=$(curl -sS -o /dev/null --cacert "$ca" --resolve www.example.com:8443:127.0.0.1 https://www.example.com:8443/signin 2>&1); rc=$?
+	[ $rc != 0 ] && pass "refused under a name that is not the box's (exit $rc)" || fail "the box's certificate was accepted for www.example.com"
+	out=$(openssl x509 -in "$ca" -noout -text 2>&1)
+	grep -q 'X509v3 Name Constraints: critical' <<<"$out" && grep -q 'DNS:local$' <<<"$out" && grep -q 'IP:192.168.0.0/255.255.0.0' <<<"$out" &&
+		pass "ca.pem is name-constrained (critical) to the box, .local and the LAN ranges" || fail "ca.pem lacks critical name constraints: $(grep -A4 'Name Constraints' <<<"$out")"
+	fp=$(openssl x509 -noout -fingerprint -sha256 -in "$ca" | cut -d= -f2)
+	sfp=$(chroot "$R" setpriv --reuid=smsd --regid=smsd --init-groups --reset-env /usr/bin/smsd status 2>&1 | sed -n 's/^web UI CA fingerprint (SHA-256): //p')
+	[ -n "$fp" ] && [ "$sfp" = "$fp" ] && pass "smsd status shows the CA's fingerprint, as openssl computes it ($fp)" || fail "smsd status shows fingerprint '$sfp', openssl '$fp'"
 }
 
 install_test() {
@@ -425,6 +468,14 @@ install_test() {
 		pass "postinst printed the audit public key, the one smsd audit pubkey gives ($key)"
 	else
 		fail "first install: exit $rc; the postinst did not print the audit public key ($key)"
+	fi
+	# ... and the web UI CA's fingerprint, the one of the ca.pem smsd init made.
+	local fp
+	fp=$(openssl x509 -noout -fingerprint -sha256 -in "$R/var/lib/smsd/ca.pem" 2>/dev/null | cut -d= -f2)
+	if [ -n "$fp" ] && grep -qF -- "  $fp" <<<"$out" && grep -q '^Web UI: https://' <<<"$out"; then
+		pass "postinst printed the web UI's address and its CA's fingerprint ($fp)"
+	else
+		fail "first install: the postinst did not print the web UI CA's fingerprint '$fp'"
 	fi
 	in_root dpkg -P smsd >/dev/null 2>&1
 }
