@@ -29,6 +29,8 @@ import (
 
 var smsdBin string
 
+var webWired bool // TEMPORARY
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "smsd-e2e-bin")
 	if err != nil {
@@ -40,6 +42,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building smsd: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// TEMPORARY until smsd serve serves the web UI (issue 13).
+	help, _ := exec.Command(smsdBin, "serve", "-h").CombinedOutput()
+	webWired = strings.Contains(string(help), "-idle-timeout")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -57,6 +62,37 @@ type rig struct {
 	exited  chan error
 	env     []string
 	serveNo int
+	// listen is the web UI's address (127.0.0.1 and a port that was free
+	// when the rig first started the daemon), so that tests never fight
+	// over the default port; serveArgs are more flags for smsd serve.
+	listen    string
+	serveArgs []string
+	// setupCode is the one-time code of the web UI's first-run setup, as
+	// smsd init printed it.
+	setupCode string
+}
+
+// setupCodeRe finds the line of smsd init that gives the web UI's one-time
+// setup code.
+var setupCodeRe = regexp.MustCompile(`(?m)setup code:\s*(\S+)`)
+
+// setupCodeFrom returns the setup code in smsd init's output, or "".
+func setupCodeFrom(out string) string {
+	if m := setupCodeRe.FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// freeAddr returns 127.0.0.1 and a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func newRig(t *testing.T) *rig {
@@ -82,7 +118,11 @@ log_level = "debug"
 	if err := os.WriteFile(r.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.run("init")
+	out, errs, code := r.cmd("init")
+	if code != 0 {
+		t.Fatalf("smsd init: exit %d\n%s%s", code, out, errs)
+	}
+	r.setupCode = setupCodeFrom(out + errs)
 	t.Cleanup(func() { r.stop() })
 	return r
 }
@@ -136,7 +176,11 @@ func (r *rig) start() {
 	r.t.Helper()
 	r.serveNo++
 	r.logs = &testutil.Buffer{}
-	c := exec.Command(smsdBin, "serve", "-config", r.conf, "-data-dir", r.data)
+	if r.listen == "" {
+		r.listen = freeAddr(r.t)
+	}
+	args := []string{"serve", "-config", r.conf, "-data-dir", r.data, "-listen", r.listen}
+	c := exec.Command(smsdBin, append(args, r.serveArgs...)...)
 	c.Stderr = r.logs
 	c.Env = append(os.Environ(), r.env...)
 	if err := c.Start(); err != nil {
