@@ -77,6 +77,16 @@ const (
 	IntegrityCheck    = "integrity_check"
 	QuarantineDismiss = "quarantine_dismiss"
 	DigestAccept      = "digest_accept"
+	// Setup is the first-run setup (the first admin, with the one-time
+	// code); SessionEnd an admin ending another's session, or every
+	// session ended because the sessions failed their integrity check;
+	// UserUnlock an admin ending a lockout; TOTPRequire and TOTPReset an
+	// admin requiring an account's second factor or forgetting it.
+	Setup       = "setup"
+	SessionEnd  = "session_end"
+	UserUnlock  = "user_unlock"
+	TOTPRequire = "totp_require"
+	TOTPReset   = "totp_reset"
 )
 
 // Actions lists every action, for the test that each has a producer.
@@ -84,7 +94,7 @@ var Actions = []string{LoginOK, LoginFail, Lockout, Logout, AutoLogout, MessageC
 	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, Import, Export, OptOutList, OptOutAdd,
 	OptOutRemove, UserList, UserCreate, UserDisable, UserEnable, RoleChange, PasswordChange, TOTPEnrol, TokenCreate,
 	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start,
-	IntegrityCheck, QuarantineDismiss, DigestAccept}
+	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset}
 
 // Outcomes of an action.
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
@@ -34,19 +35,44 @@ func (s *Service) RotateDataKey(ctx context.Context, a ops.Actor) (_ ops.RotateR
 }
 
 // Unlock opens a passphrase store with the passphrase an admin typed, and
-// sending starts. A wrong passphrase leaves it locked.
+// sending starts. A wrong passphrase leaves it locked. The actor must be
+// an admin: at the shell the control socket says who is one; the web UI,
+// where the passphrase is the credential (no account can be checked while
+// the store is locked), asks as an admin of kind web. Each try runs the passphrase's KDF in a
+// password-check slot; after lockout_failures wrong passphrases in a row
+// from the web, web unlocks are refused for lockout_duration (the shell's
+// smsd key unlock still works). A refused unlock cannot be written to the
+// locked store's audit log: it goes to the journal, and to the audit log
+// once the store opens.
 func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) (err error) {
 	ctx, rec := begin(ctx, a, audit.Unlock, "key", "passphrase")
 	defer func() {
-		// Only an open store can keep the row: a refused unlock is in the
-		// journal only.
 		if s.Store() != nil {
 			err = s.finish(ctx, rec, err)
+			return
+		}
+		if err != nil {
+			s.pendUnlockRow(rec, err)
 		}
 	}()
 	if err := requireAdmin(a, "unlock the store"); err != nil {
 		return err
 	}
+	as := s.authInit()
+	now := s.now()
+	if a.Kind == ops.ActorWeb {
+		as.mu.Lock()
+		until := as.unlockLocked
+		as.mu.Unlock()
+		if now.Before(until) {
+			return ops.Errorf(ops.CodeBusy, fmt.Sprintf("too many wrong passphrases: the web UI takes none until %s (at the box, smsd key unlock still works)", until.UTC().Format("15:04 MST")))
+		}
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	s.unlockMu.Lock()
 	defer s.unlockMu.Unlock()
 	s.mu.Lock()
@@ -60,11 +86,50 @@ func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) (e
 	}
 	if err := s.open(ctx, passphrase); err != nil {
 		if errors.Is(err, queue.ErrWrongKey) {
-			s.log.Warn("unlock refused: wrong passphrase", "actor", a.String())
+			s.log.Warn("unlock refused: wrong passphrase", "actor", a.String(), "addr", a.Addr)
+			if a.Kind == ops.ActorWeb {
+				as.mu.Lock()
+				as.unlockFails++
+				if as.unlockFails >= max(s.cfg.LockoutFailures, 1) {
+					as.unlockLocked, as.unlockFails = now.Add(s.cfg.LockoutDuration.Duration), 0
+					s.log.Warn("web unlock refused for a while after too many wrong passphrases", "until", as.unlockLocked)
+				}
+				as.mu.Unlock()
+			}
 			return ops.Errorf(ops.CodeWrongKey, "wrong passphrase: the store stays locked; try again")
 		}
 		return err
 	}
+	as.mu.Lock()
+	as.unlockFails, as.unlockLocked = 0, time.Time{}
+	pending := as.pendingAudit
+	as.pendingAudit = nil
+	as.mu.Unlock()
+	// The refused unlocks before this one, at their own times, before the
+	// row of this one.
+	if st := s.Store(); st != nil {
+		for _, e := range pending {
+			if _, err := st.Audit(audit.Without(ctx), e); err != nil {
+				s.log.Error("audit: could not record a refused unlock", "err", err)
+			}
+		}
+	}
 	s.log.Info("store unlocked; sending starts", "actor", a.String())
 	return nil
+}
+
+// pendUnlockRow keeps the row of a refused unlock until the store opens.
+func (s *Service) pendUnlockRow(rec *audit.Record, err error) {
+	e := rec.Event()
+	e.Time = s.now()
+	e.Outcome, e.Detail = audit.Failed, join(e.Detail, ops.CodeOf(err))
+	if ops.CodeOf(err) == ops.CodeDenied {
+		e.Outcome = audit.Denied
+	}
+	as := s.authInit()
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if len(as.pendingAudit) < maxPendingAudit {
+		as.pendingAudit = append(as.pendingAudit, e)
+	}
 }

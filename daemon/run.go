@@ -119,8 +119,12 @@ func (s *Service) serveUnlocked(ctx context.Context) error {
 	defer status.Stop()
 	purge := time.NewTicker(24 * time.Hour)
 	defer purge.Stop()
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
 	s.startAudit(ctx, store)
 	s.purge(ctx, store)
+	s.logSetupCode(ctx, store)
+	s.sweepSessions(ctx)
 	s.notify.Status(disp.Status().Summary())
 	for {
 		select {
@@ -131,6 +135,8 @@ func (s *Service) serveUnlocked(ctx context.Context) error {
 			return nil
 		case <-status.C:
 			s.notify.Status(disp.Status().Summary())
+		case <-sweep.C:
+			s.sweepSessions(ctx)
 		case <-purge.C:
 			s.purge(ctx, store)
 			s.signHead(ctx, "daily")

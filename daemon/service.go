@@ -52,6 +52,8 @@ type Service struct {
 	// auditProblem is why the audit chain did not verify at start ("": it
 	// did, or it was not checked).
 	auditProblem string
+	// auth is the sign-in machinery's state (auth.go).
+	auth authState
 }
 
 // New returns the Service `smsd serve` runs (see Run). level, if not nil,

@@ -81,12 +81,23 @@ func CheckPassword(pw string) error {
 	return nil
 }
 
+// userActions names the audit action of each UserRequest action.
+var userActions = map[string]string{ops.UserList: audit.UserList, ops.UserAdd: audit.UserCreate, ops.UserPasswd: audit.PasswordChange,
+	ops.UserDisable: audit.UserDisable, ops.UserEnable: audit.UserEnable, ops.UserRole: audit.RoleChange,
+	ops.UserResetPassword: audit.PasswordChange, ops.UserUnlock: audit.UserUnlock, ops.UserRequireTOTP: audit.TOTPRequire,
+	ops.UserResetTOTP: audit.TOTPReset}
+
 // User manages staff accounts (admins only): add, passwd (which also ends
-// a lockout), disable, enable, list. It returns the accounts the action
-// touched, every account for list. Errors carry no secret.
+// a lockout), disable, enable, role, list, and from the web UI
+// reset_password (the user must choose a new one at the next sign-in),
+// unlock, require_totp and reset_totp. A new password, a disabled account,
+// a role change and a forgotten second factor end every session of the
+// account, so that no session keeps what the account lost. The last
+// enabled admin can be neither disabled nor demoted. It returns the
+// accounts the action touched, every account for list. Errors carry no
+// secret.
 func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ []ops.UserInfo, err error) {
-	action := map[string]string{ops.UserList: audit.UserList, ops.UserAdd: audit.UserCreate, ops.UserPasswd: audit.PasswordChange,
-		ops.UserDisable: audit.UserDisable, ops.UserEnable: audit.UserEnable, ops.UserRole: audit.RoleChange}[r.Action]
+	action := userActions[r.Action]
 	if action == "" {
 		action = "user_" + r.Action
 	}
@@ -130,10 +141,13 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 		if r.Role == "" {
 			r.Role = string(queue.RoleStaff)
 		}
+		if r.Username == ops.BreakGlassUsername {
+			return nil, invalid(fmt.Errorf("%s is the emergency account's name: it is made by turning break-glass on in the sign-in policy; choose another username", ops.BreakGlassUsername))
+		}
 		if err := CheckPassword(r.Password); err != nil {
 			return nil, invalid(err)
 		}
-		hash, err := crypt.HashPassword(r.Password)
+		hash, err := s.hashPassword(ctx, r.Password)
 		if err != nil {
 			return nil, err
 		}
@@ -146,9 +160,9 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 		}
 		s.log.Info("account created", "username", u.Username, "role", u.Role, "actor", a.String())
 		return []ops.UserInfo{userInfo(u)}, nil
-	case ops.UserPasswd, ops.UserDisable, ops.UserEnable, ops.UserRole:
+	case ops.UserPasswd, ops.UserDisable, ops.UserEnable, ops.UserRole, ops.UserResetPassword, ops.UserUnlock, ops.UserRequireTOTP, ops.UserResetTOTP:
 	default:
-		return nil, invalid(fmt.Errorf("unknown user action %q (add, passwd, disable, enable, role, list)", r.Action))
+		return nil, invalid(fmt.Errorf("unknown user action %q (add, passwd, disable, enable, role, list, reset_password, unlock, require_totp, reset_totp)", r.Action))
 	}
 	u, err := st.UserByName(ctx, r.Username)
 	if errors.Is(err, queue.ErrNotFound) {
@@ -163,32 +177,107 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 	if err != nil {
 		return nil, err
 	}
+	if u.BreakGlass && r.Action != ops.UserUnlock {
+		return nil, invalid(fmt.Errorf("%s is the emergency account: turn it on or off (which gives it a new password) in the sign-in policy", u.Username))
+	}
+	var hash string
 	switch r.Action {
-	case ops.UserPasswd:
+	case ops.UserPasswd, ops.UserResetPassword:
 		if err := CheckPassword(r.Password); err != nil {
 			return nil, invalid(err)
 		}
-		if u.PasswordHash, err = crypt.HashPassword(r.Password); err != nil {
+		if hash, err = s.hashPassword(ctx, r.Password); err != nil {
 			return nil, err
 		}
-		// A new password set by an admin ends a lockout from failed logins.
-		u.FailedLogins, u.LockedUntil = 0, time.Time{}
-	case ops.UserDisable:
-		u.Disabled = true
-	case ops.UserEnable:
-		u.Disabled = false
 	case ops.UserRole:
 		if r.Role != ops.RoleAdmin && r.Role != ops.RoleStaff {
 			return nil, invalid(fmt.Errorf("role %q: must be admin or staff", r.Role))
 		}
-		rec.AddDetail(fmt.Sprintf("role %s -> %s", u.Role, r.Role))
-		u.Role = queue.Role(r.Role)
 	}
-	if err := st.UpdateUser(ctx, u); err != nil {
+	// The last enabled admin stays one: without an admin nobody could
+	// manage accounts or unlock the store from the web UI.
+	lastAdmin := func(acc *queue.Account, what string) error {
+		if acc.User.Role != queue.RoleAdmin || acc.User.Disabled {
+			return nil
+		}
+		n, err := acc.OtherEnabledAdmins()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("%s is the last enabled administrator and cannot be %s: make another account an administrator first", acc.User.Username, what))
+		}
+		return nil
+	}
+	var out queue.User
+	err = st.Account(ctx, u.ID, s.now(), func(acc *queue.Account) error {
+		endAll := false
+		switch r.Action {
+		case ops.UserPasswd, ops.UserResetPassword:
+			acc.User.PasswordHash = hash
+			// A new password set by an admin ends a lockout from failed
+			// logins, and every session signed in with the old one.
+			acc.User.FailedLogins, acc.User.LockedUntil, acc.Auth.FailWindowStart = 0, time.Time{}, time.Time{}
+			acc.Auth.MustChange = r.Action == ops.UserResetPassword
+			if acc.Auth.MustChange {
+				rec.AddDetail("reset by an admin: a new password is chosen at the next sign-in")
+			}
+			endAll = true
+		case ops.UserDisable:
+			if err := lastAdmin(acc, "disabled"); err != nil {
+				return err
+			}
+			acc.User.Disabled, endAll = true, true
+		case ops.UserEnable:
+			acc.User.Disabled = false
+		case ops.UserRole:
+			if r.Role == string(acc.User.Role) {
+				break
+			}
+			if r.Role != ops.RoleAdmin {
+				if err := lastAdmin(acc, "made staff"); err != nil {
+					return err
+				}
+			}
+			rec.AddDetail(fmt.Sprintf("role %s -> %s", acc.User.Role, r.Role))
+			acc.User.Role, endAll = queue.Role(r.Role), true
+		case ops.UserUnlock:
+			acc.User.FailedLogins, acc.User.LockedUntil, acc.Auth.FailWindowStart = 0, time.Time{}, time.Time{}
+		case ops.UserRequireTOTP:
+			acc.Auth.TOTPRequired = true
+		case ops.UserResetTOTP:
+			acc.User.TOTPSecret = ""
+			acc.Auth.Recovery, acc.Auth.TOTPLastStep = nil, 0
+			endAll = true
+		}
+		if endAll {
+			ended, err := acc.EndSessions(0)
+			if err != nil {
+				return err
+			}
+			if len(ended) > 0 {
+				rec.AddDetail(fmt.Sprintf("%d session(s) ended", len(ended)))
+			}
+		}
+		out = acc.User
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.log.Info("account changed", "username", u.Username, "action", r.Action, "actor", a.String())
-	return []ops.UserInfo{userInfo(u)}, nil
+	s.log.Info("account changed", "username", out.Username, "action", r.Action, "actor", a.String())
+	return []ops.UserInfo{userInfo(out)}, nil
+}
+
+// hashPassword hashes a new password in a password-check slot: argon2id
+// takes 32 MiB, and the slots bound what runs at once.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return crypt.HashPassword(pw)
 }
 
 func userInfo(u queue.User) ops.UserInfo {

@@ -53,6 +53,8 @@ var tagSpecs = []tagSpec{
 	{"messages", []string{"state", "to_sealed", "to_index", "text_sealed", "attempts", "reference", "parts_total", "created_by", "purged_at"}, true},
 	{"optouts", []string{"number_index", "number_sealed", "source"}, false},
 	{"settings", []string{"key", "value_sealed"}, false},
+	{"sessions", []string{"public_id", "token_hash", "user_id", "stage", "created_at", "last_seen", "idle_expires", "expires", "addr_sealed", "pending_sealed"}, false},
+	{"user_auth", []string{"must_change", "totp_required", "fail_window_start", "last_login_at", "last_login_addr_sealed", "recovery_sealed", "totp_last_step"}, false},
 }
 
 func specFor(table string) (tagSpec, bool) {

@@ -128,6 +128,8 @@ var migrations = []string{
 	// 7: parts of concatenated inbound messages wait here, sealed, not on
 	// the SIM (parts.go).
 	partsMigration,
+	// 8: web sessions and each account's sign-in state (sessions.go).
+	sessionsMigration,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.
@@ -146,6 +148,8 @@ var sealedColumns = []struct {
 	{"users", []string{"name_sealed", "password_sealed", "totp_sealed"}},
 	{"templates", []string{"body_sealed"}},
 	{"inbound_parts", []string{"pdu_sealed"}},
+	{"sessions", []string{"addr_sealed", "pending_sealed"}},
+	{"user_auth", []string{"last_login_addr_sealed", "recovery_sealed"}},
 }
 
 // migrate brings the database on conn from its user_version up to target,

@@ -61,32 +61,39 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 	if err := checkUser(u); err != nil {
 		return User{}, err
 	}
-	now := s.now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE username = ?", u.Username).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("user %s: %w", u.Username, ErrUserExists)
-		}
-		id, err := nextID(ctx, tx, "users")
-		if err != nil {
-			return err
-		}
-		u.ID, u.CreatedAt, u.UpdatedAt = id, fromMS(ms(now)), fromMS(ms(now))
-		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, role, password_sealed, disabled, break_glass,
-			failed_logins, locked_until, created_at, updated_at) VALUES (?, ?, ?, x'', ?, ?, ?, ?, ?, ?)`,
-			id, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins, ms(u.LockedUntil), ms(now), ms(now))
-		if err != nil {
-			return err
-		}
-		if err := s.writeUserSecrets(ctx, tx, u); err != nil {
-			return err
-		}
-		return s.retag(ctx, tx, "users", id)
+		var err error
+		u, err = s.createUserTx(ctx, tx, u)
+		return err
 	})
 	return u, err
+}
+
+// createUserTx inserts account u (checked) in tx and tags it.
+func (s *Store) createUserTx(ctx context.Context, tx *sql.Tx, u User) (User, error) {
+	now := s.now()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE username = ?", u.Username).Scan(&n); err != nil {
+		return User{}, err
+	}
+	if n > 0 {
+		return User{}, fmt.Errorf("user %s: %w", u.Username, ErrUserExists)
+	}
+	id, err := nextID(ctx, tx, "users")
+	if err != nil {
+		return User{}, err
+	}
+	u.ID, u.CreatedAt, u.UpdatedAt = id, fromMS(ms(now)), fromMS(ms(now))
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (id, username, role, password_sealed, disabled, break_glass,
+		failed_logins, locked_until, created_at, updated_at) VALUES (?, ?, ?, x'', ?, ?, ?, ?, ?, ?)`,
+		id, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins, ms(u.LockedUntil), ms(now), ms(now))
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.writeUserSecrets(ctx, tx, u); err != nil {
+		return User{}, err
+	}
+	return u, s.retag(ctx, tx, "users", id)
 }
 
 func (s *Store) writeUserSecrets(ctx context.Context, tx *sql.Tx, u User) error {
@@ -104,28 +111,33 @@ func (s *Store) writeUserSecrets(ctx context.Context, tx *sql.Tx, u User) error 
 
 // UpdateUser writes every field of u (found by u.ID) except CreatedAt.
 func (s *Store) UpdateUser(ctx context.Context, u User) error {
-	if err := checkUser(u); err != nil {
-		return err
-	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// A tampered account is not rewritten (that would tag it as sound).
 		if err := s.verifyRow(ctx, tx, "users", u.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, role = ?, disabled = ?, break_glass = ?, failed_logins = ?,
-			locked_until = ?, updated_at = ? WHERE id = ?`, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins,
-			ms(u.LockedUntil), ms(s.now()), u.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("user %d: %w", u.ID, ErrNotFound)
-		}
-		if err := s.writeUserSecrets(ctx, tx, u); err != nil {
-			return err
-		}
-		return s.retag(ctx, tx, "users", u.ID)
+		return s.updateUserTx(ctx, tx, u)
 	})
+}
+
+// updateUserTx writes u over its row, checked in tx before, and tags it.
+func (s *Store) updateUserTx(ctx context.Context, tx *sql.Tx, u User) error {
+	if err := checkUser(u); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, role = ?, disabled = ?, break_glass = ?, failed_logins = ?,
+		locked_until = ?, updated_at = ? WHERE id = ?`, u.Username, string(u.Role), u.Disabled, u.BreakGlass, u.FailedLogins,
+		ms(u.LockedUntil), ms(s.now()), u.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %d: %w", u.ID, ErrNotFound)
+	}
+	if err := s.writeUserSecrets(ctx, tx, u); err != nil {
+		return err
+	}
+	return s.retag(ctx, tx, "users", u.ID)
 }
 
 const userCols = `id, username, name_sealed, role, password_sealed, totp_sealed, disabled, break_glass, failed_logins, locked_until, created_at, updated_at`
@@ -169,6 +181,29 @@ func (s *Store) UserByName(ctx context.Context, username string) (User, error) {
 		return User{}, err
 	}
 	return u, nil
+}
+
+// UserByID finds an account by id, checked like UserByName.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	u, err := s.scanUser(s.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.checkUser(ctx, u.ID); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// CountUsers counts the accounts, whatever their state (a tampered one
+// counts: it is there).
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n)
+	return n, err
 }
 
 // checkUser checks user id's row and the users table's digest.
