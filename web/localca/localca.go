@@ -316,6 +316,9 @@ func load(dir string) (*CA, error) {
 // readCert reads the first certificate of a PEM file.
 func readCert(path string) (*x509.Certificate, []byte, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, nil, fmt.Errorf("read the web UI's CA certificate: %w (the data directory's files must belong to the user smsd runs as, e.g. chown -R smsd:smsd %s)", err, filepath.Dir(path))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the web UI's CA certificate: %w", err)
 	}
@@ -335,6 +338,9 @@ func readCert(path string) (*x509.Certificate, []byte, error) {
 // readKey reads an ECDSA private key from a PKCS #8 PEM file.
 func readKey(path string) (*ecdsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("read the web UI's key: %w (the data directory's files must belong to the user smsd runs as, e.g. chown -R smsd:smsd %s)", err, filepath.Dir(path))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the web UI's key: %w", err)
 	}
