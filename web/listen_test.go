@@ -327,3 +327,27 @@ func TestListenReusesCA(t *testing.T) {
 		t.Errorf("fingerprints %v", fps)
 	}
 }
+
+// TestListenThisMachine: Listen itself, with this machine's real names
+// and addresses: the URL names the host, and a client trusting ca.pem
+// reaches the page as localhost and as the host name.
+func TestListenThisMachine(t *testing.T) {
+	cfg := listenCfg(t, "[::]:0")
+	ln, info, err := Listen(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serveHello(t, ln)
+	host, _ := os.Hostname()
+	if !strings.HasPrefix(info.URL, "https://"+strings.ToLower(host)+":") {
+		t.Errorf("URL %s does not name this host %s", info.URL, host)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(info.CAPEM)
+	for _, u := range []string{"https://localhost/", info.URL} {
+		if body, err := get(ln, u, roots); err != nil || !strings.HasPrefix(body, "hello") {
+			t.Errorf("GET %s: %q %v", u, body, err)
+		}
+	}
+}
