@@ -20,7 +20,7 @@ import (
 // s.page, which holds the stage and role checks in one place.
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	m.Handle("GET /static/", staticFiles())
+	m.Handle("GET /static/", s.staticFiles())
 	m.HandleFunc("GET /ca.pem", s.caCert)
 
 	m.HandleFunc("GET /signin", s.signinForm)
@@ -147,9 +147,17 @@ func (s *Server) errorPageFor(w http.ResponseWriter, r *http.Request, rs *reqSes
 	s.show(w, r, rs, status, "error", pageData{Title: title, Error: msg})
 }
 
-// notFound is the 404 page.
+// notFound is the 404 page. A signed-in person sees it with the header
+// (the countdown, the break-glass banner); looking does not extend the
+// session, as nobody asked for anything real.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.errorPage(w, r, http.StatusNotFound, "Not found",
+	var rs *reqSession
+	if !strings.HasPrefix(r.URL.Path, "/static/") {
+		if sess, ok := s.currentSession(r.Context(), r); ok && sess.Stage == ops.StageActive {
+			rs = &reqSession{Session: sess}
+		}
+	}
+	s.errorPageFor(w, r, rs, http.StatusNotFound, "Not found",
 		"There is no page at this address. Check the address, or start again from the home page.")
 }
 
@@ -165,7 +173,7 @@ func (s *Server) plainError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error — smsd</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\n<body><main id=\"main\"><h1>Error</h1><p id=\"error\" role=\"alert\">%s</p><p><a href=\"/\">Home</a></p></main></body></html>\n", template.HTMLEscapeString(msg))
+	fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error — smsd</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\n<body><a class=\"skip\" href=\"#main\">Skip to main content</a><main id=\"main\"><h1>Error</h1><p id=\"error\" role=\"alert\">%s</p><p><a href=\"/\">Home</a></p></main></body></html>\n", template.HTMLEscapeString(msg))
 }
 
 // writeJSON answers with v as JSON.

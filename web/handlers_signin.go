@@ -114,7 +114,7 @@ func (s *Server) setupForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	s.show(w, r, nil, http.StatusOK, "setup", pageData{Title: "Set up the appliance"})
+	s.show(w, r, nil, http.StatusOK, "setup", pageData{Title: "Set up the appliance", Data: setupData{}})
 }
 
 // setup creates the first admin with the one-time code and signs them in.
@@ -129,6 +129,14 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	f, bad := readForm(r)
 	if bad != nil {
 		again(bad.status, nil, bad.msg)
+		return
+	}
+	if need, err := s.svc.SetupNeeded(r.Context()); err != nil || !need {
+		if err != nil {
+			s.fail(w, r, nil, err)
+		} else {
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		}
 		return
 	}
 	if m := missing(f, "code", "username", "name", "password", "password2"); m != "" {

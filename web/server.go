@@ -303,11 +303,20 @@ func (p *statusProbe) WriteHeader(code int) {
 	}
 }
 
-// staticFiles serves app.js and app.css from the binary.
-func staticFiles() http.Handler {
+// staticFiles serves app.js and app.css from the binary. What is not a
+// file there (a directory, a name that is not) is the UI's 404 page, not
+// a listing or the file server's plain-text error.
+func (s *Server) staticFiles() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err) // the embed pattern names the directory: cannot happen
 	}
-	return http.StripPrefix("/static/", http.FileServerFS(sub))
+	files := http.FileServerFS(sub)
+	return http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fi, err := fs.Stat(sub, r.URL.Path); err != nil || fi.IsDir() {
+			s.notFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 }
