@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/clinicsms/smsd/audit"
@@ -68,6 +69,20 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { srv.Serve(context.WithoutCancel(ctx)); close(srvDone) }()
 	defer func() { srv.Close(2 * time.Second); <-srvDone }()
 
+	// The other doors (the web UI) open once this is the one serve of the
+	// data directory, and close before the store does.
+	shutDoors := func() {}
+	if s.OpenDoors != nil {
+		doorCtx, cancelDoors := context.WithCancel(context.WithoutCancel(ctx))
+		wait, err := s.OpenDoors(doorCtx)
+		if err != nil {
+			cancelDoors()
+			return err
+		}
+		shutDoors = sync.OnceFunc(func() { cancelDoors(); wait() })
+		defer shutDoors()
+	}
+
 	if s.cfg.KeySource != config.KeyPassphrase {
 		if err := s.open(ctx, nil); err != nil {
 			if ctx.Err() != nil {
@@ -96,6 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.notify.Stopping()
 	s.log.Info("smsd stopping")
+	shutDoors()
 	s.mu.Lock()
 	st, emu := s.store, s.emu
 	s.mu.Unlock()

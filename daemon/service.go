@@ -39,6 +39,11 @@ type Service struct {
 	// OnHandset, if set before Run, gets the emulated handset's messages
 	// (smsd demo prints them).
 	OnHandset func(emulator.HandsetMessage)
+	// OpenDoors, if set before Run, opens the doors other than the control
+	// socket (cmd/smsd wires the web UI here, so that daemon never imports
+	// it). Run calls it once it holds the data directory's lock, and at the
+	// end cancels its context and calls wait before closing the store.
+	OpenDoors func(ctx context.Context) (wait func(), err error)
 	// now is the clock for validation (tests move it).
 	now func() time.Time
 

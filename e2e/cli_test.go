@@ -149,7 +149,7 @@ func TestRootLeavesTheDaemonsFilesAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(top, "smsd.toml")
-	os.WriteFile(conf, []byte("modem = \"emulator\"\nrate_limit = \"0s\"\n"), 0o644)
+	os.WriteFile(conf, []byte("modem = \"emulator\"\nrate_limit = \"0s\"\nlisten = \"\"\n"), 0o644)
 	data := filepath.Join(top, "data")
 	smsd := func(asNobody bool, args ...string) (string, int) {
 		c := exec.Command(bin, append(args, "-config", conf, "-data-dir", data)...)

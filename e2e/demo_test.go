@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -35,9 +38,10 @@ func startTyped(t *testing.T, args ...string) (c *exec.Cmd, stdin io.WriteCloser
 // phone panel: the two demo reminders reach the emulated handsets, a typed
 // HELP reply is answered with the help text, a STOP reply opts the number
 // out so that a new reminder to it is refused, and Ctrl-C removes the
-// temporary data directory.
+// temporary data directory. The web UI it prints lets its demo admin sign
+// in. (It listens on a free port here; the README's demo takes 8080.)
 func TestDemo(t *testing.T) {
-	c, stdin, out, errb := startTyped(t, "demo", "-for", "3m")
+	c, stdin, out, errb := startTyped(t, "demo", "-for", "3m", "-listen", "127.0.0.1:0")
 	exited := make(chan error, 1)
 	go func() { exited <- c.Wait() }()
 	defer func() {
@@ -72,6 +76,15 @@ func TestDemo(t *testing.T) {
 	if dir == nil {
 		t.Fatalf("demo did not name its data directory:\n%s", out.String())
 	}
+
+	waitOut("the web UI's address and the demo admin's password", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "[demo] web UI: ")
+	})
+	webLine := regexp.MustCompile(`\[demo\] web UI: (http://127\.0\.0\.1:\d+/)\s+\(sign in as admin, password (\S+)\)`).FindStringSubmatch(out.String())
+	if webLine == nil {
+		t.Fatalf("demo did not print its web UI's address and admin password in the expected form:\n%s", out.String())
+	}
+	demoSignIn(t, webLine[1], "admin", webLine[2])
 
 	say("reply +15551230002 HELP")
 	waitOut("the help text sent back to the handset", 30*time.Second, func(s string) bool {
@@ -114,5 +127,31 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
 		t.Errorf("demo data directory %s still there after Ctrl-C: %v", dir[1], err)
+	}
+}
+
+// demoSignIn signs in to the web UI at base as a browser would (a cookie
+// jar, the sign-in form) and checks that the home page is then served to
+// the signed-in person and the sign-in page answers a wrong password.
+func demoSignIn(t *testing.T, base, username, password string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	post := func(pw string) (*http.Response, string) {
+		t.Helper()
+		resp, err := hc.PostForm(base+"signin", url.Values{"username": {username}, "password": {pw}})
+		if err != nil {
+			t.Fatalf("sign in to the demo's web UI: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := post(password + "x"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `id="error"`) {
+		t.Errorf("a wrong password: %s, want 401 with the sign-in form's error\n%.600s", resp.Status, body)
+	}
+	resp, body := post(password)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || !strings.Contains(body, `id="signout"`) {
+		t.Fatalf("the demo admin's sign-in: %s at %s, want 200 at / with a sign-out button\n%.600s", resp.Status, resp.Request.URL, body)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/web"
 )
 
 func init() {
@@ -25,8 +28,9 @@ func init() {
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "demo", "smsd demo [-for D] [-v]")
+	fs := newFlagSet(env, "demo", "smsd demo [-for D] [-listen ADDR] [-v]")
 	dur := fs.Duration("for", 0, "stop after this long (default: until Ctrl-C)")
+	listen := fs.String("listen", "127.0.0.1:8080", "the web UI's address (plain HTTP on loopback)")
 	verbose := fs.Bool("v", false, "show the daemon's log")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -43,6 +47,10 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Modem = "emulator"
 	cfg.RateLimit = config.Duration{Duration: time.Second}
+	cfg.Listen = *listen
+	if err := cfg.Validate(); err != nil {
+		return usageError("%v", err)
+	}
 	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -56,6 +64,13 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 	d := daemon.New(cfg, log, level)
+	adminPassword, err := demoAdmin(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	d.OpenDoors = webDoor(cfg, d, log, func(info web.ListenInfo) {
+		fmt.Fprintf(env.stdout, "[demo] web UI: %s  (sign in as admin, password %s)\n", info.URL, adminPassword)
+	})
 	d.OnHandset = func(m emulator.HandsetMessage) {
 		fmt.Fprintf(env.stdout, "[handset %s] %s (%d part(s), %s): %s\n", m.At.Format("15:04:05"), safe(m.To), m.Parts, m.Encoding, safe(m.Text))
 	}
@@ -65,8 +80,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		defer cancel()
 	}
 	fmt.Fprintf(env.stdout, `smsd demo: a throw-away data directory (%s) and an emulated GSM modem; no real SMS is sent.
-The web UI is not built yet: this demo runs the daemon and prints what the emulated handsets receive.
-Type at the prompt (the phone panel):
+The emulated handsets' messages are printed here. Type at the prompt (the phone panel):
 %s
 Or, from another terminal (go run ./cmd/smsd ... from the source tree):
   printf '%%s\n' +15551234567 "Your appointment is tomorrow at 9" | smsd send -data-dir %s
@@ -228,4 +242,25 @@ func demoRun(ctx context.Context, env *cmdEnv, d *daemon.Service, c *control.Cli
 		fmt.Fprintf(env.stdout, "[phone %s] sent %q to the clinic: see inbox\n", l.number, l.text)
 	}
 	return nil
+}
+
+// demoAdmin creates the demo's admin account, for the web UI, and returns
+// its password: random, long enough for the password rules, easy to read
+// off a terminal. (A real box starts with the setup page and its one-time
+// code instead.)
+func demoAdmin(ctx context.Context, cfg config.Config) (string, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make the demo admin's password: %w", err)
+	}
+	password := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+	svc, err := daemon.OpenDirect(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer svc.Close()
+	if _, err := svc.User(ctx, daemon.Shell(), ops.UserRequest{Action: ops.UserAdd, Username: "admin", Name: "Demo admin", Role: ops.RoleAdmin, Password: password}); err != nil {
+		return "", fmt.Errorf("create the demo admin: %w", err)
+	}
+	return password, nil
 }

@@ -76,8 +76,15 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 			fmt.Fprintf(env.stdout, "web UI certificate authority %s (trust it once on each front-desk PC), SHA-256 fingerprint %s\n", filepath.Join(cfg.DataDir, localca.CAFile), ca.Fingerprint())
 		}
 	}
+	if !*pass {
+		if err := printSetupCode(ctx, env, cfg); err != nil {
+			fmt.Fprintf(env.stderr, "note: smsd serve will log the web UI's setup code when it starts: %v\n", err)
+		}
+	}
 	switch {
 	case *pass:
+		// The setup code is sealed in the store, which is locked here: it
+		// is logged by smsd serve once an admin unlocks it.
 		fmt.Fprintln(env.stdout, "locked mode: set key_source = \"passphrase\" in the config; after each start run smsd key unlock")
 	case cfg.KeySource == config.KeyFile:
 		fmt.Fprintf(env.stdout, "key file %s (mode 0600): back it up apart from the database; without it nobody can read the messages\n", cfg.KeyFilePath())
@@ -120,4 +127,20 @@ func readSecretTwice(env *cmdEnv, prompt, again string) ([]byte, error) {
 		}
 	}
 	return p, nil
+}
+
+// printSetupCode prints the one-time code of the web UI's first-run page,
+// which creates the first admin (smsd user add still works instead).
+func printSetupCode(ctx context.Context, env *cmdEnv, cfg config.Config) error {
+	svc, err := daemon.OpenDirect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	code, needed, err := daemon.SetupCode(ctx, svc.Store())
+	if err != nil || !needed {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "setup code: %s (open the web UI and create the first admin with it; it works once)\n", code)
+	return nil
 }

@@ -18,10 +18,12 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "serve", "smsd serve [-modem PATH|auto|emulator] [-log-level L] [-rate-limit D]")
+	fs := newFlagSet(env, "serve", "smsd serve [-modem PATH|auto|emulator] [-listen ADDR] [-idle-timeout D] [-session-lifetime D] [-log-level L] [-rate-limit D]")
 	cf := addCommonFlags(fs, env)
 	modemFlag := fs.String("modem", "", "modem device path, \"auto\", or \"emulator\" (overrides the config file)")
-	listen := fs.String("listen", "", "web UI address (reserved: the web UI is not built yet)")
+	listen := fs.String("listen", "", "web UI address, such as :8443 (HTTPS) or 127.0.0.1:8080 (plain HTTP on loopback); \"off\" turns it off (overrides the config file)")
+	idle := fs.Duration("idle-timeout", 0, "end a web session after this long without a request, e.g. 10m (overrides the config file)")
+	lifetime := fs.Duration("session-lifetime", 0, "end a web session after this long in any case, e.g. 12h (overrides the config file)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides the config file)")
 	rate := fs.String("rate-limit", "", "least time between two messages per modem, e.g. 3s; 0s = none (overrides the config file)")
 	if err := parseFlags(fs, args); err != nil {
@@ -37,8 +39,18 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if *modemFlag != "" {
 		cfg.Modem, cfg.Modems = *modemFlag, nil
 	}
-	if *listen != "" {
+	switch *listen {
+	case "":
+	case "off":
+		cfg.Listen = ""
+	default:
 		cfg.Listen = *listen
+	}
+	if *idle != 0 {
+		cfg.IdleTimeout = config.Duration{Duration: *idle}
+	}
+	if *lifetime != 0 {
+		cfg.SessionLifetime = config.Duration{Duration: *lifetime}
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
@@ -62,6 +74,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	level.Set(lvl)
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 	svc := daemon.New(cfg, log, level)
+	svc.OpenDoors = webDoor(cfg, svc, log, nil)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
