@@ -12,7 +12,10 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/clinicsms/smsd/audit"
+	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/crypt"
 	"github.com/clinicsms/smsd/ops"
+	"github.com/clinicsms/smsd/queue"
 )
 
 // testClock is the Service's clock in a test: sessions, lockouts and TOTP
@@ -902,5 +905,63 @@ func TestAccounts(t *testing.T) {
 	}
 	if b.Username != "bob" || len(b.Sessions) != 1 || b.Sessions[0].ID != x.ID || b.Sessions[0].Token != "" || b.LastLoginAddr != "192.0.2.7" || b.LastLogin.IsZero() {
 		t.Fatalf("bob %+v", b)
+	}
+}
+
+// TestUnlockFromWeb: a locked store takes its passphrase from the web UI in
+// a password-check slot; after lockout_failures wrong ones the web is
+// refused for lockout_duration while the shell's unlock still works, and
+// every refused try reaches the audit log once the store opens.
+func TestUnlockFromWeb(t *testing.T) {
+	saved := crypt.PassphraseParams
+	crypt.PassphraseParams = crypt.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+	t.Cleanup(func() { crypt.PassphraseParams = saved })
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.KeySource = config.KeyPassphrase
+	pass := []byte("the clinic's passphrase")
+	if err := queue.Init(ctx, cfg.DBPath(), queue.KeySource{Passphrase: pass}, StoreOptions(&cfg, nil)); err != nil {
+		t.Fatal(err)
+	}
+	s := New(cfg, nil, nil)
+	t.Cleanup(func() { s.Close() })
+	clk := &testClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
+	s.now = clk.Now
+	if !s.Locked() {
+		t.Fatal("a passphrase store before its unlock is not Locked")
+	}
+	_, err := s.Login(ctx, ops.LoginRequest{Username: "alice", Password: alicePW})
+	wantCode(t, "sign-in while locked", err, ops.CodeLocked)
+	web := ops.Actor{Kind: ops.ActorWeb, Name: "unlock", Role: ops.RoleAdmin, Addr: "192.0.2.50"}
+	for i := 0; i < cfg.LockoutFailures; i++ {
+		wantCode(t, "a wrong passphrase", s.Unlock(ctx, web, []byte("not it")), ops.CodeWrongKey)
+	}
+	wantCode(t, "the right one, too soon, from the web", s.Unlock(ctx, web, pass), ops.CodeBusy)
+	clk.Add(cfg.LockoutDuration.Duration)
+	wantCode(t, "one more wrong one after the wait", s.Unlock(ctx, web, []byte("still not it")), ops.CodeWrongKey)
+	if !s.Locked() {
+		t.Fatal("unlocked by a wrong passphrase")
+	}
+	if err := s.Unlock(ctx, admin, pass); err != nil {
+		t.Fatalf("the shell's unlock: %v", err)
+	}
+	if s.Locked() {
+		t.Fatal("still locked")
+	}
+	rows := rowsOf(t, s, audit.Unlock)
+	if len(rows) != cfg.LockoutFailures+3 {
+		t.Fatalf("%d unlock rows, want %d: %+v", len(rows), cfg.LockoutFailures+3, rows)
+	}
+	for i, r := range rows[:len(rows)-1] {
+		if r.Outcome != audit.Failed || r.Client != "192.0.2.50" || r.Actor != "web:unlock" {
+			t.Errorf("refused unlock %d: %+v", i, r)
+		}
+	}
+	if last := rows[len(rows)-1]; last.Outcome != audit.OK || last.Actor != "unix:alice" {
+		t.Errorf("the unlock: %+v", last)
+	}
+	if rows[cfg.LockoutFailures].Detail != ops.CodeBusy {
+		t.Errorf("the throttled try: %+v", rows[cfg.LockoutFailures])
 	}
 }
