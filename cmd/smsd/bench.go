@@ -33,12 +33,18 @@ func init() {
 //   - idle CPU over -idle after the drain (busy polling would show here);
 //   - RSS after the drain.
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D]")
+	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D] | smsd bench -web [-clients N] [-poll D]")
 	n := fs.Int("n", 200, "single messages for the latency figures")
 	drain := fs.Int("drain", 1000, "messages for the throughput and RSS figures")
 	idle := fs.Duration("idle", 5*time.Second, "how long to measure idle CPU")
+	webFigures := fs.Bool("web", false, "measure the web UI instead: concurrent sign-ins (wall time, peak RSS) and signed-in clients polling their session (p50, p99)")
+	clients := fs.Int("clients", 50, "-web: clients signing in at once, then polling")
+	poll := fs.Duration("poll", 10*time.Second, "-web: how long the clients poll")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *webFigures {
+		return runBenchWeb(ctx, env, *clients, *poll)
 	}
 	dir, err := os.MkdirTemp("", "smsd-bench-")
 	if err != nil {
@@ -143,15 +149,4 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func rss() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
-		}
-	}
-	return "unknown"
-}
+func rss() string { return procStatus("VmRSS") }
