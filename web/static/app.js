@@ -31,12 +31,17 @@
   var WARN_MS = 60000;
   var endsAt = 0; // this browser's clock, from the server's ends_in_ms
   var asking = false;
+  var returnFocus = null; // what had the focus before the warning took it
   var gone = false;
   var channel = null;
   if ('BroadcastChannel' in window) {
     channel = new BroadcastChannel('smsd-session');
-    // Another tab extended or signed out: ask the server now.
-    channel.onmessage = function () { ask(); };
+    // Another tab extended or signed out: ask the server now, and once
+    // more a moment later (a sign-out is announced as it is sent).
+    channel.onmessage = function () {
+      ask();
+      window.setTimeout(ask, 1500);
+    };
   }
 
   // ended clears what the page shows and replaces it in the history with
@@ -74,11 +79,18 @@
     countdown.textContent = 'Signs out in ' + Math.floor(secs / 60) + ':' + pad(secs % 60);
     if (warning) {
       var warn = left <= WARN_MS;
-      if (warn && warning.hidden && stay) {
+      if (warn && warning.hidden) {
         warning.hidden = false;
-        stay.focus();
-      } else if (!warn) {
+        if (stay) {
+          returnFocus = document.activeElement;
+          stay.focus();
+        }
+      } else if (!warn && !warning.hidden) {
         warning.hidden = true;
+        if (returnFocus && returnFocus.focus && document.activeElement === stay) {
+          returnFocus.focus();
+        }
+        returnFocus = null;
       }
     }
   }
@@ -134,8 +146,9 @@
   }
   if (signoutForm && channel) {
     signoutForm.addEventListener('submit', function () {
-      // The other tabs ask once this sign-out is through.
-      window.setTimeout(function () { channel.postMessage('signout'); }, 500);
+      // This page is leaving: tell the other tabs now; they ask again
+      // a moment later, when the sign-out is through.
+      channel.postMessage('signout');
     });
   }
   document.addEventListener('visibilitychange', function () {
