@@ -220,6 +220,69 @@ func TestSessionEndpoint(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutEndsSession: a session nobody uses ends after the idle
+// timeout, whatever the countdown's checks (which do not extend it); the
+// next page goes to sign in with ?ended=1 and /session says no_session.
+func TestIdleTimeoutEndsSession(t *testing.T) {
+	const idle = 1500 * time.Millisecond
+	svc := openServiceWith(t, func(c *config.Config) { c.IdleTimeout = config.Duration{Duration: idle} })
+	addUser(t, svc, "alice", ops.RoleStaff)
+	s := newSite(t, svc, siteOptions{})
+	b := s.browser()
+	b.signIn("alice", "/")
+	if st := decodeSession(t, b.get("/session")); st.EndsInMS <= 0 || st.EndsInMS > idle.Milliseconds() {
+		t.Fatalf("GET /session right after sign-in: %+v, want 0 < ends_in_ms <= %d", st, idle.Milliseconds())
+	}
+	// The countdown polls, as app.js does; the polls keep nothing alive.
+	deadline := time.Now().Add(idle + 500*time.Millisecond)
+	for time.Now().Before(deadline) {
+		b.get("/session")
+		time.Sleep(250 * time.Millisecond)
+	}
+	a := b.get("/session")
+	if a.status != http.StatusUnauthorized || decodeSession(t, a).Code != ops.CodeNoSession {
+		t.Fatalf("GET /session after the idle timeout: %d %s, want 401 no_session", a.status, a.body)
+	}
+	// The 401 also told the browser to forget the cookie.
+	if b.cookie() != "" {
+		t.Error("the cookie of an ended session is kept")
+	}
+
+	// A page after the idle timeout (the cookie still sent) goes to sign in.
+	other := s.browser()
+	other.signIn("alice", "/")
+	time.Sleep(idle + 300*time.Millisecond)
+	other.wantRedirect("/", "/signin?ended=1")
+	if a := other.post("/session/extend", nil); a.status != http.StatusUnauthorized {
+		t.Errorf("POST /session/extend after the idle timeout: %d, want 401 (too late to stay)", a.status)
+	}
+}
+
+// TestVoluntaryEnrolment: a signed-in person sets up a second factor from
+// the header's link, without any policy asking.
+func TestVoluntaryEnrolment(t *testing.T) {
+	svc := openService(t)
+	addUser(t, svc, "alice", ops.RoleStaff)
+	b := newSite(t, svc, siteOptions{}).browser()
+	b.signIn("alice", "/")
+	a := b.get("/account/totp")
+	if a.status != http.StatusOK || !hasID(a.body, "totp-qr") || !hasID(a.body, "session-countdown") {
+		t.Fatalf("GET /account/totp signed in: %d: %s", a.status, errorText(a.body))
+	}
+	secret := textOf(t, a.body, "totp-secret")
+	a = b.post("/account/totp", url.Values{"code": {totpCode(t, secret, time.Now())}})
+	if a.status != http.StatusOK || !hasID(a.body, "recovery-codes") || !strings.Contains(a.body, `id="continue" href="/"`) {
+		t.Fatalf("confirm: %d: %s", a.status, errorText(a.body))
+	}
+	if a := b.get("/"); a.status != http.StatusOK {
+		t.Errorf("home after enrolling: %d", a.status)
+	}
+	accts, err := svc.Accounts(context.Background(), root)
+	if err != nil || len(accts) != 1 || !accts[0].TOTP {
+		t.Errorf("after enrolling, the account: %+v %v", accts, err)
+	}
+}
+
 // signInWith signs in with a password; the answer must redirect to want.
 func (b *browser) signInWith(username, pw, want string) {
 	b.site.t.Helper()

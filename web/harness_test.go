@@ -41,8 +41,18 @@ const password = "correct horse battery staple"
 // in these tests runs over the real service, its rules and its audit rows.
 func openService(t *testing.T) *daemon.Service {
 	t.Helper()
+	return openServiceWith(t, nil)
+}
+
+// openServiceWith is openService with a configuration change (a short
+// idle timeout, say) made by change when it is not nil.
+func openServiceWith(t *testing.T, change func(*config.Config)) *daemon.Service {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	if change != nil {
+		change(&cfg)
+	}
 	ctx := context.Background()
 	if err := queue.Init(ctx, cfg.DBPath(), daemon.KeySource(&cfg, nil), daemon.StoreOptions(&cfg, nil)); err != nil {
 		t.Fatal(err)
