@@ -846,6 +846,9 @@ func TestLoginConcurrency(t *testing.T) {
 	s, _ := authService(t)
 	ctx := context.Background()
 	s.cfg.LoginConcurrency = 2
+	// Long enough for 12 checks in 2 slots on a slow machine (-race):
+	// this part counts the checks at once, not the refusals.
+	s.auth.busyWait = time.Minute
 	addUser(t, s, "bob", ops.RoleStaff, bobPW)
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
