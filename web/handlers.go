@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/clinicsms/smsd/ops"
@@ -199,10 +200,11 @@ func (s *Server) statusOf(r *http.Request, err error) (int, string) {
 		s.log.Error("web: the service failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		return http.StatusInternalServerError, "Something went wrong on the appliance. Try again; if it happens again, an administrator finds the details in the journal (journalctl -u smsd)."
 	}
+	// Messages are written for the command line, in lower case; a page
+	// starts a sentence with a capital.
 	msg := oe.Message
-	if msg != "" {
-		// Messages are written for the command line, in lower case.
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if r, n := utf8.DecodeRuneInString(msg); r != utf8.RuneError {
+		msg = string(unicode.ToUpper(r)) + msg[n:]
 	}
 	switch oe.Code {
 	case ops.CodeBadLogin, ops.CodeBadSetupCode, ops.CodeWrongKey, ops.CodeNoSession:

@@ -25,7 +25,9 @@ type enrolData struct {
 
 // enrolForm makes a new secret for the session's account and shows it.
 // Each visit makes a new one; the service keeps the latest with the
-// session until a code confirms it.
+// session until a code confirms it. A GET that makes something is safe
+// here: the secret is stored nowhere until a code confirms it, and the
+// SameSite=Strict cookie keeps another site's link from reaching it.
 func (s *Server) enrolForm(w http.ResponseWriter, r *http.Request, rs *reqSession) {
 	en, err := s.svc.TOTPBegin(r.Context(), rs.token, clientAddr(r))
 	if err != nil {
