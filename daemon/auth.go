@@ -327,7 +327,7 @@ func (s *Service) Setup(ctx context.Context, r ops.SetupRequest) (_ ops.Session,
 			out = s.view(x, acc.User, r.Addr, token)
 			return nil
 		})
-	if errors.Is(err, queue.ErrNoAccounts) {
+	if errors.Is(err, queue.ErrAccountsExist) {
 		return ops.Session{}, done()
 	}
 	if err != nil {

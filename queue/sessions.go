@@ -123,8 +123,9 @@ type UserAuth struct {
 	TOTPLastStep int64
 }
 
-// ErrNoAccounts: CreateAccount with OnlyFirst found an account already.
-var ErrNoAccounts = errors.New("an account exists already")
+// ErrAccountsExist: CreateAccount for the first account (onlyFirst) found
+// one already.
+var ErrAccountsExist = errors.New("an account exists already")
 
 const (
 	sessionKeySetting = "web.session_key"
@@ -169,8 +170,8 @@ func keyedHash(key []byte, domain, v string) []byte {
 	return m.Sum(nil)
 }
 
-// NewToken returns a new session token: 32 random bytes, base64url.
-func NewToken() (string, error) {
+// newToken returns a new session token: 32 random bytes, base64url.
+func newToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -424,7 +425,7 @@ func (a *Account) Now() time.Time { return a.now }
 // NewSession starts a session of the account in stage, from addr, and
 // returns it with its token (shown once).
 func (a *Account) NewSession(stage, addr string, t SessionTimes) (Session, string, error) {
-	token, err := NewToken()
+	token, err := newToken()
 	if err != nil {
 		return Session{}, "", err
 	}
@@ -466,7 +467,7 @@ func (a *Account) RenewSession(id int64, stage string, idle time.Duration, keepP
 	if err != nil {
 		return Session{}, "", err
 	}
-	token, err := NewToken()
+	token, err := newToken()
 	if err != nil {
 		return Session{}, "", err
 	}
@@ -617,7 +618,7 @@ func (s *Store) Account(ctx context.Context, id int64, now time.Time, fn func(*A
 
 // CreateAccount creates the account u with auth in one write transaction
 // and runs fn on it there (a first session, extra audit rows). With
-// onlyFirst, it refuses (ErrNoAccounts) when any account exists: the
+// onlyFirst, it refuses (ErrAccountsExist) when any account exists: the
 // first-run setup.
 func (s *Store) CreateAccount(ctx context.Context, u User, auth UserAuth, now time.Time, onlyFirst bool, fn func(*Account) error) (User, error) {
 	if err := checkUser(u); err != nil {
@@ -633,7 +634,7 @@ func (s *Store) CreateAccount(ctx context.Context, u User, auth UserAuth, now ti
 			return err
 		}
 		if onlyFirst && n > 0 {
-			return ErrNoAccounts
+			return ErrAccountsExist
 		}
 		if u, err = s.createUserTx(ctx, tx, u); err != nil {
 			return err
