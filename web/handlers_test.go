@@ -690,3 +690,25 @@ func TestLocked(t *testing.T) {
 	b.wantRedirect("/signin", "/setup")
 	b.wantRedirect("/unlock", "/signin")
 }
+
+// TestUnlockThrottled: after lockout_failures wrong passphrases from the
+// web, the service makes the next tries wait (CodeBusy): the page says so
+// with 503 and Retry-After, and the store stays locked.
+func TestUnlockThrottled(t *testing.T) {
+	const pass = "the clinic's long passphrase"
+	svc := lockedService(t, pass)
+	b := newSite(t, svc, siteOptions{}).browser()
+	b.allow5xx = map[int]bool{http.StatusServiceUnavailable: true}
+	for i := range config.Default().LockoutFailures {
+		if a := b.post("/unlock", url.Values{"passphrase": {"not it"}}); a.status != http.StatusUnauthorized {
+			t.Fatalf("wrong passphrase %d: %d %q", i+1, a.status, errorText(a.body))
+		}
+	}
+	a := b.post("/unlock", url.Values{"passphrase": {pass}})
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || errorText(a.body) == "" || !hasID(a.body, "passphrase") {
+		t.Errorf("the right passphrase too soon: %d, Retry-After %q, #error %q", a.status, a.header.Get("Retry-After"), errorText(a.body))
+	}
+	if !svc.Locked() {
+		t.Error("a throttled unlock opened the store")
+	}
+}
