@@ -443,8 +443,15 @@ func signedIn(a *queue.Account, addr string) {
 
 // failedLogin records a refused sign-in of the account in its
 // transaction: the login_fail row, and when it locked the account the
-// lockout row, the journal's warning and the end of its sessions.
+// lockout row, the journal's warning and the end of its sessions. The
+// break-glass account is never locked: its generated password (120 bits)
+// cannot be guessed, while a lockout would be a way to deny it in the
+// emergency it is for; its failures are recorded and warned all the same.
 func (s *Service) failedLogin(acc *queue.Account, actor ops.Actor, reason string, counts bool) error {
+	if acc.User.BreakGlass {
+		counts = false
+		s.log.Warn("BREAK-GLASS: a sign-in of the emergency account was refused", "addr", actor.Addr, "why", reason)
+	}
 	locked := counts && s.countFailure(acc)
 	e := event(actor, audit.LoginFail, "user", acc.User.Username)
 	e.Outcome, e.Detail = audit.Failed, reason

@@ -678,6 +678,16 @@ func TestBreakGlass(t *testing.T) {
 	}
 	_, err = s.Login(ctx, ops.LoginRequest{Username: ops.BreakGlassUsername, Password: pw})
 	wantCode(t, "the old password", err, ops.CodeBadLogin)
+	// Wrong passwords never lock it (that would deny it in an emergency);
+	// each is still a login_fail row.
+	before := len(rowsOf(t, s, audit.LoginFail))
+	for i := 0; i < s.cfg.LockoutFailures+1; i++ {
+		_, err = s.Login(ctx, ops.LoginRequest{Username: ops.BreakGlassUsername, Password: "a guess at the password"})
+		wantCode(t, "a guess", err, ops.CodeBadLogin)
+	}
+	if n := len(rowsOf(t, s, audit.LoginFail)) - before; n != s.cfg.LockoutFailures+1 {
+		t.Fatalf("%d login_fail rows for %d guesses", n, s.cfg.LockoutFailures+1)
+	}
 	login(t, s, ops.BreakGlassUsername, pw2)
 }
 
