@@ -37,14 +37,16 @@ clinic. The daemon sends the messages of its queue through the modem (rate
 limits, quiet hours, retries, delivery reports) and keeps the patients'
 replies: STOP (or another standard opt-out word) opts the number out, START
 opts it back in, HELP gets the configured help text. The numbers, texts and
-replies stay on the box, encrypted at rest; the daemon opens no network
-connection. Staff and system actions are recorded in an append-only,
-hash-chained audit log in the same store;
+replies stay on the box, encrypted at rest; the daemon opens no outbound
+network connection. Staff and system actions are recorded in an
+append-only, hash-chained audit log in the same store;
 .B smsd audit export
 writes it as CSV with a
 .BR minisign (1)
-signature. Staff work with the commands below on the box itself: there is
-no web page yet.
+signature. Staff work in the web page the daemon serves on the clinic
+network (HTTPS on port 8443, setting
+.BR listen )
+or with the commands below on the box itself.
 .PP
 The Debian package runs
 .B smsd serve
@@ -120,6 +122,22 @@ Configuration (a conffile: kept across upgrades). Flags override it.
 Data directory (mode 0700, user smsd): key file, encrypted database.
 Removed only by
 .BR "apt purge smsd" .
+.TP
+.I /var/lib/smsd/ca.pem
+The web page's own certificate authority (with its key,
+.IR ca.key ,
+and the server certificate it issues,
+.IR server.pem ),
+made on first start and never replaced by smsd. It may vouch only for this
+box's names, .local names, localhost and LAN addresses. Trust it once on
+each front\-desk PC (it can be downloaded from the sign\-in page) after
+comparing its fingerprint with the one
+.B smsd status
+shows. The settings
+.B tls_cert
+and
+.B tls_key
+serve your own certificate instead.
 .TP
 .I /run/smsd/control.sock
 The control socket the smsd commands use: mode 0660 in a 0750 directory,
