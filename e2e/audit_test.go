@@ -71,14 +71,15 @@ func TestEveryActionAudited(t *testing.T) {
 	}
 	r.setupCode = setupCodeFrom(out)
 	t.Cleanup(func() { r.stop() })
-	if webWired { // TEMPORARY until smsd serve has -listen and -idle-timeout
-		r.serveArgs = []string{"-idle-timeout", "5s"} // for the web walk's auto_logout
-	}
+	r.serveArgs = []string{"-idle-timeout", "5s"} // for the web walk's auto_logout
 	r.start()
 	if out, code := r.cmdStdin("correct horse battery\n", "key", "unlock"); code != 0 {
 		t.Fatalf("unlock: %s", out)
 	}
 	r.waitFor("modem ready", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
+	// First, while no account exists: setup, sign-in, lockout, TOTP,
+	// break-glass and auto-logout through the web UI.
+	web := webAuditWalk(t, r)
 
 	const patient = "+15551234567"
 	const text = "Dr. Rivera tomorrow at 9: fasting blood test"
@@ -114,7 +115,6 @@ func TestEveryActionAudited(t *testing.T) {
 	r.run("user", "disable", "dana")
 	r.run("user", "enable", "dana")
 	r.run("user", "list")
-	web := webAuditWalk(t, r) // sign-in, lockout, TOTP, break-glass, auto-logout through the web UI
 	r.run("key", "rotate")
 	r.serve.Process.Signal(syscall.SIGHUP)
 	emu.Unplug()

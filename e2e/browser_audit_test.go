@@ -11,27 +11,27 @@ import (
 
 // webActions are the audit actions only the web UI takes; webAuditWalk
 // takes them for TestEveryActionAudited.
-var webActions = []string{audit.LoginOK, audit.LoginFail, audit.Lockout, audit.Logout, audit.AutoLogout, audit.TOTPEnrol, audit.BreakGlassUse}
+var webActions = []string{audit.LoginOK, audit.LoginFail, audit.Lockout, audit.Logout, audit.AutoLogout, audit.TOTPEnrol, audit.BreakGlassUse,
+	audit.Setup, audit.UserUnlock, audit.SessionEnd, audit.TOTPRequire, audit.TOTPReset}
 
 // webAuditWalk takes, in a real browser through the rig's web UI, the
 // actions of a day at the front desk: the first-run setup, an account
 // added, the break-glass account enabled, five wrong passwords (a
-// lockout) and an admin's unlock, a sign-in, a TOTP enrolment, a
-// sign-out, a break-glass sign-in, and that session left idle until the
-// page signs out by itself. The rig's daemon must run with a short
-// -idle-timeout (a few seconds). It returns false, having taken none, when
-// chromium is missing and real parts are not required.
+// lockout) and an admin's unlock, a sign-in and a TOTP enrolment, the
+// admin ending that session, resetting the second factor and requiring
+// one, a sign-out, a break-glass sign-in, and that session left idle
+// until the page signs out by itself. No account may exist yet, and the
+// rig's daemon must run with a short -idle-timeout (a few seconds). It
+// returns false, having taken none, when chromium is missing and real
+// parts are not required.
 func webAuditWalk(t *testing.T, r *rig) bool {
 	t.Helper()
-	if !webWired {
-		return false // TEMPORARY until smsd serve has -listen
-	}
 	if _, err := exec.LookPath("chromium"); err != nil && !testutil.RealPartsRequired() {
 		t.Logf("chromium not installed (make deps installs it): the web UI's actions %v are not taken", webActions)
 		return false
 	}
 	if r.setupCode == "" {
-		t.Fatalf("smsd init printed no setup code: the web walk needs it")
+		r.setupCode = r.loggedSetupCode() // a passphrase store's, logged once unlocked
 	}
 	const (
 		admin, adminPass = "wendy", "wendy's long enough password"
@@ -47,17 +47,32 @@ func webAuditWalk(t *testing.T, r *rig) bool {
 	for range 5 {
 		desk.signInRefused(staff, "not lou's password", "a wrong password")
 	}
-	// The admin's session may have run out meanwhile (the idle timeout is
-	// short): sign in again if so.
-	tb.open("/accounts")
-	if !tb.signedIn() {
-		tb.signInOK(admin, adminPass)
+	// The admin's session may run out between two steps (the idle
+	// timeout is short): sign in again if so.
+	adminDo := func(action string) {
+		t.Helper()
+		tb.open("/accounts")
+		if !tb.signedIn() {
+			tb.signInOK(admin, adminPass)
+		}
+		tb.accountAction(staff, action)
 	}
-	tb.accountAction(staff, "unlock")
+	adminDo("unlock")
 
 	desk.signInOK(staff, staffPass)
 	desk.enrolTOTP(false)
-	desk.signOut()
+	adminDo("end_sessions")
+	adminDo("reset_totp")
+	adminDo("require_totp")
+	desk.open("/")
+	if desk.signedIn() {
+		t.Errorf("the admin ended %s's sessions, but its page is still signed in", staff)
+	}
+	tb.open("/")
+	if !tb.signedIn() {
+		tb.signInOK(admin, adminPass)
+	}
+	tb.signOut()
 
 	glass := b.newTab()
 	glass.signInOK("breakglass", glassPass)

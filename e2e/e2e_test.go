@@ -29,8 +29,6 @@ import (
 
 var smsdBin string
 
-var webWired bool // TEMPORARY
-
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "smsd-e2e-bin")
 	if err != nil {
@@ -42,9 +40,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building smsd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	// TEMPORARY until smsd serve serves the web UI (issue 13).
-	help, _ := exec.Command(smsdBin, "serve", "-h").CombinedOutput()
-	webWired = strings.Contains(string(help), "-idle-timeout")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
