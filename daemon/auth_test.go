@@ -616,28 +616,36 @@ func TestSessionsEnd(t *testing.T) {
 	}
 }
 
-// TestLastAdmin: the last enabled admin can be neither disabled nor made
-// staff; with a second admin both work.
+// TestLastAdmin: from the web UI the last enabled admin can be neither
+// disabled nor made staff (the break-glass account does not count); with a
+// second admin both work. At the shell, where being an admin is a Unix
+// group, it may.
 func TestLastAdmin(t *testing.T) {
 	s, _ := authService(t)
 	ctx := context.Background()
 	addUser(t, s, "alice", ops.RoleAdmin, alicePW)
 	addUser(t, s, "bob", ops.RoleStaff, bobPW)
-	// The break-glass account does not count.
-	if _, _, err := s.AuthPolicy(ctx, admin, &ops.AuthPolicy{BreakGlass: true}); err != nil {
+	web := login(t, s, "alice", alicePW).Actor
+	if _, _, err := s.AuthPolicy(ctx, web, &ops.AuthPolicy{BreakGlass: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []ops.UserRequest{{Action: ops.UserDisable, Username: "alice"}, {Action: ops.UserRole, Username: "alice", Role: ops.RoleStaff}} {
-		_, err := s.User(ctx, admin, r)
+		_, err := s.User(ctx, web, r)
 		if ops.CodeOf(err) != ops.CodeInvalidRequest || !strings.Contains(err.Error(), "last enabled administrator") {
 			t.Fatalf("%s: %v", r.Action, err)
 		}
 	}
-	if _, err := s.User(ctx, admin, ops.UserRequest{Action: ops.UserRole, Username: "bob", Role: ops.RoleAdmin}); err != nil {
+	if us, _ := s.User(ctx, admin, ops.UserRequest{Action: ops.UserList}); len(us) != 3 || us[0].Disabled || us[0].Role != ops.RoleAdmin {
+		t.Fatalf("a refused change changed alice: %+v", us)
+	}
+	if _, err := s.User(ctx, web, ops.UserRequest{Action: ops.UserRole, Username: "bob", Role: ops.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.User(ctx, admin, ops.UserRequest{Action: ops.UserDisable, Username: "alice"}); err != nil {
+	if _, err := s.User(ctx, web, ops.UserRequest{Action: ops.UserDisable, Username: "alice"}); err != nil {
 		t.Fatalf("with a second admin: %v", err)
+	}
+	if _, err := s.User(ctx, admin, ops.UserRequest{Action: ops.UserDisable, Username: "bob"}); err != nil {
+		t.Fatalf("the shell disables the last admin: %v", err)
 	}
 }
 

@@ -92,8 +92,9 @@ var userActions = map[string]string{ops.UserList: audit.UserList, ops.UserAdd: a
 // reset_password (the user must choose a new one at the next sign-in),
 // unlock, require_totp and reset_totp. A new password, a disabled account,
 // a role change and a forgotten second factor end every session of the
-// account, so that no session keeps what the account lost. The last
-// enabled admin can be neither disabled nor demoted. It returns the
+// account, so that no session keeps what the account lost. From the web
+// UI the last enabled admin can be neither disabled nor demoted. It
+// returns the
 // accounts the action touched, every account for list. Errors carry no
 // secret.
 func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ []ops.UserInfo, err error) {
@@ -194,10 +195,12 @@ func (s *Service) User(ctx context.Context, a ops.Actor, r ops.UserRequest) (_ [
 			return nil, invalid(fmt.Errorf("role %q: must be admin or staff", r.Role))
 		}
 	}
-	// The last enabled admin stays one: without an admin nobody could
-	// manage accounts or unlock the store from the web UI.
+	// From the web UI the last enabled admin stays one: without an admin
+	// nobody could manage accounts or unlock the store there. At the
+	// shell an admin of the box is one by Unix group, not by account, and
+	// can always undo it, so the shell may.
 	lastAdmin := func(acc *queue.Account, what string) error {
-		if acc.User.Role != queue.RoleAdmin || acc.User.Disabled {
+		if a.Kind == ops.ActorUnix || acc.User.Role != queue.RoleAdmin || acc.User.Disabled {
 			return nil
 		}
 		n, err := acc.OtherEnabledAdmins()
