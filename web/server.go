@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/clinicsms/smsd/ops"
 )
 
 //go:embed templates/*.html
@@ -253,7 +255,7 @@ func (s *Server) lockedGate(next http.Handler) http.Handler {
 			return
 		}
 		if p == "/session" || p == "/session/extend" {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"code": "locked", "message": "the appliance is locked: an administrator must unlock it"})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"code": ops.CodeLocked, "message": "the appliance is locked: an administrator must unlock it"})
 			return
 		}
 		s.lockedPage(w, r)
