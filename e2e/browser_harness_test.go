@@ -298,13 +298,21 @@ func (tb *tab) open(path string) int64 {
 // openURL loads any URL and returns its document's status.
 func (tb *tab) openURL(u string) int64 {
 	tb.t.Helper()
+	return tb.openResponse(u).Status
+}
+
+// openResponse loads any URL and returns its document's response (status
+// and headers, after redirects).
+func (tb *tab) openResponse(u string) *network.Response {
+	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
+	defer tb.trace("open "+u, time.Now())
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(u))
 	if err != nil {
 		tb.t.Fatalf("opening %s: %v\n%s", u, err, tb.where())
 	}
-	return resp.Status
+	return resp
 }
 
 // click clicks an element that loads a page (a submit button, a link) and
@@ -313,6 +321,7 @@ func (tb *tab) click(sel string) int64 {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
+	defer tb.trace("click "+sel, time.Now())
 	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
 		tb.t.Fatalf("clicking %s: %v\n%s", sel, err, tb.where())
@@ -320,9 +329,18 @@ func (tb *tab) click(sel string) int64 {
 	return resp.Status
 }
 
+// trace logs how long a step took when SMSD_BROWSER_TRACE=1 (to find
+// where a slow test spends its time; never an assertion).
+func (tb *tab) trace(what string, t0 time.Time) {
+	if os.Getenv("SMSD_BROWSER_TRACE") == "1" {
+		tb.t.Logf("%s: %v", what, time.Since(t0).Round(time.Millisecond))
+	}
+}
+
 // fill types text into the input sel, as a person types, after clearing it.
 func (tb *tab) fill(sel, text string) {
 	tb.t.Helper()
+	defer tb.trace("fill "+sel, time.Now())
 	tb.step("typing into "+sel, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
@@ -427,6 +445,7 @@ func (tb *tab) checkA11y(page string) {
 	if tb.b.axe == "" {
 		tb.t.Fatalf("checkA11y(%s): this browser was started without axe-core", page)
 	}
+	defer tb.trace("axe "+page, time.Now())
 	if !eval[bool](tb, `typeof axe !== "undefined"`) {
 		ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 		_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](tb.b.axe))
@@ -435,10 +454,18 @@ func (tb *tab) checkA11y(page string) {
 			tb.t.Fatalf("injecting axe-core into %s: %v", page, err)
 		}
 	}
-	vs := eval[[]axeViolation](tb, `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
+	type result struct {
+		Passes     int
+		Violations []axeViolation
+	}
+	res := eval[result](tb, `axe.run(document, {resultTypes: ["violations"]}).then(r => ({Passes: r.passes.length, Violations: r.violations.map(v => ({
 		id: v.id, impact: v.impact || "", help: v.help,
-		nodes: v.nodes.map(n => n.target.join(" ") + ": " + (n.failureSummary || "").replace(/\s+/g, " "))})))`, chromedp.EvalAwaitPromise)
-	for _, v := range vs {
+		nodes: v.nodes.map(n => n.target.join(" ") + ": " + (n.failureSummary || "").replace(/\s+/g, " "))}))}))`, chromedp.EvalAwaitPromise)
+	if res.Passes == 0 {
+		tb.t.Errorf("axe-core on the %s page passed no rule at all: it did not look at the page", page)
+	}
+	tb.t.Logf("axe-core on the %s page (%s): %d rules passed, %d violations", page, tb.path(), res.Passes, len(res.Violations))
+	for _, v := range res.Violations {
 		msg := fmt.Sprintf("axe-core on the %s page (%s): %s %s: %s\n    %s", page, tb.path(), v.Impact, v.ID, v.Help, strings.Join(v.Nodes, "\n    "))
 		if v.Impact == "serious" || v.Impact == "critical" {
 			tb.t.Error(msg)

@@ -38,12 +38,19 @@ const (
 // rig's -listen and extra, such as -idle-timeout 5s).
 func webRig(t *testing.T, extra ...string) *rig {
 	t.Helper()
+	t0 := time.Now()
 	r := newRig(t)
+	if os.Getenv("SMSD_BROWSER_TRACE") == "1" {
+		t.Logf("newRig: %v", time.Since(t0))
+	}
 	if r.setupCode == "" {
 		t.Fatalf("smsd init printed no %q line: the web UI's first-run setup needs it", "setup code: XXXX-XXXX-XXXX-XXXX")
 	}
 	r.serveArgs = extra
 	r.start()
+	if os.Getenv("SMSD_BROWSER_TRACE") == "1" {
+		t.Logf("newRig and start: %v", time.Since(t0))
+	}
 	return r
 }
 
@@ -238,6 +245,7 @@ func auditHas(t *testing.T, rows []map[string]string, action string, want ...str
 // one-time code is refused; the code smsd init printed creates the first
 // admin and signs them in; then setup is closed.
 func TestBrowserFirstRunSetup(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	tb := b.first
@@ -289,6 +297,7 @@ func TestBrowserFirstRunSetup(t *testing.T) {
 // and keeps the browser out, the right one signs in; /account/password
 // changes the password (the old one is refused after).
 func TestBrowserSignIn(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	tb := b.first
@@ -347,6 +356,7 @@ func TestBrowserSignIn(t *testing.T) {
 // focus through the form in order (username, password, button) and Enter
 // submits it.
 func TestBrowserKeyboardOnly(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	tb := b.first
@@ -438,6 +448,7 @@ func (tb *tab) accountAction(user, action string) {
 // right password is refused too, with the same message); an admin unlocks
 // it at /accounts and the right password works.
 func TestBrowserLockout(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	admin := b.first
@@ -525,6 +536,7 @@ func (tb *tab) enrolTOTP(check bool) (secret string, step int64, recovery []stri
 // secret the page shows), sign out, sign in with a computed code at
 // /signin/totp; a wrong code is refused; a recovery code works once.
 func TestBrowserTOTP(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	tb := b.first
@@ -605,10 +617,16 @@ func TestBrowserTOTP(t *testing.T) {
 // back to /signin by itself, nothing of the signed-in page stays on
 // screen, and Back does not show it again.
 func TestBrowserIdleTimeout(t *testing.T) {
+	t.Parallel()
 	r := webRig(t, "-idle-timeout", "5s")
 	b := newBrowser(t, r, false)
 	tb := b.first
 	tb.setup(r.setupCode, adminUser, adminName, adminPass)
+	// The signed-in page must not stay in the browser's cache.
+	resp := tb.openResponse(tb.b.base + "/")
+	if cc := fmt.Sprint(resp.Headers["Cache-Control"], resp.Headers["cache-control"]); !strings.Contains(cc, "no-store") {
+		t.Errorf("the home page's Cache-Control is %q, want no-store (it holds PHI)", cc)
+	}
 	home := tb.text("main")
 	who := tb.text("#signed-in-user")
 	if home == "" {
@@ -617,11 +635,26 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	if !tb.has("#session-countdown") {
 		t.Errorf("the home page has no #session-countdown")
 	}
-	// Less than a minute is left from the start: the warning shows.
-	if !tb.visible("#session-warning") && !strings.HasPrefix(tb.path(), "/signin") {
-		t.Logf("#session-warning not visible right after sign-in with a 5 s idle timeout (it may show a moment later)")
+	// Less than a minute is left from the start: the warning shows, with
+	// its button, before the page signs out. Watch the page until it
+	// leaves by itself.
+	warned, stayFocused := false, false
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.HasPrefix(tb.path(), "/signin") {
+			break
+		}
+		if !warned && tb.visible("#session-warning") {
+			warned = true
+			stayFocused = tb.focused() == "#stay-signed-in"
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-
+	if !warned {
+		t.Errorf("#session-warning never showed in the last minute of the session")
+	} else if !stayFocused {
+		t.Logf("the warning showed without the focus on #stay-signed-in")
+	}
 	tb.waitPath("/signin", 30*time.Second)
 	gone := func(when string) {
 		t.Helper()
@@ -701,6 +734,7 @@ func (b *browser) waitPost(u string) int64 {
 // forms (disable an account, sign out) by itself, in the admin's signed-in
 // browser: the box answers 403 and nothing changes.
 func TestBrowserCrossSite(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, false)
 	admin := b.first
@@ -776,6 +810,7 @@ func TestBrowserCrossSite(t *testing.T) {
 // /accounts and reads its password once; signed in with it, every page
 // shows #breakglass-banner; the audit export has a breakglass_use row.
 func TestBrowserBreakGlass(t *testing.T) {
+	t.Parallel()
 	r := webRig(t)
 	b := newBrowser(t, r, true)
 	admin := b.first
@@ -825,6 +860,7 @@ func (tb *tab) enableBreakGlass() string {
 // TestBrowserLockedMode: a passphrase store: the browser sees #locked
 // until /unlock gets the passphrase; then setup and sign-in work.
 func TestBrowserLockedMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	emu, err := emulator.Start(emulator.Config{Link: filepath.Join(dir, "tty")})
 	if err != nil {
