@@ -62,6 +62,8 @@ var (
 	hashes     = regexp.MustCompile(`[0-9a-f]{64}`)
 	// fingerprints are certificate fingerprints as openssl shows them.
 	fingerprints = regexp.MustCompile(`([0-9A-F]{2}:){31}[0-9A-F]{2}`)
+	// setupCodes are the web UI's one-time setup codes smsd init prints.
+	setupCodes = regexp.MustCompile(`\b[A-Z2-7]{4}(-[A-Z2-7]{4}){3}\b`)
 )
 
 // TestGoldenCLI runs each command as a person would, in order on one data
@@ -78,6 +80,7 @@ func TestGoldenCLI(t *testing.T) {
 		s = pubKeys.ReplaceAllString(s, "$$PUBKEY")
 		s = hashes.ReplaceAllString(s, "$$HASH")
 		s = fingerprints.ReplaceAllString(s, "$$FINGERPRINT")
+		s = setupCodes.ReplaceAllString(s, "$$SETUPCODE")
 		return localTimes.ReplaceAllString(s, "$$TIME")
 	}
 	d := []string{"-config", "/dev/null", "-data-dir", data}
