@@ -763,6 +763,8 @@ func TestBrowserCrossSite(t *testing.T) {
 	other := crossSite(t, b, map[string]string{
 		"/disable": fmt.Sprintf(`<form method="post" action="%s">%s</form>`, html.EscapeString(f.Action), inputs.String()),
 		"/signout": fmt.Sprintf(`<form method="post" action="%s/signout"></form>`, b.base),
+		// Login CSRF: sign the admin's browser in as someone else.
+		"/signin": fmt.Sprintf(`<form method="post" action="%s/signin"><input type="hidden" name="username" value="alice"><input type="hidden" name="password" value="alice's own long password"></form>`, b.base),
 	})
 
 	admin.openURL(other + "/disable")
@@ -774,10 +776,17 @@ func TestBrowserCrossSite(t *testing.T) {
 		t.Errorf("a cross-site POST to /signout answered %d, want 403", st)
 	}
 
-	// Nothing changed: still signed in, alice still enabled.
+	admin.openURL(other + "/signin")
+	if st := b.waitPost(b.base + "/signin"); st != http.StatusForbidden {
+		t.Errorf("a cross-site POST to /signin answered %d, want 403", st)
+	}
+
+	// Nothing changed: still signed in as the admin, alice still enabled.
 	admin.open("/accounts")
 	if !admin.signedIn() {
-		t.Errorf("the cross-site POST to /signout signed the admin out")
+		t.Errorf("the cross-site POSTs signed the admin out")
+	} else if who := admin.text("#signed-in-user"); who != adminUser {
+		t.Errorf("after the cross-site POSTs the browser is signed in as %q, want %q", who, adminUser)
 	}
 	if !admin.has(sel) {
 		t.Errorf("after the cross-site POST alice's row has no disable button any more (disabled?)\n%s", admin.where())
@@ -790,7 +799,7 @@ func TestBrowserCrossSite(t *testing.T) {
 	}
 	rows := auditRows(t, r)
 	for _, row := range rows {
-		if row["action"] == audit.UserDisable || (row["action"] == audit.Logout && row["actor"] == adminUser) {
+		if row["action"] == audit.UserDisable || (row["action"] == audit.Logout && row["actor"] == adminUser) || row["actor"] == "alice" {
 			t.Errorf("the cross-site POST made an audit row: %v", row)
 		}
 	}
