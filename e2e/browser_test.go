@@ -480,6 +480,11 @@ func TestBrowserLockout(t *testing.T) {
 	if st := desk.open("/accounts"); st != http.StatusForbidden {
 		t.Errorf("/accounts for staff answered %d, want 403", st)
 	}
+	desk.checkPage("refused (403)")
+	if st := desk.open("/no-such-page"); st != http.StatusNotFound {
+		t.Errorf("/no-such-page answered %d, want 404", st)
+	}
+	desk.checkPage("not found (404)")
 
 	rows := auditRows(t, r)
 	auditHas(t, rows, audit.Lockout, "object_id=alice")
@@ -619,7 +624,7 @@ func TestBrowserTOTP(t *testing.T) {
 func TestBrowserIdleTimeout(t *testing.T) {
 	t.Parallel()
 	r := webRig(t, "-idle-timeout", "5s")
-	b := newBrowser(t, r, false)
+	b := newBrowser(t, r, true)
 	tb := b.first
 	tb.setup(r.setupCode, adminUser, adminName, adminPass)
 	// The signed-in page must not stay in the browser's cache.
@@ -671,8 +676,11 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	}
 	gone("after the idle timeout")
 	if p := tb.path(); !strings.Contains(p, "ended=1") {
-		t.Logf("the sign-in page after the timeout is %s (no ended=1: it does not say why)", p)
+		t.Errorf("the sign-in page after the timeout is %s, want /signin?ended=1 (it says why)", p)
+	} else if tb.text("#notice") == "" {
+		t.Errorf("/signin?ended=1 shows no #notice saying the session ended\n%s", tb.where())
 	}
+	tb.checkPage("signin after the session ended")
 
 	// Back: the browser must not show the signed-in page from its cache.
 	tb.step("going back", chromedp.NavigateBack())
