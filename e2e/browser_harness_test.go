@@ -7,6 +7,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -91,12 +95,25 @@ type hop struct {
 func newBrowser(t *testing.T, r *rig, withAxe bool) *browser {
 	t.Helper()
 	exe := testutil.RequireTool(t, "chromium", "make deps installs it (apt-get install chromium)")
-	b := &browser{t: t, box: r.listen, allow: map[string]bool{}}
+	b := &browser{t: t, allow: map[string]bool{}}
 	if withAxe {
 		b.axe = requireAxe(t)
 	}
-	b.base = "http://" + r.listen
-	waitWeb(t, r)
+	var extra []chromedp.ExecAllocatorOption
+	if strings.HasPrefix(r.listen, ":") {
+		// Every address: HTTPS with the box's local CA. The browser trusts
+		// the box's server certificate and nothing else (a fresh profile
+		// trusts no local CA, and the flag names this one key).
+		b.box = "127.0.0.1" + r.listen
+		b.base = "https://" + b.box
+		waitWeb(t, r, b.box)
+		extra = append(extra, chromedp.Flag("ignore-certificate-errors-spki-list", serverSPKI(t, r)))
+	} else {
+		// A loopback address: plain HTTP, as smsd serves it there.
+		b.box = r.listen
+		b.base = "http://" + b.box
+		waitWeb(t, r, b.box)
+	}
 
 	dir, err := os.MkdirTemp("", "smsd-chromium")
 	if err != nil {
@@ -114,6 +131,7 @@ func newBrowser(t *testing.T, r *rig, withAxe bool) *browser {
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1024, 700),
 	)
+	opts = append(opts, extra...)
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	b.alloc = alloc
 	t.Cleanup(func() {
@@ -136,14 +154,35 @@ func newBrowser(t *testing.T, r *rig, withAxe bool) *browser {
 	return b
 }
 
-// waitWeb waits until the rig's web UI accepts connections.
-func waitWeb(t *testing.T, r *rig) {
+// serverSPKI is the base64 SHA-256 of the public key of the web UI's
+// server certificate (data/server.pem, from the box's local CA), as
+// chromium's --ignore-certificate-errors-spki-list takes it.
+func serverSPKI(t *testing.T, r *rig) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.data, "server.pem"))
+	if err != nil {
+		t.Fatalf("the web UI's server certificate: %v", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("server.pem holds no PEM block")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatalf("server.pem: %v", err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// waitWeb waits until the rig's web UI accepts connections at addr.
+func waitWeb(t *testing.T, r *rig, addr string) {
 	t.Helper()
 	if r.listen == "" {
 		t.Fatal("the rig's daemon has no web address: start it first")
 	}
-	r.waitFor("the web UI listening on "+r.listen, 20*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", r.listen, time.Second)
+	r.waitFor("the web UI listening on "+addr, 20*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return false
 		}

@@ -7,6 +7,7 @@ package e2e
 // box. The harness is in browser_harness_test.go.
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
@@ -629,7 +631,7 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	tb.setup(r.setupCode, adminUser, adminName, adminPass)
 	// The signed-in page must not stay in the browser's cache.
 	resp := tb.openResponse(tb.b.base + "/")
-	if cc := fmt.Sprint(resp.Headers["Cache-Control"], resp.Headers["cache-control"]); !strings.Contains(cc, "no-store") {
+	if cc := header(resp, "Cache-Control"); !strings.Contains(cc, "no-store") {
 		t.Errorf("the home page's Cache-Control is %q, want no-store (it holds PHI)", cc)
 	}
 	home := tb.text("main")
@@ -953,4 +955,84 @@ func (r *rig) loggedSetupCode() string {
 		return code != ""
 	})
 	return code
+}
+
+// TestBrowserTLS: on every address (not only loopback) the web UI serves
+// HTTPS with a certificate from the box's local CA. A browser that trusts
+// that certificate signs in: the session cookie is __Host-, Secure,
+// HttpOnly and SameSite=Strict (a real browser accepts it, or sign-in
+// would go round in circles), the sign-in page offers the CA
+// (a#ca-download) and /ca.pem is the data directory's ca.pem.
+func TestBrowserTLS(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	if r.setupCode == "" {
+		t.Fatalf("smsd init printed no setup code")
+	}
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.listen = ":" + port // every address: HTTPS
+	r.start()
+	b := newBrowser(t, r, true)
+	tb := b.first
+	if !strings.HasPrefix(b.base, "https://") {
+		t.Fatalf("base %s", b.base)
+	}
+
+	tb.setup(r.setupCode, adminUser, adminName, adminPass)
+	tb.signOut()
+	tb.open("/signin")
+	tb.must("a#ca-download", "the sign-in page under TLS")
+	tb.checkPage("signin over HTTPS")
+	href := eval[string](tb, `document.querySelector("a#ca-download").getAttribute("href")`)
+	caPage := eval[string](tb, fmt.Sprintf(`fetch(%q).then(r => r.text())`, href), chromedp.EvalAwaitPromise)
+	caFile, err := os.ReadFile(filepath.Join(r.data, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(caPage) != strings.TrimSpace(string(caFile)) {
+		t.Errorf("a#ca-download (%s) does not give the data directory's ca.pem:\n%s", href, caPage)
+	}
+
+	tb.signInOK(adminUser, adminPass)
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range res.Cookies {
+		names = append(names, c.Name)
+		if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" {
+			t.Errorf("cookie %s: secure %v, httpOnly %v, sameSite %q, path %q; want a __Host- name, Secure, HttpOnly, SameSite=Strict, Path=/", c.Name, c.Secure, c.HTTPOnly, c.SameSite, c.Path)
+		}
+	}
+	if len(names) == 0 {
+		t.Errorf("signed in over HTTPS, the browser holds no cookie for the box")
+	}
+	if dc := eval[string](tb, `document.cookie`); dc != "" {
+		t.Errorf("the page's script sees cookies %q (the session cookie must be HttpOnly)", dc)
+	}
+	resp := tb.openResponse(b.base + "/")
+	if hsts := header(resp, "Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
+		t.Errorf("the home page over HTTPS has Strict-Transport-Security %q", hsts)
+	}
+	if resp.SecurityState != "" && resp.SecurityState != "secure" {
+		t.Logf("chromium's security state of the page: %s", resp.SecurityState)
+	}
+	tb.checkPage("home over HTTPS")
+}
+
+// header is a response header's value, whatever the case of its name
+// (HTTP/2 sends names in lower case); "" when there is none.
+func header(resp *network.Response, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
 }
