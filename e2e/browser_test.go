@@ -436,7 +436,8 @@ func (tb *tab) accountAction(user, action string) {
 
 // TestBrowserLockout: five wrong passwords lock an account (then the
 // right password is refused too, with the same message); an admin unlocks
-// it at /accounts and the right password works.
+// it at /accounts and the right password works; the admin ends its
+// sessions and its open page clears itself.
 func TestBrowserLockout(t *testing.T) {
 	t.Parallel()
 	r := webRig(t)
@@ -475,6 +476,18 @@ func TestBrowserLockout(t *testing.T) {
 		t.Errorf("/no-such-page answered %d, want 404", st)
 	}
 	desk.checkPage("not found (404)")
+
+	// An admin ends alice's sessions: her open page clears itself and
+	// goes to /signin, with no action at her PC.
+	desk.open("/")
+	if !desk.signedIn() {
+		t.Fatalf("alice's home page is not signed in\n%s", desk.where())
+	}
+	admin.accountAction("alice", "end_sessions")
+	desk.waitPath("/signin", 60*time.Second)
+	if desk.signedIn() || desk.has("#signed-in-user") {
+		t.Errorf("after an admin ended alice's sessions her page still shows a signed-in page\n%s", desk.where())
+	}
 
 	rows := auditRows(t, r)
 	auditHas(t, rows, audit.Lockout, "object_id=alice")
