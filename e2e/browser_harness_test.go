@@ -271,13 +271,21 @@ type tab struct {
 // newTab opens a tab; the first one starts the browser.
 func (b *browser) newTab() *tab {
 	b.t.Helper()
-	var ctx context.Context
-	var cancel context.CancelFunc
 	if b.first == nil {
-		ctx, cancel = chromedp.NewContext(b.alloc, chromedp.WithListener(b.record))
-	} else {
-		ctx, cancel = chromedp.NewContext(b.first.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(b.record))
+		return b.openTab(chromedp.NewContext(b.alloc, chromedp.WithListener(b.record)))
 	}
+	return b.openTab(chromedp.NewContext(b.first.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(b.record)))
+}
+
+// sibling opens another tab beside tb, sharing its cookies (the same
+// person in a second tab).
+func (tb *tab) sibling() *tab {
+	tb.t.Helper()
+	return tb.b.openTab(chromedp.NewContext(tb.ctx, chromedp.WithListener(tb.b.record)))
+}
+
+func (b *browser) openTab(ctx context.Context, cancel context.CancelFunc) *tab {
+	b.t.Helper()
 	b.t.Cleanup(cancel)
 	tb := &tab{b: b, t: b.t, ctx: ctx}
 	// The first action starts the browser (or opens the tab): without a

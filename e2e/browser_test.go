@@ -311,9 +311,20 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 
 	tb.signInOK(adminUser, adminPass)
-	if !strings.Contains(tb.bodyText(), adminName) && !strings.Contains(tb.bodyText(), adminUser) {
-		t.Logf("the home page names neither %q nor %q", adminName, adminUser)
+
+	// A second tab shares the session; signing out in one clears the
+	// other by itself.
+	second := tb.sibling()
+	second.open("/accounts")
+	if !second.signedIn() {
+		t.Fatalf("a second tab of the signed-in browser is not signed in\n%s", second.where())
 	}
+	tb.signOut()
+	second.waitPath("/signin", 60*time.Second)
+	if second.signedIn() || second.has("#signed-in-user") {
+		t.Errorf("after signing out in one tab the other still shows a signed-in page\n%s", second.where())
+	}
+	tb.signInOK(adminUser, adminPass)
 
 	// Change the password.
 	const newPass = "a brand new passphrase 42"
