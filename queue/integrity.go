@@ -702,6 +702,9 @@ func (s *Store) sumTags(ctx context.Context, q querier, table string, gen uint32
 // transaction of s.tx a digest checked before, with only this store
 // writing since, is not summed again.
 func (s *Store) verifyDigest(ctx context.Context, q querier, table string) error {
+	if _, ok := q.(*sql.DB); ok {
+		return s.inSnapshot(ctx, q, func(tx querier) error { return s.verifyDigest(ctx, tx, table) })
+	}
 	st, err := s.digestIn(ctx, q, table)
 	if err != nil {
 		return err

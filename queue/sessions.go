@@ -204,7 +204,16 @@ func (s *Store) scanSession(sc scanner) (Session, error) {
 
 // sessionWhere reads the one session where selects, checked against its
 // tag and the table's digest. None is ErrNotFound.
-func (s *Store) sessionWhere(ctx context.Context, q querier, where string, args ...any) (Session, error) {
+func (s *Store) sessionWhere(ctx context.Context, q querier, where string, args ...any) (x Session, err error) {
+	// The row, its tag and the table's digest from one snapshot.
+	err = s.inSnapshot(ctx, q, func(q querier) error {
+		x, err = s.sessionIn(ctx, q, where, args...)
+		return err
+	})
+	return x, err
+}
+
+func (s *Store) sessionIn(ctx context.Context, q querier, where string, args ...any) (Session, error) {
 	x, err := s.scanSession(q.QueryRowContext(ctx, "SELECT "+sessionCols+" FROM sessions WHERE "+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("session: %w", ErrNotFound)
