@@ -522,8 +522,8 @@ func xorInto(dst, src *[sha256.Size]byte) {
 //
 // What is left per transaction (measured for issue 11 with the cpu-us/op
 // and wB/op of BenchmarkEnqueue and BenchmarkClaimMarkSent): writing the
-// digest costs one WAL frame (a 4 KiB page) more than the rows alone, +19 %
-// bytes written per Enqueue and +35 % per claim, part and sent, and nearly
+// digest costs one WAL frame (a 4 KiB page) more than the rows alone, +20 %
+// bytes written per Enqueue and +36 % per claim, part and sent, and nearly
 // all the CPU the tags added on a real disk; the data_version read (about
 // 10 µs) and sealing the digest (about 1 µs) are each under 2 % of an op.
 // The frame is the price of keeping the digest outside the table's pages:
