@@ -622,10 +622,16 @@ func TestBrowserTOTP(t *testing.T) {
 	for time.Now().Unix()/30 <= enrolStep {
 		time.Sleep(time.Until(time.Unix((enrolStep+1)*30, 0)) + 200*time.Millisecond)
 	}
-	code(totpCode(t, secret, time.Now()))
+	used := totpCode(t, secret, time.Now())
+	code(used)
 	if !tb.signedIn() {
 		t.Fatalf("a TOTP code computed from the secret did not sign in\n%s", tb.where())
 	}
+	// The same code a second time is refused (a code is never accepted
+	// twice; once its step has passed it is refused anyway).
+	tb.signOut()
+	code(used)
+	tb.refused("a TOTP code used a second time")
 
 	rows := auditRows(t, r)
 	auditHas(t, rows, audit.TOTPEnrol, "actor="+adminUser)
@@ -872,6 +878,15 @@ func TestBrowserBreakGlass(t *testing.T) {
 		}
 	}
 	auditHas(t, auditRows(t, r), audit.BreakGlassUse, "actor=breakglass")
+
+	// Disabled again after the emergency: its open page signs out by
+	// itself, and its password no longer works.
+	glass.open("/")
+	admin.open("/accounts")
+	admin.must("button#breakglass-disable", "the accounts page with break-glass enabled")
+	admin.click("button#breakglass-disable")
+	glass.waitPath("/signin", 60*time.Second)
+	glass.signInRefused("breakglass", pass, "the break-glass password after disabling it")
 }
 
 // enableBreakGlass presses #breakglass-enable at /accounts and returns
