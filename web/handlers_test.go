@@ -443,11 +443,11 @@ func TestAccountsPage(t *testing.T) {
 			t.Errorf("no row for %s", u)
 		}
 	}
-	for _, v := range []string{"disable", "enable", "unlock", "require_totp", "reset_totp", "end_sessions", "role", "reset_password", "end_session"} {
-		if !strings.Contains(a.body, `name="action" value="`+v+`"`) {
-			t.Errorf("no action button %s", v)
-		}
-	}
+	// A row offers the actions that change something for its account:
+	// bob is active, not locked, without a second factor, signed in.
+	checkActions(t, "bob, active and signed in", a.body, "bob",
+		[]string{"disable", "require_totp", "end_sessions", "role", "reset_password", "end_session"},
+		[]string{"enable", "unlock", "reset_totp"})
 	bobSession := sessionIDOf(t, a.body, "bob")
 
 	act := func(user string, form url.Values) answer {
@@ -710,5 +710,26 @@ func TestUnlockThrottled(t *testing.T) {
 	}
 	if !svc.Locked() {
 		t.Error("a throttled unlock opened the store")
+	}
+}
+
+// checkActions checks which action buttons the accounts page's row of
+// user offers: every one of want, none of unwanted.
+func checkActions(t *testing.T, what, page, user string, want, unwanted []string) {
+	t.Helper()
+	_, row, ok := strings.Cut(page, `<tr data-username="`+user+`">`)
+	if !ok {
+		t.Fatalf("%s: no row for %s", what, user)
+	}
+	row, _, _ = strings.Cut(row, "</tr>")
+	for _, v := range want {
+		if !strings.Contains(row, `name="action" value="`+v+`"`) {
+			t.Errorf("%s: no %s button", what, v)
+		}
+	}
+	for _, v := range unwanted {
+		if strings.Contains(row, `name="action" value="`+v+`"`) {
+			t.Errorf("%s: a %s button, which would change nothing", what, v)
+		}
 	}
 }
