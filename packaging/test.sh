@@ -477,6 +477,12 @@ install_test() {
 	else
 		fail "first install: the postinst did not print the web UI CA's fingerprint '$fp'"
 	fi
+	# ... and the one-time setup code of the web UI's first page.
+	if grep -Eq '^setup code: [A-Z2-7]{4}(-[A-Z2-7]{4}){3} ' <<<"$out"; then
+		pass "postinst (smsd init) printed the web UI's one-time setup code"
+	else
+		fail "first install: no setup code for the web UI's first page in the postinst's output"
+	fi
 	in_root dpkg -P smsd >/dev/null 2>&1
 }
 
