@@ -1063,3 +1063,73 @@ func header(resp *network.Response, name string) string {
 	}
 	return ""
 }
+
+// TestBrowserAccountStages: what an admin's account actions make of the
+// next sign-in: a reset password must be replaced first (/account/password
+// as a stage), a required second factor enrolled first (/account/totp as a
+// stage); a disabled account's open page signs out by itself and its
+// password is refused; enabled again it signs in (to its second factor).
+func TestBrowserAccountStages(t *testing.T) {
+	t.Parallel()
+	r := webRig(t)
+	b := newBrowser(t, r, true)
+	admin := b.first
+	admin.setup(r.setupCode, adminUser, adminName, adminPass)
+	admin.addUser("alice", "Alice Front-Desk", "staff", "alice's first long password")
+
+	// A reset password: the next sign-in must choose a new one.
+	const temp, own = "a temporary password 7", "alice's own new password"
+	admin.open("/accounts")
+	admin.fill("#password-alice", temp)
+	admin.click(`table#accounts tr[data-username="alice"] button[name="action"][value="reset_password"]`)
+	if msg := admin.text("#error"); msg != "" {
+		t.Fatalf("resetting alice's password: %s", msg)
+	}
+	desk := b.newTab()
+	desk.signIn("alice", temp)
+	if p := desk.path(); !strings.HasPrefix(p, "/account/password") || desk.signedIn() {
+		t.Fatalf("a sign-in after a password reset went to %s (signed in: %v), want the password page first\n%s", p, desk.signedIn(), desk.where())
+	}
+	desk.checkPage("password, required")
+	desk.open("/")
+	if p := desk.path(); !strings.HasPrefix(p, "/account/password") {
+		t.Errorf("with a password to choose, / went to %s, want /account/password", p)
+	}
+	desk.fill("#old-password", temp)
+	desk.fill("#new-password", own)
+	desk.fill("#new-password2", own)
+	desk.click("button#password-submit")
+	if !desk.signedIn() {
+		t.Fatalf("after choosing a new password alice is not signed in\n%s", desk.where())
+	}
+	desk.signOut()
+
+	// A required second factor: enrol before anything else.
+	admin.accountAction("alice", "require_totp")
+	desk.signIn("alice", own)
+	if p := desk.path(); !strings.HasPrefix(p, "/account/totp") || desk.signedIn() {
+		t.Fatalf("a sign-in with a second factor required went to %s (signed in: %v), want the enrolment first\n%s", p, desk.signedIn(), desk.where())
+	}
+	desk.checkPage("enrol, required")
+	desk.enrolTOTP(false)
+	if !desk.signedIn() {
+		t.Fatalf("after enrolling alice is not signed in\n%s", desk.where())
+	}
+
+	// Disabled: her open page signs out by itself; the password is refused.
+	desk.open("/")
+	admin.accountAction("alice", "disable")
+	desk.waitPath("/signin", 60*time.Second)
+	desk.signInRefused("alice", own, "a disabled account")
+	admin.accountAction("alice", "enable")
+	desk.signIn("alice", own)
+	if p := desk.path(); !strings.HasPrefix(p, "/signin/totp") {
+		t.Errorf("enabled again, alice's password led to %s, want /signin/totp\n%s", p, desk.where())
+	}
+
+	rows := auditRows(t, r)
+	auditHas(t, rows, audit.PasswordChange, "actor=alice")
+	auditHas(t, rows, audit.TOTPEnrol, "actor=alice")
+	auditHas(t, rows, audit.UserDisable, "object_id=alice")
+	auditHas(t, rows, audit.UserEnable, "object_id=alice")
+}
