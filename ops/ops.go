@@ -231,6 +231,12 @@ type MessageFilter struct {
 	Until  time.Time `json:"until,omitzero"`
 	Limit  int       `json:"limit,omitempty"` // default 100, at most 10000
 	Offset int       `json:"offset,omitempty"`
+	// To finds the messages to one number (through the blind index; the
+	// number is never compared in clear).
+	To string `json:"to,omitempty"`
+	// BeforeID lists only messages with a smaller id: keyset paging, as
+	// fast on page 1000 as on page 1.
+	BeforeID int64 `json:"before_id,omitempty"`
 }
 
 // Message is an outgoing message. In a list, To is masked and Text is

@@ -69,4 +69,38 @@ type Service interface {
 
 	// Status is the appliance's state for the home page.
 	Status(ctx context.Context, a ops.Actor) (ops.Status, error)
+
+	// The front desk's work (issue "Web UI, part 2"); the JSON API uses
+	// the same methods with a token's actor.
+
+	// CountText is what a text costs as the modem will send it (the send
+	// page's counter).
+	CountText(ctx context.Context, text string) ops.TextCount
+	// Send queues one message (opted-out and invalid numbers refused).
+	Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error)
+	// Messages lists outgoing messages, numbers masked, no text.
+	Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) ([]ops.Message, error)
+	// Message opens one message, number and text (an audited view).
+	Message(ctx context.Context, a ops.Actor, id int64) (ops.Message, error)
+	// Act cancels, resends or dismisses a message.
+	Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (ops.Message, error)
+	// InboxList lists received messages, opened (an audited view), with the
+	// count of unhandled ones.
+	InboxList(ctx context.Context, a ops.Actor, f ops.InboxFilter) (ops.Inbox, error)
+	// MarkHandled marks a received message handled (or not).
+	MarkHandled(ctx context.Context, a ops.Actor, id int64, handled bool) error
+	// Reply queues a text to the sender of received message id; the
+	// number never leaves the service.
+	Reply(ctx context.Context, a ops.Actor, id int64, text string) (ops.SendResult, error)
+	// OptOuts lists (masked), adds or removes (with a reason) opt-outs.
+	OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest) ([]ops.OptOut, error)
+	// Changes is closed or signalled when the store changes (a message's
+	// state, a reply): live pages refresh then. It may be nil while the
+	// store is locked.
+	Changes() <-chan struct{}
+	// Tokens creates, lists and revokes API tokens (admin).
+	Tokens(ctx context.Context, a ops.Actor, r ops.TokenRequest) ([]ops.Token, error)
+	// TokenActor finds the integration of a bearer token: an actor of
+	// Kind ActorToken, or CodeNoSession for an unknown or revoked one.
+	TokenActor(ctx context.Context, secret, addr string) (ops.Actor, error)
 }
