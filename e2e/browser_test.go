@@ -1068,7 +1068,8 @@ func header(resp *network.Response, name string) string {
 // next sign-in: a reset password must be replaced first (/account/password
 // as a stage), a required second factor enrolled first (/account/totp as a
 // stage); a disabled account's open page signs out by itself and its
-// password is refused; enabled again it signs in (to its second factor).
+// password is refused; enabled again it signs in (to its second factor);
+// the policy "second factor for everyone" makes a new account enrol first.
 func TestBrowserAccountStages(t *testing.T) {
 	t.Parallel()
 	r := webRig(t)
@@ -1125,6 +1126,28 @@ func TestBrowserAccountStages(t *testing.T) {
 	desk.signIn("alice", own)
 	if p := desk.path(); !strings.HasPrefix(p, "/signin/totp") {
 		t.Errorf("enabled again, alice's password led to %s, want /signin/totp\n%s", p, desk.where())
+	}
+
+	// The policy: a second factor for everyone; a new account enrols at
+	// its first sign-in.
+	admin.open("/accounts")
+	admin.must("form#policy input#require-totp", "the accounts page's policy form")
+	if !eval[bool](admin, `document.querySelector("#require-totp").checked`) {
+		admin.step("ticking require-totp", chromedp.Click(chromedp.CSS("#require-totp"), chromedp.NodeVisible))
+	}
+	admin.click("button#policy-submit")
+	if msg := admin.text("#error"); msg != "" {
+		t.Fatalf("setting the policy: %s", msg)
+	}
+	admin.open("/accounts")
+	if !eval[bool](admin, `document.querySelector("#require-totp").checked`) {
+		t.Errorf("after setting the policy #require-totp is not ticked")
+	}
+	admin.addUser("bob", "Bob Back-Office", "staff", "bob's own long password")
+	bob := b.newTab()
+	bob.signIn("bob", "bob's own long password")
+	if p := bob.path(); !strings.HasPrefix(p, "/account/totp") || bob.signedIn() {
+		t.Errorf("with a second factor required of everyone a new account's sign-in went to %s (signed in: %v), want the enrolment first", p, bob.signedIn())
 	}
 
 	rows := auditRows(t, r)
