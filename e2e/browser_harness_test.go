@@ -72,12 +72,11 @@ type browser struct {
 	box  string // its host:port
 	axe  string // axe.min.js, "" when the test does not check accessibility
 
-	alloc  context.Context
-	first  *tab
-	mu     sync.Mutex
-	hops   []hop
-	allow  map[string]bool // more origins a page may reach, scheme://host:port
-	closed bool
+	alloc context.Context
+	first *tab
+	mu    sync.Mutex
+	hops  []hop
+	allow map[string]bool // more origins a page may reach, scheme://host:port
 }
 
 // hop is one request a page made, and the status of its answer (0 until
@@ -135,9 +134,6 @@ func newBrowser(t *testing.T, r *rig, withAxe bool) *browser {
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	b.alloc = alloc
 	t.Cleanup(func() {
-		b.mu.Lock()
-		b.closed = true
-		b.mu.Unlock()
 		cancel()
 		// Chromium's children can still write to the profile for a moment
 		// after it stopped.
