@@ -71,7 +71,7 @@ func TestEveryActionAudited(t *testing.T) {
 	}
 	r.setupCode = setupCodeFrom(out)
 	t.Cleanup(func() { r.stop() })
-	r.serveArgs = []string{"-idle-timeout", "5s"} // for the web walk's auto_logout
+	r.serveArgs = []string{"-idle-timeout", "10s"} // for the web walk's auto_logout
 	r.start()
 	if out, code := r.cmdStdin("correct horse battery\n", "key", "unlock"); code != 0 {
 		t.Fatalf("unlock: %s", out)

@@ -38,7 +38,7 @@ const (
 )
 
 // webRig is a rig whose daemon serves the web UI (smsd serve with the
-// rig's -listen and extra, such as -idle-timeout 5s).
+// rig's -listen and extra, such as -idle-timeout 10s).
 func webRig(t *testing.T, extra ...string) *rig {
 	t.Helper()
 	r := newRig(t)
@@ -638,12 +638,14 @@ func TestBrowserTOTP(t *testing.T) {
 	auditHas(t, rows, audit.LoginOK, "actor="+adminUser)
 }
 
-// TestBrowserIdleTimeout: with -idle-timeout 5s an untouched page goes
+// TestBrowserIdleTimeout: with -idle-timeout 10s an untouched page goes
 // back to /signin by itself, nothing of the signed-in page stays on
 // screen, and Back does not show it again.
 func TestBrowserIdleTimeout(t *testing.T) {
 	t.Parallel()
-	r := webRig(t, "-idle-timeout", "5s")
+	// 10 s: short enough to wait for, long enough that the steps before
+	// the wait never run into it on a busy machine.
+	r := webRig(t, "-idle-timeout", "10s")
 	b := newBrowser(t, r, true)
 	tb := b.first
 	tb.setup(r.setupCode, adminUser, adminName, adminPass)
@@ -651,6 +653,9 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	resp := tb.openResponse(tb.b.base + "/")
 	if cc := header(resp, "Cache-Control"); !strings.Contains(cc, "no-store") {
 		t.Errorf("the home page's Cache-Control is %q, want no-store (it holds PHI)", cc)
+	}
+	if !tb.signedIn() {
+		t.Fatalf("right after setup the home page is not signed in\n%s", tb.where())
 	}
 	home := tb.text("main")
 	who := tb.text("#signed-in-user")
@@ -664,7 +669,7 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	// its button, before the page signs out. Watch the page until it
 	// leaves by itself.
 	warned, stayFocused := false, false
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if strings.HasPrefix(tb.path(), "/signin") {
 			break
@@ -680,7 +685,7 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	} else if !stayFocused {
 		t.Logf("the warning showed without the focus on #stay-signed-in")
 	}
-	tb.waitPath("/signin", 30*time.Second)
+	tb.waitPath("/signin", 60*time.Second)
 	gone := func(when string) {
 		t.Helper()
 		body := tb.bodyText()
