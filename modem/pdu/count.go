@@ -34,3 +34,19 @@ func CountText(text string) Count {
 	}
 	return c
 }
+
+// FirstNonGSM7 returns the index (in runes, from 0) of the first character
+// of text that is neither in the GSM 7-bit default alphabet nor in its
+// extension table, and that character: the one that makes EncodeSubmit send
+// the whole text in UCS-2. It returns -1 and 0 when every character is
+// GSM-7. Invalid UTF-8 counts as U+FFFD, as in CountText.
+func FirstNonGSM7(text string) (int, rune) {
+	i := 0
+	for _, r := range text {
+		if gsm7Len(r) == 0 {
+			return i, r
+		}
+		i++
+	}
+	return -1, 0
+}

@@ -78,10 +78,10 @@ func (p *payload) part(i int) []byte { return p.data[p.cuts[i]:p.cuts[i+1]] }
 // chooseEncoding returns GSM7 when every rune of text is in the GSM 7-bit
 // default alphabet or its extension table, UCS2 otherwise.
 func chooseEncoding(text string) Encoding {
-	for _, r := range text {
-		if gsm7Len(r) == 0 {
-			return UCS2
-		}
+	// One rule with FirstNonGSM7, which the send page uses to mark the
+	// character: the two cannot disagree.
+	if i, _ := FirstNonGSM7(text); i >= 0 {
+		return UCS2
 	}
 	return GSM7
 }
