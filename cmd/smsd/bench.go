@@ -33,18 +33,22 @@ func init() {
 //   - idle CPU over -idle after the drain (busy polling would show here);
 //   - RSS after the drain.
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D] | smsd bench -web [-clients N] [-poll D]")
+	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D] | smsd bench -web [-clients N] [-poll D] [-outbox N -api N -browse D -api-rate R]")
 	n := fs.Int("n", 200, "single messages for the latency figures")
 	drain := fs.Int("drain", 1000, "messages for the throughput and RSS figures")
 	idle := fs.Duration("idle", 5*time.Second, "how long to measure idle CPU")
 	webFigures := fs.Bool("web", false, "measure the web UI instead: concurrent sign-ins (wall time, peak RSS) and signed-in clients polling their session (p50, p99)")
 	clients := fs.Int("clients", 50, "-web: clients signing in at once, then polling")
-	poll := fs.Duration("poll", 10*time.Second, "-web: how long the clients poll")
+	poll := fs.Duration("poll", 10*time.Second, "-web: how long the clients poll (0: not at all)")
+	outbox := fs.Int("outbox", 0, "-web: fill the outbox with this many messages, then the clients browse it (GET /outbox, older pages, a message now and then)")
+	api := fs.Int("api", 0, "-web: API clients posting POST /api/v1/messages meanwhile, one token each")
+	browse := fs.Duration("browse", 30*time.Second, "-web: how long the clients browse and the API clients post")
+	apiRate := fs.Float64("api-rate", 8, "-web: messages a second each API client posts at most (0: back to back; each token's rate limit is 10/s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *webFigures {
-		return runBenchWeb(ctx, env, *clients, *poll)
+		return runBenchWeb(ctx, env, benchWebOpts{clients: *clients, poll: *poll, outbox: *outbox, api: *api, browse: *browse, apiRate: *apiRate})
 	}
 	dir, err := os.MkdirTemp("", "smsd-bench-")
 	if err != nil {

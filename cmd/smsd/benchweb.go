@@ -1,18 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +38,8 @@ import (
 //     (argon2id takes 32 MiB per check; login_concurrency bounds them);
 //   - session polls: the signed-in clients ask GET /session (what each
 //     page's countdown does) back to back for poll; p50 and p99.
-func runBenchWeb(ctx context.Context, env *cmdEnv, clients int, poll time.Duration) error {
+func runBenchWeb(ctx context.Context, env *cmdEnv, o benchWebOpts) error {
+	clients, poll := o.clients, o.poll
 	dir, err := os.MkdirTemp("", "smsd-bench-web-")
 	if err != nil {
 		return err
@@ -52,6 +59,12 @@ func runBenchWeb(ctx context.Context, env *cmdEnv, clients int, poll time.Durati
 	fmt.Fprintf(env.stdout, "creating %d accounts...\n", clients)
 	if err := benchAccounts(ctx, cfg, clients, password); err != nil {
 		return err
+	}
+	var secrets []string
+	if o.outbox > 0 || o.api > 0 {
+		if secrets, err = benchWorkData(ctx, env, cfg, o.outbox, o.api); err != nil {
+			return err
+		}
 	}
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelError)
@@ -126,6 +139,23 @@ func runBenchWeb(ctx context.Context, env *cmdEnv, clients int, poll time.Durati
 		clients, cfg.LoginConcurrency, wall.Round(time.Millisecond), pct(lat, 0.50).Round(time.Millisecond), pct(lat, 0.99).Round(time.Millisecond),
 		busy, before, procStatus("VmHWM"))
 
+	if poll > 0 {
+		if err := benchPolls(env, jars, u, poll); err != nil {
+			return err
+		}
+	}
+	if o.outbox > 0 || o.api > 0 {
+		return benchBrowse(env, jars, tr, u, secrets, o)
+	}
+	return nil
+}
+
+// benchPolls has the signed-in clients ask GET /session (what each page's
+// countdown does) back to back for poll.
+func benchPolls(env *cmdEnv, jars []*http.Client, u string, poll time.Duration) error {
+	clients := len(jars)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var polls []time.Duration
 	end := time.Now().Add(poll)
@@ -234,5 +264,220 @@ func signIn(c *http.Client, base, username, password string) error {
 	case resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/":
 		return fmt.Errorf("sign-in of %s: %s at %s: %s", username, resp.Status, resp.Request.URL, pageError(b))
 	}
+	return nil
+}
+
+// benchWebOpts are smsd bench -web's flags.
+type benchWebOpts struct {
+	clients int           // browsers signing in at once, then polling and browsing
+	poll    time.Duration // how long they poll GET /session (0: not at all)
+	// The front desk's work (issue "Web UI, part 2"): an outbox of outbox
+	// messages that the clients browse for browse while api API clients
+	// post messages, each at most apiRate a second (0: back to back).
+	outbox  int
+	api     int
+	browse  time.Duration
+	apiRate float64
+}
+
+// benchWorkData fills the store before the daemon starts: n messages in
+// the outbox and one API token per API client (their secrets returned).
+// The messages are scheduled a year ahead, so that the dispatcher leaves
+// them queued and the outbox stays 100,000 long while it is browsed.
+func benchWorkData(ctx context.Context, env *cmdEnv, cfg config.Config, n, api int) ([]string, error) {
+	svc, err := daemon.OpenDirect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close()
+	if n > 0 {
+		fmt.Fprintf(env.stdout, "filling the outbox with %d messages...\n", n)
+		t0 := time.Now()
+		at := time.Now().AddDate(1, 0, 0)
+		const batch = 2000
+		for i := 0; i < n; i += batch {
+			ms := make([]queue.NewMessage, 0, batch)
+			for j := i; j < min(n, i+batch); j++ {
+				ms = append(ms, queue.NewMessage{To: fmt.Sprintf("+1555%07d", j%10_000_000), Text: fmt.Sprintf("Reminder %d: your appointment is on Friday at 10:30. Reply C to confirm.", j), SendAt: at, CreatedBy: "bench"})
+			}
+			if _, err := svc.Store().EnqueueBatch(ctx, ms); err != nil {
+				return nil, err
+			}
+		}
+		fmt.Fprintf(env.stdout, "filled in %v\n", time.Since(t0).Round(time.Millisecond))
+	}
+	var secrets []string
+	for i := range api {
+		toks, err := svc.Tokens(ctx, daemon.Shell(), ops.TokenRequest{Action: ops.TokenCreate, Name: fmt.Sprintf("bench-api-%02d", i)})
+		if err != nil {
+			return nil, fmt.Errorf("creating an API token: %w", err)
+		}
+		if len(toks) == 0 || toks[0].Secret == "" {
+			return nil, errors.New("creating an API token returned no secret")
+		}
+		secrets = append(secrets, toks[0].Secret)
+	}
+	return secrets, nil
+}
+
+var (
+	dataIDRe = regexp.MustCompile(`data-id="(\d+)"`)
+	olderRe  = regexp.MustCompile(`<a[^>]*\bid="older"[^>]*>`)
+	hrefRe   = regexp.MustCompile(`\bhref="([^"]*)"`)
+)
+
+// latencies collects one kind of request's latencies.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// benchBrowse runs the signed-in clients browsing the outbox (its first
+// page, then older pages by the page's own a#older link, and now and then
+// one message's page) while the API clients post messages, for o.browse;
+// it prints p50 and p99 of each kind and the process's RSS.
+func benchBrowse(env *cmdEnv, jars []*http.Client, tr *http.Transport, u string, secrets []string, o benchWebOpts) error {
+	tr.MaxIdleConnsPerHost = len(jars) + len(secrets)
+	var first, older, msgPage, post latencies
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		if len(errs) < 10 {
+			errs = append(errs, err)
+		}
+		mu.Unlock()
+	}
+	get := func(c *http.Client, path string, l *latencies) ([]byte, bool) {
+		t0 := time.Now()
+		resp, err := c.Get(u + path)
+		if err != nil {
+			fail(err)
+			return nil, false
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if p, _, _ := strings.Cut(path, "?"); err != nil || resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/"+p {
+			fail(fmt.Errorf("GET /%s: %s at %s %v: %s", path, resp.Status, resp.Request.URL.Path, err, pageError(b)))
+			return nil, false
+		}
+		l.add(d)
+		return b, true
+	}
+	var rejected, posted int
+	rssBefore := procStatus("VmRSS")
+	resetPeakRSS()
+	end := time.Now().Add(o.browse)
+	for i, c := range jars {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 14))
+			for time.Now().Before(end) {
+				page, ok := get(c, "outbox", &first)
+				if !ok {
+					return
+				}
+				if len(dataIDRe.FindAll(page, 2)) == 0 {
+					fail(errors.New("the outbox's first page shows no message"))
+					return
+				}
+				for range 1 + rng.IntN(5) {
+					if ids := dataIDRe.FindAllSubmatch(page, -1); len(ids) > 0 && rng.IntN(5) == 0 {
+						id := string(ids[rng.IntN(len(ids))][1])
+						if _, ok := get(c, "messages/"+id, &msgPage); !ok {
+							return
+						}
+					}
+					a := olderRe.Find(page)
+					if a == nil {
+						break
+					}
+					h := hrefRe.FindSubmatch(a)
+					if h == nil {
+						break
+					}
+					href := html.UnescapeString(string(h[1]))
+					if len(href) > 0 && href[0] == '/' {
+						href = href[1:]
+					}
+					if page, ok = get(c, href, &older); !ok {
+						return
+					}
+				}
+			}
+		})
+	}
+	for j, secret := range secrets {
+		wg.Go(func() {
+			var every time.Duration
+			if o.apiRate > 0 {
+				every = time.Duration(float64(time.Second) / o.apiRate)
+			}
+			client := &http.Client{Transport: tr, Timeout: time.Minute}
+			next := time.Now()
+			for k := 0; time.Now().Before(end); k++ {
+				if every > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(every)
+				}
+				body, _ := json.Marshal(map[string]string{"to": fmt.Sprintf("+1555300%04d", (j*1000+k)%10000), "text": fmt.Sprintf("API reminder %d/%d: your appointment is tomorrow.", j, k)})
+				req, _ := http.NewRequest("POST", u+"api/v1/messages", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+secret)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d-%d", j, k))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					fail(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				d := time.Since(t0)
+				switch {
+				case resp.StatusCode == http.StatusTooManyRequests:
+					mu.Lock()
+					rejected++
+					mu.Unlock()
+					wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+					time.Sleep(time.Duration(max(wait, 1)) * time.Second)
+				case resp.StatusCode/100 != 2:
+					fail(fmt.Errorf("POST /api/v1/messages: %s: %s", resp.Status, b))
+					return
+				default:
+					post.add(d)
+					mu.Lock()
+					posted++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var pages []time.Duration
+	pages = append(append(append(pages, first.d...), older.d...), msgPage.d...)
+	line := func(what string, ds []time.Duration) {
+		fmt.Fprintf(env.stdout, "  %-32s %6d  p50 %-9v p99 %-9v max %v\n", what, len(ds),
+			pct(ds, 0.50).Round(10*time.Microsecond), pct(ds, 0.99).Round(10*time.Microsecond), pct(ds, 1).Round(10*time.Microsecond))
+	}
+	fmt.Fprintf(env.stdout, "an outbox of %d messages, %d signed-in clients browsing and %d API clients posting (at most %g/s each, one token each) for %v:\n",
+		o.outbox, len(jars), len(secrets), o.apiRate, o.browse)
+	line("GET /outbox (first page)", first.d)
+	line("GET /outbox?before= (older)", older.d)
+	line("GET /messages/{id}", msgPage.d)
+	line("every page", pages)
+	line("POST /api/v1/messages", post.d)
+	fmt.Fprintf(env.stdout, "  pages %.0f/s, API messages %.0f/s, %d API calls told 429 (rate limit); RSS before %s, now %s, peak meanwhile %s\n",
+		float64(len(pages))/o.browse.Seconds(), float64(posted)/o.browse.Seconds(), rejected, rssBefore, procStatus("VmRSS"), procStatus("VmHWM"))
 	return nil
 }
