@@ -46,6 +46,10 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /accounts", s.page(activeOnly, true, s.addUser))
 	m.HandleFunc("POST /accounts/{username}", s.page(activeOnly, true, s.accountAction))
 	m.HandleFunc("POST /policy", s.page(activeOnly, true, s.policy))
+
+	// The front desk's work (issue 14): handlers_work*.go.
+	s.workRoutes(m)
+	s.apiRoutes(m) // the JSON API and its tokens page: api*.go, handlers_tokens.go
 	s.mux = m
 }
 
@@ -59,12 +63,19 @@ type pageData struct {
 	Countdown string
 	Error     string // #error
 	Notice    string // #notice
+	// Path is the page's own path, for the navigation's aria-current.
+	Path string
+	// Unread is the inbox's count of unhandled replies (#inbox-unread),
+	// shown when HasUnread (a signed-in page whose count could be read).
+	Unread    int
+	HasUnread bool
 	// Data is the page's own.
 	Data any
 }
 
 // pageNames are the page templates; each is parsed with the layout.
-var pageNames = []string{"signin", "setup", "totp", "enrol", "password", "home", "accounts", "unlock", "locked", "error"}
+var pageNames = []string{"signin", "setup", "totp", "enrol", "password", "home", "accounts", "unlock", "locked", "error",
+	"send", "outbox", "message", "inbox", "optouts", "status"}
 
 // templateFuncs are the helpers the templates use; now is the server's clock.
 func templateFuncs(now func() time.Time) template.FuncMap {
@@ -82,8 +93,11 @@ func templateFuncs(now func() time.Time) template.FuncMap {
 }
 
 // parsePages parses the layout with each page template.
-func parsePages(now func() time.Time) (map[string]*template.Template, error) {
+func parsePages(now func() time.Time, loc *time.Location) (map[string]*template.Template, error) {
 	funcs := templateFuncs(now)
+	for name, f := range workFuncs(now, loc) {
+		funcs[name] = f
+	}
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: read the layout template: %w", err)
@@ -114,7 +128,11 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, rs *reqSession, st
 		sess := rs.Session
 		p.Session = &sess
 		p.Countdown = countdown(sess.Ends().Sub(s.now()))
+		if sess.Stage == ops.StageActive {
+			p.Unread, p.HasUnread = s.unread(r, rs)
+		}
 	}
+	p.Path = r.URL.Path
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.log.Error("web: render page", "page", name, "path", r.URL.Path, "err", err)

@@ -44,6 +44,10 @@ type Options struct {
 	CAPEM []byte
 	// Now is the clock for the countdown; nil means time.Now.
 	Now func() time.Time
+	// Location is the clinic's time zone (config's timezone): the send
+	// page's "send at", the outbox's dates and the times pages show are in
+	// it. nil means the box's own zone (time.Local).
+	Location *time.Location
 }
 
 // Server is the web UI: pages, the session cookie and the session
@@ -54,10 +58,13 @@ type Server struct {
 	tls     bool
 	caPEM   []byte
 	now     func() time.Time
+	loc     *time.Location
 	cookie  string
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	handler http.Handler
+	// streams are the open live-update streams (GET /events).
+	streams *streamHub
 }
 
 // Limits of a request. A form of the UI is at most a few hundred bytes,
@@ -84,7 +91,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Service == nil {
 		return nil, errors.New("web: Options.Service is nil: the web UI needs the appliance's service (daemon.Service)")
 	}
-	s := &Server{svc: opts.Service, log: opts.Log, tls: opts.TLS, caPEM: opts.CAPEM, now: opts.Now}
+	s := &Server{svc: opts.Service, log: opts.Log, tls: opts.TLS, caPEM: opts.CAPEM, now: opts.Now, loc: opts.Location}
+	if s.loc == nil {
+		s.loc = time.Local
+	}
+	s.streams = newStreamHub(opts.Service)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -99,7 +110,7 @@ func New(opts Options) (*Server, error) {
 		s.cookie = "__Host-smsd"
 	}
 	var err error
-	if s.pages, err = parsePages(s.now); err != nil {
+	if s.pages, err = parsePages(s.now, s.loc); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -127,6 +138,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// in the journal at every first visit.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// Live-update streams never go idle by themselves: they end when the
+	// server shuts down, so that the grace period is not spent on them.
+	srv.RegisterOnShutdown(s.streams.shutdown)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -252,6 +266,10 @@ func (s *Server) lockedGate(next http.Handler) http.Handler {
 		p := r.URL.Path
 		if p == "/unlock" || p == "/ca.pem" || strings.HasPrefix(p, "/static/") || !s.svc.Locked() {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(p, "/api/") {
+			apiLocked(w)
 			return
 		}
 		if p == "/session" || p == "/session/extend" {

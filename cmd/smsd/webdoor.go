@@ -17,7 +17,8 @@ func webDoor(cfg config.Config, svc web.Service, log *slog.Logger, opened func(w
 		if err != nil || ln == nil {
 			return func() {}, err
 		}
-		srv, err := web.New(web.Options{Service: svc, Log: log, TLS: info.TLS, CAPEM: info.CAPEM})
+		loc, _ := cfg.Location() // config.Check refused a bad one already; time.Local then
+		srv, err := web.New(web.Options{Service: svc, Log: log, TLS: info.TLS, CAPEM: info.CAPEM, Location: loc})
 		if err != nil {
 			ln.Close()
 			return nil, err
