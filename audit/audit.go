@@ -87,6 +87,9 @@ const (
 	UserUnlock  = "user_unlock"
 	TOTPRequire = "totp_require"
 	TOTPReset   = "totp_reset"
+	// InboxHandle is a received message marked handled, or not handled
+	// again (the inbox page).
+	InboxHandle = "inbox_handle"
 )
 
 // Actions lists every action, for the test that each has a producer.
@@ -94,7 +97,7 @@ var Actions = []string{LoginOK, LoginFail, Lockout, Logout, AutoLogout, MessageC
 	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, Import, Export, OptOutList, OptOutAdd,
 	OptOutRemove, UserList, UserCreate, UserDisable, UserEnable, RoleChange, PasswordChange, TOTPEnrol, TokenCreate,
 	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start,
-	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset}
+	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset, InboxHandle}
 
 // Outcomes of an action.
 const (

@@ -17,8 +17,23 @@ import (
 // (a list is not a reason to open every patient's message).
 func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter) (_ []ops.Message, err error) {
 	ctx, rec := begin(ctx, a, audit.MessageList, "message", "")
-	rec.AddDetail(fmt.Sprintf("state=%q since=%s until=%s limit=%d offset=%d", f.State, timeOrDash(f.Since), timeOrDash(f.Until), f.Limit, f.Offset))
+	rec.AddDetail(fmt.Sprintf("state=%q since=%s until=%s limit=%d offset=%d before_id=%d", f.State, timeOrDash(f.Since), timeOrDash(f.Until), f.Limit, f.Offset, f.BeforeID))
 	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := refuseToken(a, "list messages"); err != nil {
+		return nil, err
+	}
+	var to string
+	if f.To != "" {
+		// Normalised as Enqueue does, so that any way of writing the
+		// number finds it; the audit row keeps it masked.
+		if to, err = queue.NormalizeNumber(f.To, s.cfg.DefaultRegion); err != nil {
+			return nil, ops.Errorf(ops.CodeInvalidNumber, fmt.Sprintf("cannot search for that number: %v; write it with its country code, e.g. +15551234567", err))
+		}
+		rec.AddDetail("to=" + mask.Number(to))
+	}
+	if f.BeforeID < 0 {
+		return nil, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("before_id must not be negative (got %d)", f.BeforeID))
+	}
 	st, err := s.ready(ctx)
 	if err != nil {
 		return nil, err
@@ -26,7 +41,8 @@ func (s *Service) Messages(ctx context.Context, a ops.Actor, f ops.MessageFilter
 	if f.State != "" && !knownState(f.State) {
 		return nil, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("no message state %q (states: %s)", f.State, stateList()))
 	}
-	ms, err := st.List(ctx, queue.ListFilter{State: queue.State(f.State), Since: f.Since, Until: f.Until, Limit: f.Limit, Offset: f.Offset})
+	ms, err := st.List(ctx, queue.ListFilter{State: queue.State(f.State), Since: f.Since, Until: f.Until, Limit: f.Limit, Offset: f.Offset,
+		To: to, BeforeID: f.BeforeID})
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +81,9 @@ func (s *Service) Act(ctx context.Context, a ops.Actor, r ops.MessageAction) (_ 
 	}
 	ctx, rec := begin(ctx, a, action, "message", strconv.FormatInt(r.ID, 10))
 	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := refuseToken(a, "cancel, resend or dismiss a message"); err != nil {
+		return ops.Message{}, err
+	}
 	st, err := s.ready(ctx)
 	if err != nil {
 		return ops.Message{}, err
@@ -171,13 +190,7 @@ func (s *Service) Inbox(ctx context.Context, a ops.Actor, limit int) (_ []ops.In
 	rec.AddDetail(fmt.Sprintf("shown=%d", len(ins)))
 	out := make([]ops.InboxItem, 0, len(ins))
 	for _, in := range ins {
-		it := ops.InboxItem{ID: in.ID, From: in.From, Text: in.Text, ReceivedAt: utc(in.ReceivedAt), SentAt: utc(in.SentAt),
-			DecodeError: in.DecodeError, Incomplete: in.Incomplete}
-		if in.ReplyTo != 0 {
-			r := in.ReplyTo
-			it.ReplyTo = &r
-		}
-		out = append(out, it)
+		out = append(out, inboxItem(in))
 	}
 	return out, nil
 }

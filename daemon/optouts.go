@@ -29,6 +29,9 @@ func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest)
 		rec.AddDetail("reason=" + strconv.Quote(clipRunes(strings.TrimSpace(r.Reason), 120)))
 	}
 	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := refuseToken(a, "list or change opt-outs"); err != nil {
+		return nil, err
+	}
 	st, err := s.ready(ctx)
 	if err != nil {
 		return nil, err

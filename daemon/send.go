@@ -49,10 +49,7 @@ func (s *Service) checkText(text string) (pdu.Count, error) {
 		return pdu.Count{}, ops.Errorf(ops.CodeInvalidText, "the text is empty; nothing was queued")
 	}
 	c := pdu.CountText(text)
-	maxParts := s.cfg.MaxParts
-	if maxParts <= 0 {
-		maxParts = 6
-	}
+	maxParts := s.maxParts()
 	if c.Parts > maxParts || len(text) > queue.MaxTextBytes {
 		return c, ops.Errorf(ops.CodeTooLong, fmt.Sprintf(
 			"the text is too long: %d characters make %d parts in %s, and a message may have at most %d parts: %d characters in GSM-7 (€ [ ] { } ^ ~ \\ | count 2), or %d when it needs UCS-2 (an emoji or a letter outside GSM-7 counts 1 or 2); shorten it; nothing was queued",
@@ -66,6 +63,11 @@ func (s *Service) checkText(text string) (pdu.Count, error) {
 func (s *Service) Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (res ops.SendResult, err error) {
 	ctx, rec := begin(ctx, a, audit.MessageCreate, "message", "")
 	defer func() { err = s.finish(ctx, rec, err) }()
+	return s.send(ctx, a, r)
+}
+
+// send is Send in the audit record ctx carries (Send's, or Reply's).
+func (s *Service) send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error) {
 	c, err := s.checkText(r.Text)
 	if err != nil {
 		return ops.SendResult{}, err

@@ -24,6 +24,10 @@ type Inbound struct {
 	DecodeError string
 	Incomplete  bool // some parts of a concatenated message never came
 	Purged      bool
+	// HandledAt is when someone marked the message handled (zero: not
+	// handled), HandledBy who ("web:alice"; not PHI).
+	HandledAt time.Time
+	HandledBy string
 }
 
 // AddInbound stores a received message and threads it to the latest
@@ -63,6 +67,7 @@ func (s *Store) AddInboundFromParts(ctx context.Context, in Inbound, partIDs []i
 		s.log.Info("inbound message already stored (read again from the modem after a restart); not added twice", "id", in.ID)
 		return in, nil
 	}
+	s.updated()
 	in.ReceivedAt, in.SentAt = fromMS(ms(in.ReceivedAt)), fromMS(ms(in.SentAt))
 	return in, nil
 }
@@ -114,17 +119,21 @@ func (s *Store) addInboundTx(ctx context.Context, tx *sql.Tx, in Inbound) (_ Inb
 	return in, false, err
 }
 
-const inboundCols = `id, from_sealed, text_sealed, raw_sealed, decode_error_sealed, received_at, sent_at, COALESCE(reply_to, 0), incomplete, purged_at`
+const inboundCols = `id, from_sealed, text_sealed, raw_sealed, decode_error_sealed, received_at, sent_at, COALESCE(reply_to, 0), incomplete, purged_at,
+	handled_at, handled_by`
 
 func (s *Store) scanInbound(sc scanner) (Inbound, error) {
 	var in Inbound
 	var fromS, textS, rawS, decS []byte
 	var recv, sent int64
-	var purged sql.NullInt64
-	if err := sc.Scan(&in.ID, &fromS, &textS, &rawS, &decS, &recv, &sent, &in.ReplyTo, &in.Incomplete, &purged); err != nil {
+	var purged, handled sql.NullInt64
+	if err := sc.Scan(&in.ID, &fromS, &textS, &rawS, &decS, &recv, &sent, &in.ReplyTo, &in.Incomplete, &purged, &handled, &in.HandledBy); err != nil {
 		return Inbound{}, err
 	}
 	in.ReceivedAt, in.SentAt, in.Purged = fromMS(recv), fromMS(sent), purged.Valid
+	if handled.Valid {
+		in.HandledAt = fromMS(handled.Int64)
+	}
 	var err error
 	if in.From, err = s.open(fromS, "inbound", "from_sealed", in.ID); err != nil {
 		return Inbound{}, err
@@ -190,7 +199,7 @@ func (s *Store) OptOutFrom(ctx context.Context, number, source string) error {
 	if rec := audit.FromContext(ctx); rec != nil {
 		rec.SetObject("number", mask.Number(e))
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		idx := s.indexes(e)
 		if out, err := optedOutTx(ctx, tx, idx); err != nil || out {
 			if rec := audit.FromContext(ctx); rec != nil && out {
@@ -209,6 +218,10 @@ func (s *Store) OptOutFrom(ctx context.Context, number, source string) error {
 		}
 		return s.retag(ctx, tx, "optouts", id)
 	})
+	if err == nil {
+		s.updated()
+	}
+	return err
 }
 
 // OptIn removes an opt-out (the patient texted START). Not opted out is not
@@ -221,7 +234,7 @@ func (s *Store) OptIn(ctx context.Context, number string) error {
 	if rec := audit.FromContext(ctx); rec != nil {
 		rec.SetObject("number", mask.Number(e))
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		q, args := inList("SELECT id FROM optouts WHERE number_index IN ", s.indexes(e))
 		ids, err := idsWhere(ctx, tx, q, args...)
 		if err != nil {
@@ -234,6 +247,10 @@ func (s *Store) OptIn(ctx context.Context, number string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.updated()
+	}
+	return err
 }
 
 // IsOptedOut reports whether number (any format) has opted out.

@@ -379,16 +379,30 @@ type ListFilter struct {
 	Since, Until time.Time // on CreatedAt: Since <= t < Until
 	Limit        int       // default 100, at most 10000
 	Offset       int
+	// To, an E.164 number (NormalizeNumber), lists only the messages to
+	// it, found by blind index: the number is never compared in clear.
+	To string
+	// BeforeID lists only messages with a smaller id: keyset paging on the
+	// primary key, as fast on the last page as on the first.
+	BeforeID int64
 	// NoContent skips opening To and Text (and parts): for counts, tables
 	// and statistics that need no PHI.
 	NoContent bool
 }
 
-// List returns messages newest first, filtered on the clear columns (state,
-// creation time) by SQL, so only the rows returned are decrypted.
+// List returns messages newest first (by id, the order they were queued
+// in), filtered on the clear columns (state, creation time, id) and the
+// number's blind index by SQL, so only the rows returned are decrypted.
 func (s *Store) List(ctx context.Context, f ListFilter) ([]Message, error) {
 	var where []string
 	var args []any
+	if f.To != "" {
+		q, a := inList("to_index IN ", s.indexes(f.To))
+		where, args = append(where, q), append(args, a...)
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, "id < ?"), append(args, f.BeforeID)
+	}
 	if f.State != "" {
 		where = append(where, "state = ?")
 		args = append(args, string(f.State))
@@ -409,7 +423,10 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Message, error) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	// By id alone: a page that ends at id N continues with id < N and
+	// never skips or repeats a message (created_at can tie, or go back
+	// with the clock).
+	q += " ORDER BY id DESC LIMIT ? OFFSET ?"
 	args = append(args, f.Limit, max(f.Offset, 0))
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -130,6 +130,9 @@ var migrations = []string{
 	partsMigration,
 	// 8: web sessions and each account's sign-in state (sessions.go).
 	sessionsMigration,
+	// 9: the front desk's work (issue 14): who marked a received message
+	// handled and when, and the JSON API's tokens (work.go, tokens.go).
+	workMigration,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.

@@ -123,6 +123,8 @@ type Store struct {
 	lock   *os.File // the dispatcher lock, when held
 
 	changed chan struct{}
+	// upd wakes every listener of Updates (updates.go).
+	upd updates
 	// msgDigestErr is set when the messages digest failed at Open: Claim
 	// then sends nothing (see integrity.go).
 	msgDigestErr atomic.Pointer[error]
@@ -583,6 +585,8 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Changed() <-chan struct{} { return s.changed }
 
 func (s *Store) notify() {
+	// Whatever makes a message due sooner is also news to the pages.
+	s.updated()
 	select {
 	case s.changed <- struct{}{}:
 	default:

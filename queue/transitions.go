@@ -41,7 +41,12 @@ func (s *Store) transition(ctx context.Context, id int64, op string, from []Stat
 // values: fn gets the row as read (and checked) and returns its write,
 // which goes out in one statement with the new tag (writeRow); a nil write
 // means fn changed the row itself and it is read again and tagged (retag).
-func (s *Store) transitionRow(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, r *taggedRow, cur State) (*rowWrite, error)) error {
+func (s *Store) transitionRow(ctx context.Context, id int64, op string, from []State, fn func(tx *sql.Tx, r *taggedRow, cur State) (*rowWrite, error)) (err error) {
+	defer func() {
+		if err == nil {
+			s.updated()
+		}
+	}()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// One read serves the state check and the integrity check.
 		sp, _ := specFor("messages")
@@ -105,6 +110,9 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 		return nil, fmt.Errorf("nothing is sent: %w", *p)
 	}
 	var out *Message
+	// touched: a message changed state (claimed, quarantined, or failed
+	// as opted out), which the pages are told of.
+	touched := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.checkOptOuts(ctx, tx); err != nil {
 			return err
@@ -122,6 +130,7 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			if err != nil {
 				return err
 			}
+			touched = true
 			id := r.id
 			// A row that fails its tag, or a sealed cell that does not
 			// open, is quarantined and the next message is tried: one
@@ -186,6 +195,9 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if touched {
+		s.updated()
 	}
 	return out, nil
 }
@@ -450,6 +462,9 @@ func (s *Store) RecordStatusReport(ctx context.Context, mr int, recipient string
 		}
 		return s.retag(ctx, tx, "messages", id)
 	})
+	if err == nil {
+		s.updated()
+	}
 	return id, err
 }
 
