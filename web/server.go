@@ -252,6 +252,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) crossOrigin(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			apiFail(w, http.StatusForbidden, ops.CodeDenied, "refused: this request came from a web page of another site; the API is for servers on the LAN")
+			return
+		}
 		s.errorPage(w, r, http.StatusForbidden, "Refused",
 			"This request came from another web site, so the appliance refused it: a page elsewhere cannot act in your name. Open the appliance's own page and try again there.")
 	}))
