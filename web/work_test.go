@@ -836,3 +836,43 @@ func rawPost(t *testing.T, b *browser, path string, form url.Values) string {
 	}
 	return string(body)
 }
+
+// TestEventsBounded: the open streams are bounded; one more is a 503
+// with Retry-After, and a stream that closes frees its place.
+func TestEventsBounded(t *testing.T) {
+	_, b := workSite(t)
+	const max = 64 // web's maxStreams
+	streams := make([]*stream, 0, max)
+	for range max {
+		streams = append(streams, openEvents(t, b))
+	}
+	b.allow5xx = map[int]bool{http.StatusServiceUnavailable: true}
+	a := b.get("/events")
+	if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || !strings.Contains(a.body, `"message"`) {
+		t.Fatalf("stream %d: %d %q %s, want 503 with Retry-After", max+1, a.status, a.header.Get("Retry-After"), a.body)
+	}
+	streams[0].cancel()
+	<-streams[0].done
+	// The server sees the client go at its next write at the latest (a
+	// status tick): ask until the place is free.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.site.srv.URL+"/events", nil)
+		resp, err := b.c.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		status := resp.StatusCode
+		cancel()
+		resp.Body.Close()
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream's place was not freed: %d", status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
