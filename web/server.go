@@ -263,12 +263,13 @@ func (s *Server) crossOrigin(next http.Handler) http.Handler {
 }
 
 // lockedGate shows the locked page for everything but /unlock, the static
-// files and /ca.pem while the store waits for its passphrase: no account
-// can be checked, so nothing else can work.
+// files, /ca.pem and the API's description while the store waits for its
+// passphrase: no account can be checked, so nothing else can work. The
+// session endpoints and the JSON API answer JSON.
 func (s *Server) lockedGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if p == "/unlock" || p == "/ca.pem" || strings.HasPrefix(p, "/static/") || !s.svc.Locked() {
+		if p == "/unlock" || p == "/ca.pem" || p == "/api/v1/openapi.json" || strings.HasPrefix(p, "/static/") || !s.svc.Locked() {
 			next.ServeHTTP(w, r)
 			return
 		}
