@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -370,17 +371,26 @@ func TestAuditCrash(t *testing.T) {
 		r.start()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		var queued atomic.Int32
 		go func() {
 			defer close(done)
 			for i := 0; ctx.Err() == nil; i++ {
 				c := exec.CommandContext(ctx, smsdBin, "send", "-config", r.conf, "-data-dir", r.data, "-to", fmt.Sprintf("+1555%03d%04d", round, i), "-text", "crash test", "-at", "1h")
 				out, _ := c.Output()
-				if f := strings.Fields(string(out)); len(f) > 2 && i%3 == 0 {
-					exec.CommandContext(ctx, smsdBin, "message", "cancel", f[2], "-config", r.conf, "-data-dir", r.data).Run()
+				if f := strings.Fields(string(out)); len(f) > 2 {
+					queued.Add(1)
+					if i%3 == 0 {
+						exec.CommandContext(ctx, smsdBin, "message", "cancel", f[2], "-config", r.conf, "-data-dir", r.data).Run()
+					}
 				}
 			}
 		}()
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
+		// The kill comes at a random moment once this round has queued a
+		// few messages (a busy machine may take seconds for the first).
+		for deadline := time.Now().Add(time.Minute); queued.Load() < 4 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(900)) * time.Millisecond)
 		r.kill()
 		cancel()
 		<-done
