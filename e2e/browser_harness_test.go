@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -380,11 +382,27 @@ func (tb *tab) trace(what string, t0 time.Time) {
 	}
 }
 
-// fill types text into the input sel, as a person types, after clearing it.
+// fill puts text into the input sel, after clearing it: focused as a
+// click would, the text inserted as a keyboard's input method does (one
+// input event; TestBrowserKeyboardOnly types key by key).
 func (tb *tab) fill(sel, text string) {
 	tb.t.Helper()
 	defer tb.trace("fill "+sel, time.Now())
-	tb.step("typing into "+sel, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	tb.step("typing into "+sel,
+		chromedp.Clear(chromedp.CSS(sel)),
+		chromedp.Focus(chromedp.CSS(sel), chromedp.NodeVisible),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+			return err
+		}))
+	// A textarea keeps line ends as LF; an input drops them.
+	want := strings.ReplaceAll(text, "\r\n", "\n")
+	if eval[string](tb, fmt.Sprintf(`document.querySelector(%q).tagName`, sel)) == "INPUT" {
+		want = strings.NewReplacer("\r", "", "\n", "").Replace(want)
+	}
+	if got := eval[string](tb, fmt.Sprintf(`document.querySelector(%q).value`, sel)); got != want {
+		tb.t.Fatalf("typed %q into %s, and it holds %q", text, sel, got)
+	}
 }
 
 // has reports whether an element matches sel now (no waiting).
