@@ -537,3 +537,17 @@ func TestAPINoCookieNoCORS(t *testing.T) {
 		t.Errorf("preflight: %d", pre.status)
 	}
 }
+
+// TestAPIPanicIsJSON500: a bug in a handler reaches the integration as a
+// 500 in JSON, code internal, with no stack trace or panic value.
+func TestAPIPanicIsJSON500(t *testing.T) {
+	svc := openService(t)
+	s := apiSite(t, panicking{svc}, nil)
+	in := s.integration(makeToken(t, svc, "pms"))
+	in.allow5xx = map[int]bool{http.StatusInternalServerError: true}
+	a := in.get("/api/v1/status")
+	wantError(t, "a panic", a, http.StatusInternalServerError, ops.CodeInternal, "journal")
+	if strings.Contains(a.body, "nil map") || strings.Contains(a.body, "goroutine") {
+		t.Errorf("the panic's details reached the client: %s", a.body)
+	}
+}

@@ -35,7 +35,7 @@ func TestTokensPage(t *testing.T) {
 	if hasID(a.body, "token-secret") {
 		t.Error("the tokens page shows a secret before any was made")
 	}
-	if !strings.Contains(a.body, `<a href="/tokens">`) {
+	if !strings.Contains(a.body, `<a href="/tokens" aria-current="page">`) {
 		t.Error("an admin's navigation has no link to /tokens")
 	}
 

@@ -211,6 +211,10 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if tw.wrote {
 				return // the answer has begun; the client sees it cut short
 			}
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				apiFail(tw, http.StatusInternalServerError, ops.CodeInternal, "something went wrong on the appliance; try again; if it happens again, an administrator finds the details in the journal (journalctl -u smsd)")
+				return
+			}
 			s.plainError(tw, http.StatusInternalServerError, "Something went wrong on the appliance while answering this page. Try again; if it happens again, an administrator finds the details in the journal (journalctl -u smsd).")
 		}()
 		next.ServeHTTP(tw, r)
