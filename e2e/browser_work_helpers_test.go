@@ -8,6 +8,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -28,14 +29,23 @@ import (
 const liveWait = 60 * time.Second
 
 // workRig is a rig whose emulated modem sends each status report
-// reportDelay after a message went out (0: the rig's 20 ms), with its
+// reportDelay after a message went out (0: the rig's 20 ms), with conf's
+// lines added to its config file, with its
 // daemon serving the web UI, a browser with axe-core, and its first tab
 // signed in as the first admin.
-func workRig(t *testing.T, reportDelay time.Duration) (*rig, *browser, *tab) {
+func workRig(t *testing.T, reportDelay time.Duration, conf ...string) (*rig, *browser, *tab) {
 	t.Helper()
 	r := newRig(t)
 	if r.setupCode == "" {
 		t.Fatalf("smsd init printed no setup code")
+	}
+	if len(conf) > 0 {
+		f, err := os.OpenFile(r.conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, strings.Join(conf, "\n"))
+		f.Close()
 	}
 	if reportDelay > 0 {
 		// The same link, so the config written by newRig still names it.
@@ -67,6 +77,15 @@ func (tb *tab) setInput(sel, value string) {
 	if !ok {
 		tb.t.Fatalf("setting %s: no such element\n%s", sel, tb.where())
 	}
+}
+
+// typeInto types text into sel, as a person types, after emptying it
+// (the harness's fill uses chromedp.Clear, which fails on an empty
+// textarea: "does not have child #text node").
+func (tb *tab) typeInto(sel, text string) {
+	tb.t.Helper()
+	tb.setInput(sel, "")
+	tb.step("typing into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // jsString is s as a JavaScript string literal (JSON's escapes: every
@@ -110,7 +129,7 @@ func (tb *tab) send(f sendForm) (int64, string) {
 	tb.t.Helper()
 	tb.open("/send")
 	tb.must("form#send", "the send page")
-	put := tb.fill
+	put := tb.typeInto
 	if f.Paste {
 		put = tb.setInput
 	}
@@ -210,6 +229,64 @@ func (tb *tab) waitText(sel, why string, d time.Duration, ok func(string) bool) 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitRow waits until the td.state of message id's row at /outbox, open
+// in tb, satisfies ok, with no action of the test. On a timeout the
+// failure says whether the page is only stale (the daemon's count and a
+// fresh copy of the page, fetched without leaving it, show the state) or
+// the message never got there.
+func (tb *tab) waitRow(r *rig, id int64, why string, ok func(string) bool) {
+	tb.t.Helper()
+	sel := rowSel(id) + " td.state"
+	deadline := time.Now().Add(liveWait)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText.trim() : ""; })()`, sel)))
+		cancel()
+		if err == nil && ok(s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			fresh := eval[string](tb, fmt.Sprintf(`fetch(location.href, {credentials: "same-origin"}).then(r => r.text()).then(h => { const d = new DOMParser().parseFromString(h, "text/html"); const e = d.querySelector(%q); return e ? e.innerText.trim() : "(no row)"; })`, sel), chromedp.EvalAwaitPromise)
+			stale := ""
+			if ok(fresh) {
+				stale = " The page is stale: a fresh copy of it shows the state, so the live update did not come."
+			}
+			tb.t.Fatalf("%s: %s shows %q after %v; a fresh copy of the page shows %q; smsd status counts %v.%s %s\n%s", why, sel, s, liveWait, fresh, r.queue(), stale, tb.liveState(), tb.where())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// liveState describes the page's live machinery for a failure message:
+// its main[data-live] and the requests the browser made to /events.
+func (tb *tab) liveState() string {
+	tb.t.Helper()
+	live := eval[string](tb, `(document.querySelector("main") || {getAttribute: () => null}).getAttribute("data-live") || "(none)"`)
+	var ev []string
+	for _, h := range tb.b.requests() {
+		if strings.Contains(h.url, "/events") {
+			ev = append(ev, fmt.Sprintf("%s %s → %d", h.method, h.url, h.status))
+		}
+	}
+	probe := eval[string](tb, `window.__smsdProbe ? JSON.stringify(window.__smsdProbe) : "(no probe)"`)
+	// What a page that holds back its refresh while the person types
+	// would see as typing: the focus, and fields changed from their
+	// defaults.
+	fields := eval[string](tb, `(() => { const a = document.activeElement; const m = document.querySelector("main");
+		const changed = m ? [...m.querySelectorAll("input, textarea, select")].filter(f => f.tagName === "SELECT" ? [...f.options].some(o => o.selected !== o.defaultSelected) : (f.type !== "hidden" && f.value !== f.defaultValue)).map(f => (f.id || f.name) + "=" + JSON.stringify(f.value)) : [];
+		return "focus on " + (a ? a.tagName + (a.id ? "#" + a.id : "") : "nothing") + ", fields changed from their defaults (a page that holds its refresh while the person types takes these as typing): [" + changed.join(", ") + "]"; })()`)
+	return fmt.Sprintf("The page's main[data-live] is %q; its requests to /events: %v; what a second stream of /events opened by the test received meanwhile: %s; %s.", live, ev, probe, fields)
+}
+
+// probeEvents opens a second stream of GET /events in the page and
+// records what it receives (window.__smsdProbe), to tell in a failure
+// whether the box sent a change or the page did not act on it.
+func (tb *tab) probeEvents() {
+	tb.t.Helper()
+	eval[bool](tb, `(() => { window.__smsdProbe = []; const es = new EventSource("/events");
+		es.onmessage = e => window.__smsdProbe.push(e.data); es.onerror = () => window.__smsdProbe.push("error, readyState " + es.readyState); return true; })()`)
 }
 
 // rowSel selects message id's row at /outbox.
