@@ -83,10 +83,13 @@ func (h *streamHub) shutdown() { h.once.Do(func() { close(h.closed) }) }
 
 // watch waits for the service's change signal and passes it on, until
 // quit. It takes the signal either way the service gives it: a value sent,
-// or a channel closed (and a new one from the next Changes call).
+// or a channel closed (and a new one from the next Changes call). The
+// next channel is taken before the streams are told, so a change made
+// while they are told (or during the gap) is not lost: its channel is
+// closed already when watch comes back to it.
 func (h *streamHub) watch(quit chan struct{}) {
+	ch := h.changes()
 	for {
-		ch := h.changes()
 		if ch == nil {
 			select {
 			case <-quit:
@@ -94,6 +97,7 @@ func (h *streamHub) watch(quit chan struct{}) {
 			case <-h.closed:
 				return
 			case <-time.After(lockedRetry):
+				ch = h.changes()
 				continue
 			}
 		}
@@ -104,6 +108,7 @@ func (h *streamHub) watch(quit chan struct{}) {
 			return
 		case <-ch:
 		}
+		ch = h.changes()
 		h.mu.Lock()
 		for c := range h.subs {
 			select {

@@ -86,10 +86,16 @@
     for (var i = 0; i < fields.length; i++) {
       var f = fields[i];
       if (f.tagName === 'SELECT') {
+        // A list without a selected option shows its first one.
+        var first = -1;
         for (var j = 0; j < f.options.length; j++) {
-          if (f.options[j].selected !== f.options[j].defaultSelected) {
-            return true;
+          if (f.options[j].defaultSelected) {
+            first = j;
+            break;
           }
+        }
+        if (f.selectedIndex !== (first < 0 ? 0 : first)) {
+          return true;
         }
       } else if (f.type !== 'hidden' && f.value !== f.defaultValue) {
         return true;
