@@ -445,14 +445,42 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Message, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if !f.NoContent {
-		for i := range out {
-			if err := s.loadParts(ctx, s.r, &out[i]); err != nil {
-				return nil, err
-			}
+	if !f.NoContent && len(out) > 0 {
+		if err := s.loadPartsOf(ctx, s.r, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// loadPartsOf is loadParts for a page of messages: one query for the page
+// rather than one per message.
+func (s *Store) loadPartsOf(ctx context.Context, q querier, ms []Message) error {
+	byID := make(map[int64]*Message, len(ms))
+	args := make([]any, len(ms))
+	for i := range ms {
+		ms[i].PartsAccepted, ms[i].PartMRs = nil, map[int]int{}
+		byID[ms[i].ID] = &ms[i]
+		args[i] = ms[i].ID
+	}
+	rows, err := q.QueryContext(ctx, "SELECT message_id, seq, mr FROM message_parts WHERE message_id IN ("+
+		strings.TrimSuffix(strings.Repeat("?,", len(ms)), ",")+") ORDER BY message_id, seq", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var seq, mr int
+		if err := rows.Scan(&id, &seq, &mr); err != nil {
+			return err
+		}
+		if m := byID[id]; m != nil {
+			m.PartsAccepted = append(m.PartsAccepted, seq)
+			m.PartMRs[seq] = mr
+		}
+	}
+	return rows.Err()
 }
 
 // Counts returns how many messages are in each state (every state present,

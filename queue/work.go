@@ -16,9 +16,15 @@ import (
 // when (inbound rows stay untagged: a handled mark decides nothing a forger
 // could gain from), and the JSON API's tokens (tokens.go). Token ids come
 // from AUTOINCREMENT so that an id is never used twice (a tag binds it).
+// messages_state serves the outbox filtered by state: an index on state
+// alone keeps each state's rows in id order, so "state = ? AND id < ? ORDER
+// BY id DESC LIMIT n" reads n entries instead of sorting every message in
+// that state (BenchmarkList100k, 100,000 queued: 0.76 s a page without it
+// on a loaded machine, 1.3 ms of CPU with it).
 const workMigration = `ALTER TABLE inbound ADD COLUMN handled_at INTEGER;
 	ALTER TABLE inbound ADD COLUMN handled_by TEXT NOT NULL DEFAULT '';
 	CREATE INDEX inbound_unhandled ON inbound (id) WHERE handled_at IS NULL;
+	CREATE INDEX messages_state ON messages (state);
 	CREATE TABLE api_tokens (
 		id           INTEGER PRIMARY KEY AUTOINCREMENT,
 		name         TEXT    NOT NULL UNIQUE,
