@@ -325,6 +325,13 @@ func (tb *tab) watchDialogs() *dialogWatch {
 	return w
 }
 
+// reset forgets the dialogs seen so far.
+func (w *dialogWatch) reset() {
+	w.mu.Lock()
+	w.seen = nil
+	w.mu.Unlock()
+}
+
 func (w *dialogWatch) opened() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
