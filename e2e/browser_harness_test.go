@@ -389,7 +389,9 @@ func (tb *tab) fill(sel, text string) {
 	tb.t.Helper()
 	defer tb.trace("fill "+sel, time.Now())
 	tb.step("typing into "+sel,
-		chromedp.Clear(chromedp.CSS(sel)),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		// Emptied by script: chromedp.Clear fails on an empty textarea.
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ""`, sel)),
 		chromedp.Focus(chromedp.CSS(sel), chromedp.NodeVisible),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
