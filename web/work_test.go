@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/web"
 )
 
 // Numbers of the tests (the ones the other tests use).
@@ -874,5 +877,71 @@ func TestEventsBounded(t *testing.T) {
 			t.Fatalf("a closed stream's place was not freed: %d", status)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestEventsEndOnShutdown: a server shutting down ends its open streams at
+// once (they would otherwise hold the shutdown for its whole grace
+// period).
+func TestEventsEndOnShutdown(t *testing.T) {
+	svc := openService(t)
+	addUser(t, svc, "alice", ops.RoleStaff)
+	ws, err := web.New(web.Options{Service: svc, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ws.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodPost, base+"/signin", strings.NewReader(url.Values{"username": {"alice"}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	resp, err = c.Get(base + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events: %d", resp.StatusCode)
+	}
+	ended := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, resp.Body)
+		close(ended)
+	}()
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	// The grace period is 5 s: a stream left open would have used it all.
+	if d := time.Since(start); d > 4500*time.Millisecond {
+		t.Errorf("shutting down with an open stream took %v: the stream held it", d)
+	}
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Error("the stream did not end with the server")
 	}
 }
