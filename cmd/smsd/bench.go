@@ -33,7 +33,7 @@ func init() {
 //   - idle CPU over -idle after the drain (busy polling would show here);
 //   - RSS after the drain.
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D] | smsd bench -web [-clients N] [-poll D] [-outbox N -api N -browse D -api-rate R]")
+	fs := newFlagSet(env, "bench", "smsd bench [-n N] [-drain N] [-idle D] | smsd bench -web [-clients N] [-poll D] [-outbox N -api N -browse D -api-rate R -think D]")
 	n := fs.Int("n", 200, "single messages for the latency figures")
 	drain := fs.Int("drain", 1000, "messages for the throughput and RSS figures")
 	idle := fs.Duration("idle", 5*time.Second, "how long to measure idle CPU")
@@ -44,11 +44,12 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	api := fs.Int("api", 0, "-web: API clients posting POST /api/v1/messages meanwhile, one token each")
 	browse := fs.Duration("browse", 30*time.Second, "-web: how long the clients browse and the API clients post")
 	apiRate := fs.Float64("api-rate", 8, "-web: messages a second each API client posts at most (0: back to back; each token's rate limit is 10/s)")
+	think := fs.Duration("think", time.Second, "-web: a browsing client's pause between two pages, as a person reads (0: back to back, a stress test)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *webFigures {
-		return runBenchWeb(ctx, env, benchWebOpts{clients: *clients, poll: *poll, outbox: *outbox, api: *api, browse: *browse, apiRate: *apiRate})
+		return runBenchWeb(ctx, env, benchWebOpts{clients: *clients, poll: *poll, outbox: *outbox, api: *api, browse: *browse, apiRate: *apiRate, think: *think})
 	}
 	dir, err := os.MkdirTemp("", "smsd-bench-")
 	if err != nil {

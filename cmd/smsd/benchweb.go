@@ -278,6 +278,9 @@ type benchWebOpts struct {
 	api     int
 	browse  time.Duration
 	apiRate float64
+	// think is how long a browsing client waits between two pages (each
+	// wait drawn between half and one and a half of it; 0: back to back).
+	think time.Duration
 }
 
 // benchWorkData fills the store before the daemon starts: n messages in
@@ -344,7 +347,7 @@ func (l *latencies) add(d time.Duration) {
 // it prints p50 and p99 of each kind and the process's RSS.
 func benchBrowse(env *cmdEnv, jars []*http.Client, tr *http.Transport, u string, secrets []string, o benchWebOpts) error {
 	tr.MaxIdleConnsPerHost = len(jars) + len(secrets)
-	var first, older, msgPage, post latencies
+	var post latencies
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -355,7 +358,10 @@ func benchBrowse(env *cmdEnv, jars []*http.Client, tr *http.Transport, u string,
 		}
 		mu.Unlock()
 	}
-	get := func(c *http.Client, path string, l *latencies) ([]byte, bool) {
+	get := func(c *http.Client, path string, l *latencies, rng *rand.Rand, think time.Duration) ([]byte, bool) {
+		if think > 0 {
+			time.Sleep(think/2 + time.Duration(rng.Int64N(int64(think))))
+		}
 		t0 := time.Now()
 		resp, err := c.Get(u + path)
 		if err != nil {
@@ -372,47 +378,73 @@ func benchBrowse(env *cmdEnv, jars []*http.Client, tr *http.Transport, u string,
 		l.add(d)
 		return b, true
 	}
-	var rejected, posted int
-	rssBefore := procStatus("VmRSS")
-	resetPeakRSS()
-	end := time.Now().Add(o.browse)
-	for i, c := range jars {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), 14))
-			for time.Now().Before(end) {
-				page, ok := get(c, "outbox", &first)
-				if !ok {
-					return
-				}
-				if len(dataIDRe.FindAll(page, 2)) == 0 {
-					fail(errors.New("the outbox's first page shows no message"))
-					return
-				}
-				for range 1 + rng.IntN(5) {
-					if ids := dataIDRe.FindAllSubmatch(page, -1); len(ids) > 0 && rng.IntN(5) == 0 {
-						id := string(ids[rng.IntN(len(ids))][1])
-						if _, ok := get(c, "messages/"+id, &msgPage); !ok {
-							return
-						}
-					}
-					a := olderRe.Find(page)
-					if a == nil {
-						break
-					}
-					h := hrefRe.FindSubmatch(a)
-					if h == nil {
-						break
-					}
-					href := html.UnescapeString(string(h[1]))
-					if len(href) > 0 && href[0] == '/' {
-						href = href[1:]
-					}
-					if page, ok = get(c, href, &older); !ok {
+	// browse is one client's visit until end: the outbox's first page,
+	// one to five older pages, now and then a message of a page.
+	browse := func(c *http.Client, seed uint64, end time.Time, think time.Duration, pages []latencies) {
+		rng := rand.New(rand.NewPCG(seed, 14))
+		for time.Now().Before(end) {
+			page, ok := get(c, "outbox", &pages[0], rng, think)
+			if !ok {
+				return
+			}
+			if len(dataIDRe.FindAll(page, 2)) == 0 {
+				fail(errors.New("the outbox's first page shows no message"))
+				return
+			}
+			for n := 1 + rng.IntN(5); n > 0 && time.Now().Before(end); n-- {
+				if ids := dataIDRe.FindAllSubmatch(page, -1); len(ids) > 0 && rng.IntN(5) == 0 {
+					id := string(ids[rng.IntN(len(ids))][1])
+					if _, ok := get(c, "messages/"+id, &pages[2], rng, think); !ok {
 						return
 					}
 				}
+				a := olderRe.Find(page)
+				if a == nil {
+					break
+				}
+				h := hrefRe.FindSubmatch(a)
+				if h == nil {
+					break
+				}
+				href := html.UnescapeString(string(h[1]))
+				if len(href) > 0 && href[0] == '/' {
+					href = href[1:]
+				}
+				if page, ok = get(c, href, &pages[1], rng, think); !ok {
+					return
+				}
 			}
-		})
+		}
+	}
+	line := func(what string, ds []time.Duration) {
+		fmt.Fprintf(env.stdout, "  %-32s %6d  p50 %-9v p99 %-9v max %v\n", what, len(ds),
+			pct(ds, 0.50).Round(10*time.Microsecond), pct(ds, 0.99).Round(10*time.Microsecond), pct(ds, 1).Round(10*time.Microsecond))
+	}
+
+	// One client alone, back to back: what a page costs without a queue
+	// in front of it.
+	alone := make([]latencies, 3)
+	c0 := cpuTime()
+	browse(jars[0], 999, time.Now().Add(5*time.Second), 0, alone)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var all []time.Duration
+	for i := range alone {
+		all = append(all, alone[i].d...)
+	}
+	fmt.Fprintf(env.stdout, "one client alone browsing an outbox of %d messages back to back for 5s: %.2f ms of CPU a page (this process)\n", o.outbox, float64((cpuTime()-c0).Microseconds())/1000/float64(max(1, len(all))))
+	line("every page", all)
+
+	var rejected, posted int
+	rssBefore := procStatus("VmRSS")
+	resetPeakRSS()
+	pages := make([]latencies, 3)
+	first, older, msgPage := &pages[0], &pages[1], &pages[2]
+	cpu0, wall0 := cpuTime(), time.Now()
+	end := time.Now().Add(o.browse)
+	for i, c := range jars {
+		wg.Go(func() { browse(c, uint64(i), end, o.think, pages) })
 	}
 	for j, secret := range secrets {
 		wg.Go(func() {
@@ -464,20 +496,22 @@ func benchBrowse(env *cmdEnv, jars []*http.Client, tr *http.Transport, u string,
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	var pages []time.Duration
-	pages = append(append(append(pages, first.d...), older.d...), msgPage.d...)
-	line := func(what string, ds []time.Duration) {
-		fmt.Fprintf(env.stdout, "  %-32s %6d  p50 %-9v p99 %-9v max %v\n", what, len(ds),
-			pct(ds, 0.50).Round(10*time.Microsecond), pct(ds, 0.99).Round(10*time.Microsecond), pct(ds, 1).Round(10*time.Microsecond))
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	var every []time.Duration
+	every = append(append(append(every, first.d...), older.d...), msgPage.d...)
+	think := "back to back"
+	if o.think > 0 {
+		think = fmt.Sprintf("%v between pages on average", o.think)
 	}
-	fmt.Fprintf(env.stdout, "an outbox of %d messages, %d signed-in clients browsing and %d API clients posting (at most %g/s each, one token each) for %v:\n",
-		o.outbox, len(jars), len(secrets), o.apiRate, o.browse)
+	fmt.Fprintf(env.stdout, "an outbox of %d messages, %d signed-in clients browsing (%s) and %d API clients posting (at most %g/s each, one token each) for %v:\n",
+		o.outbox, len(jars), think, len(secrets), o.apiRate, o.browse)
 	line("GET /outbox (first page)", first.d)
 	line("GET /outbox?before= (older)", older.d)
 	line("GET /messages/{id}", msgPage.d)
-	line("every page", pages)
+	line("every page", every)
 	line("POST /api/v1/messages", post.d)
 	fmt.Fprintf(env.stdout, "  pages %.0f/s, API messages %.0f/s, %d API calls told 429 (rate limit); RSS before %s, now %s, peak meanwhile %s\n",
-		float64(len(pages))/o.browse.Seconds(), float64(posted)/o.browse.Seconds(), rejected, rssBefore, procStatus("VmRSS"), procStatus("VmHWM"))
+		float64(len(every))/wall.Seconds(), float64(posted)/wall.Seconds(), rejected, rssBefore, procStatus("VmRSS"), procStatus("VmHWM"))
+	fmt.Fprintf(env.stdout, "  this process used %.2f cores meanwhile (%v of CPU in %v)\n", cpu.Seconds()/wall.Seconds(), cpu.Round(time.Millisecond), wall.Round(time.Millisecond))
 	return nil
 }
