@@ -409,6 +409,32 @@ func TestInbox(t *testing.T) {
 	noPHIInAudit(t, s, "+15551234567", "5551234567", "Dr. Rivera", "Stop by at 3", "hello there", "alphanumeric")
 }
 
+// TestInboxBadgeNotAudited: the unread badge every page shows counts the
+// unhandled replies without opening one, so it writes no audit row; a view
+// that opens replies does.
+func TestInboxBadgeNotAudited(t *testing.T) {
+	s := openDirect(t)
+	ctx := context.Background()
+	inbound(t, s, "+15551234567", "C")
+	inbound(t, s, "+15551234567", "STOP")
+	before := len(rowsOf(t, s, audit.InboxView))
+	for range 3 {
+		box, err := s.InboxList(ctx, staff, ops.InboxFilter{CountOnly: true})
+		if err != nil || box.Unhandled != 2 || len(box.Entries) != 0 {
+			t.Fatalf("badge count: %+v %v", box, err)
+		}
+	}
+	if n := len(rowsOf(t, s, audit.InboxView)) - before; n != 0 {
+		t.Errorf("the badge wrote %d inbox_view rows, want 0", n)
+	}
+	if _, err := s.InboxList(ctx, staff, ops.InboxFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rowsOf(t, s, audit.InboxView)) - before; n != 1 {
+		t.Errorf("a view that opens replies wrote %d inbox_view rows, want 1", n)
+	}
+}
+
 // noPHIInAudit fails if any audit row holds one of the strings.
 func noPHIInAudit(t *testing.T, s *Service, phi ...string) {
 	t.Helper()

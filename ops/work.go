@@ -33,6 +33,9 @@ type InboxFilter struct {
 	Limit     int  `json:"limit,omitempty"` // default 100, at most 1000
 	// Before lists only messages with a smaller id (paging back).
 	Before int64 `json:"before,omitempty"`
+	// CountOnly asks only for the count of unhandled messages (a page's
+	// unread badge): no message is opened, so it is no audited view.
+	CountOnly bool `json:"count_only,omitempty"`
 }
 
 // InboxEntry is a received message as the inbox page and the API show it.
