@@ -12,14 +12,14 @@ import (
 // webActions are the audit actions only the web UI takes; webAuditWalk
 // takes them for TestEveryActionAudited.
 var webActions = []string{audit.LoginOK, audit.LoginFail, audit.Lockout, audit.Logout, audit.AutoLogout, audit.TOTPEnrol, audit.BreakGlassUse,
-	audit.Setup, audit.UserUnlock, audit.SessionEnd, audit.TOTPRequire, audit.TOTPReset}
+	audit.Setup, audit.UserUnlock, audit.SessionEnd, audit.TOTPRequire, audit.TOTPReset, audit.InboxView, audit.InboxHandle}
 
 // webAuditWalk takes, in a real browser through the rig's web UI, the
 // actions of a day at the front desk: the first-run setup, an account
 // added, the break-glass account enabled, five wrong passwords (a
 // lockout) and an admin's unlock, a sign-in and a TOTP enrolment, the
 // admin ending that session, resetting the second factor and requiring
-// one, a sign-out, a break-glass sign-in, and that session left idle
+// one, a reply read in the inbox and marked handled, a sign-out, a break-glass sign-in, and that session left idle
 // until the page signs out by itself. No account may exist yet, and the
 // rig's daemon must run with a short -idle-timeout (a few seconds). It
 // returns false, having taken none, when chromium is missing and real
@@ -72,6 +72,15 @@ func webAuditWalk(t *testing.T, r *rig) bool {
 	if !tb.signedIn() {
 		tb.signInOK(admin, adminPass)
 	}
+	// A patient's reply, read on the inbox page and marked handled.
+	r.emu.Inject("+15551239876", "C")
+	tb.open("/inbox")
+	if !tb.signedIn() {
+		tb.signInOK(admin, adminPass)
+		tb.open("/inbox")
+	}
+	tb.waitFor(`document.querySelector('button[name="action"][value="handled"]') !== null`, "the reply in the inbox", 60*time.Second)
+	tb.click(`button[name="action"][value="handled"]`)
 	tb.signOut()
 
 	glass := b.newTab()
