@@ -26,6 +26,8 @@ import (
 	"unicode"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/clinicsms/smsd/audit"
 )
 
 // TestBrowserWorkSendLive: a reminder typed at /send (the counter says 1
@@ -133,6 +135,10 @@ func TestBrowserWorkSendLive(t *testing.T) {
 	if c := r.handsetCounts()[to+"|"+text]; c != 1 {
 		t.Errorf("the reminder reached the handset %d times, want once", c)
 	}
+	// Sending and each look at the message's own page are audited.
+	rows := auditRows(t, r)
+	auditHas(t, rows, audit.MessageCreate, "actor="+adminUser)
+	auditHas(t, rows, audit.MessageView, "actor="+adminUser, fmt.Sprintf("object_id=%d", id))
 }
 
 // TestBrowserWorkOutboxFilter: the outbox's filter by state and its
@@ -247,6 +253,7 @@ func TestBrowserWorkSchedule(t *testing.T) {
 			t.Errorf("the cancelled message reached the handset: %q", m.Text)
 		}
 	}
+	auditHas(t, auditRows(t, r), audit.MessageCancel, "actor="+adminUser, fmt.Sprintf("object_id=%d", id))
 }
 
 // inboxEntry finds the /inbox entry ([data-id]) that satisfies a
@@ -333,6 +340,7 @@ func TestBrowserWorkInbox(t *testing.T) {
 		t.Fatalf("replying from the inbox: %s", msg)
 	}
 	r.waitFor("the reply on the patient's handset", liveWait, func() bool { return r.handsetCounts()[to+"|"+answer] == 1 })
+	auditHas(t, auditRows(t, r), audit.InboxView, "actor="+adminUser)
 }
 
 // TestBrowserWorkStop: a STOP at the emulator shows in the inbox as an
@@ -421,6 +429,9 @@ func TestBrowserWorkStop(t *testing.T) {
 		t.Fatalf("removing an opt-out: %s", msg)
 	}
 	tb.sendOK(sendForm{To: other, Text: "Welcome back"})
+	rows := auditRows(t, r)
+	auditHas(t, rows, audit.OptOutAdd, "actor="+adminUser)
+	auditHas(t, rows, audit.OptOutRemove, "actor="+adminUser)
 }
 
 // xssCorpus are strings that run script or change the page if a page
