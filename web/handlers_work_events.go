@@ -138,20 +138,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.svc.Session(r.Context(), token, clientAddr(r), false)
 	if err != nil {
-		code := ops.CodeOf(err)
-		if code == ops.CodeNoSession {
-			s.clearCookie(w)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"code": code, "message": "the session ended: sign in again"})
-			return
-		}
-		status, msg := s.statusOf(r, err)
-		if code == "" {
-			code = ops.CodeInternal
-		}
-		if status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		writeJSON(w, status, map[string]string{"code": code, "message": msg})
+		s.sessionErrorJSON(w, r, err)
 		return
 	}
 	if sess.Stage != ops.StageActive {

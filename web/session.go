@@ -178,23 +178,7 @@ func (s *Server) sessionState(touch bool) http.HandlerFunc {
 		}
 		sess, err := s.svc.Session(r.Context(), token, clientAddr(r), touch)
 		if err != nil {
-			code := ops.CodeOf(err)
-			switch code {
-			case ops.CodeNoSession:
-				s.clearCookie(w)
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"code": ops.CodeNoSession, "message": "the session ended: sign in again"})
-			case ops.CodeLocked:
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"code": code, "message": "the appliance is locked: an administrator must unlock it"})
-			default:
-				status, msg := s.statusOf(r, err)
-				if code == "" {
-					code = ops.CodeInternal
-				}
-				if status == http.StatusServiceUnavailable {
-					w.Header().Set("Retry-After", retryAfter)
-				}
-				writeJSON(w, status, map[string]string{"code": code, "message": msg})
-			}
+			s.sessionErrorJSON(w, r, err)
 			return
 		}
 		if sess.Token != "" {
@@ -229,4 +213,28 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (ops.Sessi
 		return ops.Session{}, false
 	}
 	return sess, true
+}
+
+// sessionErrorJSON answers a script's request (the countdown, the live
+// stream) whose session lookup failed: 401 and no cookie for an ended
+// session, 503 while locked, else the error's status, as JSON.
+func (s *Server) sessionErrorJSON(w http.ResponseWriter, r *http.Request, err error) {
+	code := ops.CodeOf(err)
+	switch code {
+	case ops.CodeNoSession:
+		s.clearCookie(w)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": ops.CodeNoSession, "message": "the session ended: sign in again"})
+		return
+	case ops.CodeLocked:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"code": code, "message": "the appliance is locked: an administrator must unlock it"})
+		return
+	}
+	status, msg := s.statusOf(r, err)
+	if code == "" {
+		code = ops.CodeInternal
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeJSON(w, status, map[string]string{"code": code, "message": msg})
 }
