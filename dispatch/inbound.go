@@ -22,7 +22,7 @@ type Keyword int
 // universal opt-out words of the CTIA guidelines US carriers enforce (STOP,
 // END, CANCEL, UNSUBSCRIBE, QUIT) and STOPALL; the opt-in words START and
 // UNSTOP; HELP. The FCC's revocation rule, 47 CFR 64.1200(a)(10) (2025), also
-// counts REVOKE and OPT OUT as a revocation; ParseKeyword does not know them.
+// counts REVOKE and OPT OUT (also written OPTOUT or OPT-OUT) as a revocation.
 const (
 	NoKeyword Keyword = iota
 	KeywordStop
@@ -52,8 +52,9 @@ func ParseKeyword(text string) Keyword {
 	word := strings.TrimFunc(text, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Cf, r)
 	})
-	switch strings.ToUpper(word) {
-	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT":
+	// Runs of spaces inside count as one: "OPT  OUT" is OPT OUT.
+	switch strings.Join(strings.Fields(strings.ToUpper(word)), " ") {
+	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "OPT-OUT":
 		return KeywordStop
 	case "START", "UNSTOP":
 		return KeywordStart

@@ -205,3 +205,32 @@ func TestInboundSplitCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestFCCRevocationWords: the revocation words of the FCC's rule (47 CFR
+// 64.1200(a)(10)), REVOKE and OPT OUT, opt a patient out like STOP, end to
+// end: from the emulated handset through the daemon to a refused send.
+func TestFCCRevocationWords(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	words := map[string]string{"+15552100001": "REVOKE", "+15552100002": "Opt out", "+15552100003": "opt-out."}
+	for from, text := range words {
+		if err := r.emu.Inject(from, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitFor("the three replies in the inbox", 30*time.Second, func() bool {
+		got := r.inboxFrom()
+		for from, text := range words {
+			if got[from] != text {
+				return false
+			}
+		}
+		return true
+	})
+	for from, text := range words {
+		out, code := r.cmdStdin(from+"\nanother reminder\n", "send")
+		if code != 1 || !strings.Contains(out, "opted out") {
+			t.Errorf("send after %q: exit %d, output %q (want exit 1: opted out)", text, code, out)
+		}
+	}
+}
