@@ -116,9 +116,8 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	fmt.Fprintf(env.stdout, "click-to-wire (%d single messages, idle queue): p50 %v  p99 %v  max %v\n",
-		len(lat), pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+		len(lat), pct(lat, 0.50).Round(10*time.Microsecond), pct(lat, 0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
 
 	emu.OnCommand(nil)
 	batch := make([]queue.NewMessage, *drain)
