@@ -133,6 +133,12 @@ var migrations = []string{
 	// 9: the front desk's work (issue 14): who marked a received message
 	// handled and when, and the JSON API's tokens (work.go, tokens.go).
 	workMigration,
+	// 10: key custody (issue 16, keymove.go): extra wraps of each data key
+	// generation beside data_keys.wrapped — 'pending' (a key move under
+	// way, so that a crash leaves the old or the new source working) and
+	// 'recovery' (the recovery code's wrap) — and the recovery code's
+	// public key, sealed so that it cannot be swapped for another.
+	keyCustodyMigration,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.
@@ -153,6 +159,7 @@ var sealedColumns = []struct {
 	{"inbound_parts", []string{"pdu_sealed"}},
 	{"sessions", []string{"addr_sealed", "pending_sealed"}},
 	{"user_auth", []string{"last_login_addr_sealed", "recovery_sealed"}},
+	{"recovery_keys", []string{"pub_sealed"}},
 }
 
 // migrate brings the database on conn from its user_version up to target,
