@@ -113,6 +113,13 @@ type Config struct {
 	Timezone      string   `toml:"timezone"`       // IANA name for quiet hours and daily caps; "" = system
 	StallTimeout  Duration `toml:"stall_timeout"`  // a send loop silent this long stops the watchdog pings
 
+	// Backups (smsd backup and the nightly smsd-backup.timer). BackupDir is
+	// where they go: a mounted USB stick or share, never the data's own
+	// card ("" = none configured, which smsd status reports); BackupKeep is
+	// how many backups are kept there (older ones are pruned; 0 keeps all).
+	BackupDir  string `toml:"backup_dir"`
+	BackupKeep int    `toml:"backup_keep"`
+
 	Modem          string   `toml:"modem"`           // device path, "auto", or "emulator"
 	SIMPIN         string   `toml:"sim_pin"`         // SIM PIN; never retried when wrong
 	RateLimit      Duration `toml:"rate_limit"`      // least time between two messages per modem; "0s" = none
@@ -144,6 +151,21 @@ type Config struct {
 	// LoginConcurrency bounds the password checks that run at once: each
 	// argon2id takes 32 MiB, and a Pi has 1 to 8 GiB.
 	LoginConcurrency int `toml:"login_concurrency"`
+
+	// Reminders. ReminderPlan is how long before an appointment each
+	// reminder goes out; ReminderHours is the local window reminders may be
+	// sent in (a slot outside it waits for the window's next opening, never
+	// past the appointment). ClinicName and ClinicPhone fill {clinic} and
+	// {phone}. The word lists are matched whole and case-insensitively.
+	ReminderPlan    []Duration `toml:"reminder_plan"`
+	ReminderHours   string     `toml:"reminder_hours"` // "08:00-21:00"
+	ClinicName      string     `toml:"clinic_name"`
+	ClinicPhone     string     `toml:"clinic_phone"`
+	ConfirmWords    []string   `toml:"confirm_words"`
+	RescheduleWords []string   `toml:"reschedule_words"`
+	// ClinicalWords warns when a template or free text looks like it
+	// carries clinical detail (minimum necessary); nil = the built-in list.
+	ClinicalWords []string `toml:"clinical_words"`
 }
 
 // Default returns the configuration used when the file sets nothing.
@@ -161,6 +183,7 @@ func Default() Config {
 		RetentionDays:  0,
 		HelpText:       "Appointment reminders from your clinic. Reply STOP to opt out, START to opt back in. For questions, call the clinic.",
 		StallTimeout:   Duration{2 * time.Minute}, // = dispatch.DefaultStallTimeout: config is a leaf; a daemon test holds them equal
+		BackupKeep:     7,
 		Modem:          "auto",
 		RateLimit:      Duration{3 * time.Second}, // = dispatch.DefaultRateLimit
 		StatusReports:  true,
@@ -177,6 +200,12 @@ func Default() Config {
 		LockoutWindow:    Duration{15 * time.Minute},
 		LockoutDuration:  Duration{15 * time.Minute},
 		LoginConcurrency: 4,
+
+		ReminderPlan:    []Duration{{48 * time.Hour}, {2 * time.Hour}},
+		ReminderHours:   "08:00-21:00",
+		ClinicName:      "your clinic",
+		ConfirmWords:    []string{"C", "CONFIRM", "YES", "SI", "SÍ"},
+		RescheduleWords: []string{"R", "RESCHEDULE"},
 	}
 }
 
@@ -272,6 +301,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionDays < 0 {
 		bad("retention_days", "%d is negative (use 0 to keep content until deleted)", c.RetentionDays)
+	}
+	if c.BackupKeep < 0 {
+		bad("backup_keep", "%d is negative (use 0 to keep every backup)", c.BackupKeep)
+	}
+	if c.BackupDir != "" && !filepath.IsAbs(c.BackupDir) {
+		bad("backup_dir", "%q is not an absolute path (e.g. /media/smsd-backup, where the USB stick is mounted)", c.BackupDir)
 	}
 	loc, err := c.Location()
 	if err != nil {

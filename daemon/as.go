@@ -83,3 +83,28 @@ func (x As) Doctor(ctx context.Context, r ops.DoctorRequest) (ops.DoctorReport, 
 func (x As) AuditPublicKeys(ctx context.Context) ([]string, error) {
 	return x.s.AuditPublicKeys(ctx, x.a)
 }
+
+// Appointments lists a day's appointments (Service.Appointments).
+func (x As) Appointments(ctx context.Context, f ops.AppointmentFilter) ([]ops.Appointment, error) {
+	return x.s.Appointments(ctx, x.a, f)
+}
+
+// Appointment changes or shows one appointment (Service.Appointment).
+func (x As) Appointment(ctx context.Context, r ops.AppointmentRequest) (ops.Appointment, error) {
+	return x.s.Appointment(ctx, x.a, r)
+}
+
+// Templates manages templates (Service.Templates).
+func (x As) Templates(ctx context.Context, r ops.TemplateRequest) ([]ops.Template, error) {
+	return x.s.Templates(ctx, x.a, r)
+}
+
+// Import previews or commits a CSV list (Service.Import).
+func (x As) Import(ctx context.Context, r ops.ImportRequest) (ops.ImportResult, error) {
+	return x.s.Import(ctx, x.a, r, nil)
+}
+
+// Report is the daily report (Service.Report).
+func (x As) Report(ctx context.Context, r ops.ReportRequest) (ops.Report, error) {
+	return x.s.Report(ctx, x.a, r)
+}

@@ -169,6 +169,11 @@ type Ops interface {
 	AuditPublicKeys(ctx context.Context) ([]string, error)
 	RotateAuditKey(ctx context.Context) (string, error)
 	Doctor(ctx context.Context, r ops.DoctorRequest) (ops.DoctorReport, error)
+	Appointments(ctx context.Context, f ops.AppointmentFilter) ([]ops.Appointment, error)
+	Appointment(ctx context.Context, r ops.AppointmentRequest) (ops.Appointment, error)
+	Templates(ctx context.Context, r ops.TemplateRequest) ([]ops.Template, error)
+	Import(ctx context.Context, r ops.ImportRequest) (ops.ImportResult, error)
+	Report(ctx context.Context, r ops.ReportRequest) (ops.Report, error)
 }
 
 // Conn is the command line's way to the appliance: the running daemon, or

@@ -73,6 +73,10 @@ type SendRequest struct {
 	Text           string    `json:"text"`
 	SendAt         time.Time `json:"send_at,omitzero"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	// Template names a saved template (by ID) to fill with Fields instead
+	// of Text; the service renders it and checks the result as any text.
+	TemplateID int64             `json:"template_id,omitempty"`
+	Fields     map[string]string `json:"fields,omitempty"`
 }
 
 // SendResult describes the queued message. To is masked: the caller knows

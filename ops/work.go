@@ -47,6 +47,9 @@ type InboxEntry struct {
 	Handled   bool      `json:"handled"`
 	HandledBy string    `json:"handled_by,omitempty"`
 	HandledAt time.Time `json:"handled_at,omitzero"`
+	// AppointmentID threads the reply to the appointment whose reminder
+	// was the latest sent to that number, or 0.
+	AppointmentID int64 `json:"appointment_id,omitempty"`
 }
 
 // Inbox is a page of the inbox with the count of unhandled messages.

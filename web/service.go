@@ -103,4 +103,22 @@ type Service interface {
 	// TokenActor finds the integration of a bearer token: an actor of
 	// Kind ActorToken, or CodeNoSession for an unknown or revoked one.
 	TokenActor(ctx context.Context, secret, addr string) (ops.Actor, error)
+
+	// Reminders (issue "Reminders").
+
+	// Appointments lists the appointments of a day (an audited view: names
+	// are opened; numbers masked).
+	Appointments(ctx context.Context, a ops.Actor, f ops.AppointmentFilter) ([]ops.Appointment, error)
+	// Appointment creates, moves, cancels or shows one appointment.
+	Appointment(ctx context.Context, a ops.Actor, r ops.AppointmentRequest) (ops.Appointment, error)
+	// Templates lists, checks, saves or deletes templates.
+	Templates(ctx context.Context, a ops.Actor, r ops.TemplateRequest) ([]ops.Template, error)
+	// Import previews or commits a day's list from CSV. progress, when not
+	// nil, is called as rows are sealed and inserted (done of total); the
+	// commit is one transaction, so nothing is created until it returns.
+	Import(ctx context.Context, a ops.Actor, r ops.ImportRequest, progress func(done, total int)) (ops.ImportResult, error)
+	// ImportMappings lists the saved column mappings.
+	ImportMappings(ctx context.Context, a ops.Actor) ([]ops.ImportMapping, error)
+	// Report counts a day's reminders and answers, with the days before it.
+	Report(ctx context.Context, a ops.Actor, r ops.ReportRequest) (ops.Report, error)
 }
