@@ -228,8 +228,8 @@ func NewSalt() ([]byte, error) {
 // The method, salt and parameters are bound as associated data, so changing
 // them makes Unwrap fail rather than derive a different key.
 type WrappedKey struct {
-	Method string // MethodKeyFile, MethodPassphrase or MethodCredential
-	Salt   []byte // passphrase only
+	Method string // MethodKeyFile, MethodPassphrase, MethodCredential or MethodRecovery
+	Salt   []byte // passphrase: argon2id salt; recovery: the ephemeral X25519 public key
 	Params Argon2Params
 	Nonce  []byte // 24 bytes
 	Box    []byte // sealed data key + tag (48 bytes)
@@ -242,6 +242,10 @@ func Wrap(dk DataKey, kek KEK, method string, salt []byte, p Argon2Params) (Wrap
 	case MethodKeyFile, MethodCredential:
 		if len(salt) != 0 || p != (Argon2Params{}) {
 			return WrappedKey{}, fmt.Errorf("wrap data key: method %s takes no salt or parameters", method)
+		}
+	case MethodRecovery:
+		if len(salt) != 32 || p != (Argon2Params{}) {
+			return WrappedKey{}, errors.New("wrap data key: the recovery method takes a 32-byte ephemeral public key and no parameters")
 		}
 	case MethodPassphrase:
 		if len(salt) < 16 {
@@ -363,6 +367,10 @@ func (w *WrappedKey) UnmarshalBinary(b []byte) error {
 	case MethodKeyFile, MethodCredential:
 		if len(out.Salt) != 0 || out.Params != (Argon2Params{}) {
 			return bad("salt or parameters for a method that takes none")
+		}
+	case MethodRecovery:
+		if len(out.Salt) != 32 || out.Params != (Argon2Params{}) {
+			return bad("recovery wrap without a 32-byte ephemeral key, or with parameters")
 		}
 	case MethodPassphrase:
 		if len(out.Salt) < 16 {

@@ -13,20 +13,30 @@ import (
 //
 //   - KeyFile: a file holding 64 hex digits (or 32 raw bytes), mode 0600,
 //     outside the database directory if possible (default
-//     <data-dir>/smsd.key). Init creates it if it does not exist yet (O_EXCL,
-//     never overwriting); Open refuses it if group or others may read it.
+//     <data-dir>/smsd.key; a USB stick that stays in the Pi is better, see
+//     the README's "Key custody"). Init creates it if it does not exist yet
+//     (O_EXCL, never overwriting); Open refuses it if group or others may
+//     read it.
 //   - Passphrase: "locked mode". The KEK is argon2id(passphrase, salt) with
 //     the salt and parameters stored beside the wrapped data key. After a
 //     boot the daemon cannot open the store until an admin gives the
-//     passphrase (`smsd key unlock`); nothing is sent meanwhile.
+//     passphrase (`smsd key unlock`); nothing is sent meanwhile. A new
+//     passphrase must pass crypt.CheckPassphrase.
 //   - Credential: the name of a systemd credential
 //     ($CREDENTIALS_DIRECTORY/<name>, e.g. LoadCredentialEncrypted=smsd.key:...
 //     so the key is bound to the machine's TPM), same content as a key file.
 //     Init never creates a credential; make it first (systemd-creds encrypt).
+//     A key file and a credential holding the same 256 bits are the same
+//     key: either opens a store wrapped for the other.
+//   - Recovery: the recovery code as typed (see crypt.ParseRecoveryCode;
+//     case, spaces and dashes do not matter). It only opens a store (Open),
+//     by the recovery wrap that Store.NewRecoveryCode made; it is never a
+//     store's everyday source: give the store one with Store.MoveKey.
 type KeySource struct {
 	KeyFile    string
 	Passphrase []byte
 	Credential string
+	Recovery   []byte
 }
 
 // ErrLocked means the database is protected by a passphrase ("locked mode")
@@ -45,18 +55,22 @@ func (k KeySource) method() (string, error) {
 	if k.Credential != "" {
 		n, m = n+1, crypt.MethodCredential
 	}
+	if k.Recovery != nil {
+		n, m = n+1, crypt.MethodRecovery
+	}
 	switch n {
 	case 0:
 		return "", errors.New("no key source: set a key file, a passphrase or a systemd credential")
 	case 1:
 		return m, nil
 	default:
-		return "", errors.New("ambiguous key source: set only one of key file, passphrase, systemd credential")
+		return "", errors.New("ambiguous key source: set only one of key file, passphrase, systemd credential, recovery code")
 	}
 }
 
 // create returns a KEK for a new wrapping: it creates the key file if
-// missing, or derives a passphrase KEK with a fresh salt.
+// missing, or derives a passphrase KEK with a fresh salt after checking the
+// passphrase's strength.
 func (k KeySource) create() (kek crypt.KEK, method string, salt []byte, p crypt.Argon2Params, err error) {
 	if method, err = k.method(); err != nil {
 		return
@@ -70,9 +84,10 @@ func (k KeySource) create() (kek crypt.KEK, method string, salt []byte, p crypt.
 		}
 	case crypt.MethodCredential:
 		kek, err = crypt.KEKFromCredential(k.Credential)
+	case crypt.MethodRecovery:
+		err = errors.New("a recovery code only opens a store; give it a key file, passphrase or credential (smsd key move) and make a new recovery code (smsd key recovery)")
 	case crypt.MethodPassphrase:
-		if len(k.Passphrase) < 8 {
-			err = errors.New("passphrase too short: use at least 8 characters (a few words are better)")
+		if err = crypt.CheckPassphrase(k.Passphrase); err != nil {
 			return
 		}
 		if salt, err = crypt.NewSalt(); err != nil {
@@ -84,27 +99,49 @@ func (k KeySource) create() (kek crypt.KEK, method string, salt []byte, p crypt.
 	return
 }
 
+// SourceHint is what to set in smsd.toml for a store wrapped for method:
+// the text of the error when the configured source is another kind.
+func SourceHint(method string) string {
+	switch method {
+	case crypt.MethodKeyFile:
+		return `key_source = "file" and key_file = the key file smsd key move wrote`
+	case crypt.MethodCredential:
+		return `key_source = "credential" and key_credential = the credential's name (with LoadCredentialEncrypted= in the unit)`
+	case crypt.MethodPassphrase:
+		return `key_source = "passphrase" (then unlock with smsd key unlock after each start)`
+	}
+	return "key_source to the kind the store was moved to"
+}
+
+// fileLike: a key file and a credential carry the same kind of key.
+func fileLike(m string) bool { return m == crypt.MethodKeyFile || m == crypt.MethodCredential }
+
 // unwrapKEK returns the KEK this source gives for an existing wrapping w.
+// A key file opens a store wrapped for a credential and the other way
+// round: both hold a raw 256-bit key, and a credential is normally the key
+// file encrypted by systemd-creds, so refusing the same key under another
+// name would protect nothing.
 func (k KeySource) unwrapKEK(w crypt.WrappedKey) (crypt.KEK, error) {
-	if k.KeyFile == "" && k.Passphrase == nil && k.Credential == "" && w.Method == crypt.MethodPassphrase {
+	if k.KeyFile == "" && k.Passphrase == nil && k.Credential == "" && k.Recovery == nil && w.Method == crypt.MethodPassphrase {
 		return crypt.KEK{}, ErrLocked
 	}
 	m, err := k.method()
 	if err != nil {
 		return crypt.KEK{}, err
 	}
-	if m != w.Method {
+	if m != w.Method && !(fileLike(m) && fileLike(w.Method)) {
 		if w.Method == crypt.MethodPassphrase {
-			return crypt.KEK{}, fmt.Errorf("%w (a %s was given)", ErrLocked, m)
+			return crypt.KEK{}, fmt.Errorf("%w (a %s was given; if the store should open with it, set %s)", ErrLocked, m, SourceHint(m))
 		}
-		return crypt.KEK{}, fmt.Errorf("%w: the database's data key is wrapped for a %s, but a %s was given", crypt.ErrWrongKey, w.Method, m)
+		return crypt.KEK{}, fmt.Errorf("%w: the database's data key is wrapped for a %s, but a %s was given: set %s in smsd.toml", crypt.ErrWrongKey, w.Method, m, SourceHint(w.Method))
 	}
 	switch m {
 	case crypt.MethodKeyFile:
 		return crypt.LoadKeyFile(k.KeyFile)
 	case crypt.MethodCredential:
 		return crypt.KEKFromCredential(k.Credential)
-	default:
+	case crypt.MethodPassphrase:
 		return crypt.KEKFromPassphrase(k.Passphrase, w.Salt, w.Params), nil
 	}
+	return crypt.KEK{}, errors.New("a recovery code opens only a recovery wrap")
 }

@@ -14,74 +14,6 @@ import (
 	"github.com/clinicsms/smsd/crypt"
 )
 
-// RewrapKEK replaces the key-encryption key: every stored data key is
-// unwrapped with the current KEK and wrapped with the one from newKeys, in
-// one transaction (all or nothing). The sealed rows are not touched. For a
-// key file, newKeys.KeyFile is created if it does not exist; after
-// RewrapKEK returns, only newKeys opens the database, so keep the old key
-// until the new one is in place (e.g. write smsd.key.new, rewrap, rename).
-func (s *Store) RewrapKEK(ctx context.Context, newKeys KeySource) error {
-	kek, method, salt, params, err := newKeys.create()
-	if err != nil {
-		return fmt.Errorf("rewrap data key: %w", err)
-	}
-	var last crypt.WrappedKey
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
-		if err != nil {
-			return err
-		}
-		type gw struct {
-			gen  int64
-			blob []byte
-		}
-		var all []gw
-		for rows.Next() {
-			var g gw
-			if err := rows.Scan(&g.gen, &g.blob); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, g)
-		}
-		rows.Close()
-		s.keyMu.RLock()
-		oldKEK := s.kek
-		s.keyMu.RUnlock()
-		for _, g := range all {
-			var w crypt.WrappedKey
-			if err := w.UnmarshalBinary(g.blob); err != nil {
-				return err
-			}
-			dk, err := crypt.Unwrap(w, oldKEK)
-			if err != nil {
-				return fmt.Errorf("data key generation %d: %w", g.gen, err)
-			}
-			nw, err := crypt.Wrap(dk, kek, method, salt, params)
-			if err != nil {
-				return err
-			}
-			blob, err := nw.MarshalBinary()
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE data_keys SET wrapped = ? WHERE gen = ?", blob, g.gen); err != nil {
-				return err
-			}
-			last = nw
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rewrap data key: %w", err)
-	}
-	s.keyMu.Lock()
-	s.kek, s.wrapped = kek, last
-	s.keyMu.Unlock()
-	s.log.Info("data key rewrapped under a new key-encryption key", "method", method)
-	return nil
-}
-
 // RotationStats says what RotateDataKey did.
 type RotationStats struct {
 	Gen      uint32 // the data key generation now in use
@@ -114,6 +46,14 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 		batchSize = 500
 	}
 	var st RotationStats
+	s.keyOpMu.Lock()
+	defer s.keyOpMu.Unlock()
+	s.keyMu.RLock()
+	via := s.via
+	s.keyMu.RUnlock()
+	if via == viaRecovery {
+		return st, errors.New("rotate data key: the store was opened with its recovery code, which cannot wrap a new data key for the key source: give it a key first (smsd key move)")
+	}
 	// The action's audit row goes with the last step, the one that retires
 	// the old key: only a finished rotation is recorded as done.
 	final := ctx
@@ -148,7 +88,27 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 		if _, err := tx.ExecContext(ctx, "INSERT INTO data_keys (gen, wrapped, created_at) VALUES (?, ?, ?)", gen, blob, ms(s.now())); err != nil {
 			return err
 		}
+		// The recovery code opens the new key too: it is wrapped for the
+		// code's public key, which needs no one to type the code.
+		pub, ok, err := s.recoveryPub(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rw, err := crypt.WrapForRecovery(dk, pub)
+			if err != nil {
+				return err
+			}
+			rb, err := rw.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO key_wraps (gen, slot, wrapped, created_at) VALUES (?, 'recovery', ?, ?)", gen, rb, ms(s.now())); err != nil {
+				return err
+			}
+		}
 		s.keyMu.Lock()
+		s.dks[gen] = dk
 		s.sealers[gen] = crypt.NewSealerGen(dk, gen)
 		s.cur = s.sealers[gen]
 		s.wrapped = nw
@@ -202,6 +162,9 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 		if err := s.redigest(ctx, tx); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM key_wraps WHERE gen != ?", cur.Gen()); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE gen != ?", cur.Gen())
 		return err
 	})
@@ -212,6 +175,7 @@ func (s *Store) RotateDataKey(ctx context.Context, batchSize int) (RotationStats
 	for g := range s.sealers {
 		if g != cur.Gen() {
 			delete(s.sealers, g)
+			delete(s.dks, g)
 		}
 	}
 	s.keyMu.Unlock()

@@ -31,7 +31,7 @@ func TestRewrapKEK(t *testing.T) {
 		t.Fatal(got)
 	}
 	// Key file → passphrase (locked mode).
-	pass := KeySource{Passphrase: []byte("a long passphrase")}
+	pass := KeySource{Passphrase: []byte("a long passphrase for tests")}
 	if err := s.RewrapKEK(ctx, pass); err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,15 @@ type Store struct {
 	wrapped crypt.WrappedKey // current generation's wrapping (method, salt, params)
 	sealers map[uint32]*crypt.Sealer
 	cur     *crypt.Sealer
+	// Key custody (keymove.go): how the store was opened (primary wrap,
+	// the pending wrap of an interrupted key move, or the recovery code),
+	// the plain data keys (to wrap them for a new source or a new
+	// recovery code) and the key file it was opened with, if any.
+	via     string
+	rec     *crypt.RecoveryKey
+	dks     map[uint32]crypt.DataKey
+	keyFile string
+	keyOpMu sync.Mutex // one key change at a time (move, rotation, recovery code)
 
 	lockMu sync.Mutex
 	lock   *os.File // the dispatcher lock, when held
@@ -295,6 +304,12 @@ func Open(ctx context.Context, path string, keys KeySource, opt Options) (*Store
 	if err := migrate(ctx, w, SchemaVersion); err != nil {
 		return fail(err)
 	}
+	// A key move interrupted by a crash is finished (opened by its new
+	// source) or undone (opened by the old one); a recovery code's use is
+	// recorded.
+	if err := s.settleKeys(ctx); err != nil {
+		return fail(err)
+	}
 	if err := s.tagExisting(ctx); err != nil {
 		return fail(err)
 	}
@@ -365,55 +380,24 @@ func (s *Store) unlock(ctx context.Context, keys KeySource) error {
 	if v == 0 {
 		return fmt.Errorf("open queue %s: %w (the file exists but has no smsd schema)", s.path, ErrNotInitialized)
 	}
-	rows, err := ro.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
-	if err != nil {
-		return fmt.Errorf("open queue %s: read data keys: %w", s.path, err)
-	}
-	type wk struct {
-		gen uint32
-		w   crypt.WrappedKey
-	}
-	var wks []wk
-	for rows.Next() {
-		var gen int64
-		var blob []byte
-		if err := rows.Scan(&gen, &blob); err != nil {
-			rows.Close()
-			return err
-		}
-		var w crypt.WrappedKey
-		if err := w.UnmarshalBinary(blob); err != nil {
-			rows.Close()
-			return fmt.Errorf("open queue %s: data key generation %d: %w", s.path, gen, err)
-		}
-		wks = append(wks, wk{uint32(gen), w})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(wks) == 0 {
-		return fmt.Errorf("open queue %s: %w (no data key stored)", s.path, ErrNotInitialized)
-	}
-	// All generations are wrapped by the same KEK (RewrapKEK rewraps all).
-	kek, err := keys.unwrapKEK(wks[len(wks)-1].w)
+	wraps, err := readWraps(ctx, ro)
 	if err != nil {
 		return fmt.Errorf("open queue %s: %w", s.path, err)
 	}
-	for _, k := range wks {
-		dk, err := crypt.Unwrap(k.w, kek)
-		if err != nil {
-			if errors.Is(err, crypt.ErrWrongKey) {
-				return fmt.Errorf("open queue %s: %w (check the key file, passphrase or credential; the database was not changed)", s.path, ErrWrongKey)
-			}
-			return fmt.Errorf("open queue %s: %w", s.path, err)
-		}
-		s.sealers[k.gen] = crypt.NewSealerGen(dk, k.gen)
+	if len(wraps) == 0 {
+		return fmt.Errorf("open queue %s: %w (no data key stored)", s.path, ErrNotInitialized)
 	}
-	last := wks[len(wks)-1]
-	s.cur = s.sealers[last.gen]
-	s.kek = kek
-	s.wrapped = last.w
+	kr, dks, err := chooseKeyring(wraps, keys)
+	if err != nil {
+		if errors.Is(err, crypt.ErrWrongKey) {
+			return fmt.Errorf("open queue %s: %w (check the key file, passphrase, credential or recovery code; the database was not changed)", s.path, err)
+		}
+		return fmt.Errorf("open queue %s: %w", s.path, err)
+	}
+	s.setKeys(kr, wraps, dks)
+	if kr.via != viaRecovery {
+		s.keyFile = keys.KeyFile
+	}
 	return nil
 }
 
@@ -421,40 +405,21 @@ func (s *Store) unlock(ctx context.Context, keys KeySource) error {
 // unwraps them with the KEK found by unlock: the immutable read in unlock
 // sees only the main file, and a rotation may have committed since.
 func (s *Store) reloadKeys(ctx context.Context) error {
-	rows, err := s.w.QueryContext(ctx, "SELECT gen, wrapped FROM data_keys ORDER BY gen")
+	wraps, err := readWraps(ctx, s.w)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	sealers := map[uint32]*crypt.Sealer{}
-	var last crypt.WrappedKey
-	var lastGen uint32
-	for rows.Next() {
-		var gen int64
-		var blob []byte
-		if err := rows.Scan(&gen, &blob); err != nil {
-			return err
-		}
-		var w crypt.WrappedKey
-		if err := w.UnmarshalBinary(blob); err != nil {
-			return fmt.Errorf("data key generation %d: %w", gen, err)
-		}
-		dk, err := crypt.Unwrap(w, s.kek)
-		if err != nil {
-			return fmt.Errorf("data key generation %d: %w", gen, err)
-		}
-		sealers[uint32(gen)] = crypt.NewSealerGen(dk, uint32(gen))
-		last, lastGen = w, uint32(gen)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(sealers) == 0 {
+	if len(wraps) == 0 {
 		return ErrNotInitialized
 	}
-	s.keyMu.Lock()
-	s.sealers, s.cur, s.wrapped = sealers, sealers[lastGen], last
-	s.keyMu.Unlock()
+	s.keyMu.RLock()
+	kr := keyring{via: s.via, kek: s.kek, rec: s.rec}
+	s.keyMu.RUnlock()
+	dks, err := kr.unwrapAll(wraps)
+	if err != nil {
+		return err
+	}
+	s.setKeys(kr, wraps, dks)
 	return nil
 }
 
