@@ -58,6 +58,13 @@ var tagSpecs = []tagSpec{
 	// api_tokens: last_used_at is left out, so that noting a use (at most
 	// once a minute) needs no new tag; it decides nothing.
 	{"api_tokens", []string{"name", "secret_hash", "created_by", "created_at", "revoked_at"}, false},
+	// Reminders (issue 15, appointments.go): an appointment's time, state
+	// and answer decide its reminders; a template's reminder flag decides
+	// what they say; an import's index decides that a file is not imported
+	// twice.
+	{"appointments", appointmentTagCols, false},
+	{"templates", []string{"name", "language", "reminder", "body_sealed"}, false},
+	{"imports", []string{"digest_index", "digest_sealed", "file_name_sealed", "created_by"}, false},
 }
 
 func specFor(table string) (tagSpec, bool) {

@@ -10,6 +10,7 @@ import (
 // hash) of finished messages last updated before olderThan, and of inbound
 // messages received before it. The rows stay, with ids, states, times,
 // counters and error codes, for statistics; their Purged flag is set.
+// Appointments whose time is before olderThan lose their sealed cells too.
 // Messages still queued, sending or uncertain are never purged (they need a
 // decision first), and opt-outs are never purged. secure_delete overwrites
 // the freed bytes, and the WAL is checkpointed and truncated afterwards so
@@ -41,7 +42,13 @@ func (s *Store) Purge(ctx context.Context, olderThan time.Time) (int, error) {
 			return err
 		}
 		b, _ := res.RowsAffected()
-		n = a + b
+		// Appointments whose visit is older than the cut: their sealed
+		// cells go too (appointments.go); the rows stay for the report.
+		c, err := s.purgeAppointmentsTx(ctx, tx, cut, now)
+		if err != nil {
+			return err
+		}
+		n = a + b + c
 		return nil
 	})
 	if err != nil {

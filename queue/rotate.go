@@ -280,6 +280,14 @@ func (s *Store) resealBatch(ctx context.Context, table string, cols []string, cu
 				case "optouts.number_sealed":
 					sets = append(sets, "number_index = ?")
 					uargs = append(uargs, cs.BlindIndex(pt))
+				case "appointments.phone_sealed":
+					sets = append(sets, "phone_index = ?")
+					uargs = append(uargs, cs.BlindIndex(pt))
+				case "imports.digest_sealed":
+					// The keyed index of the file's SHA-256 (imports.go):
+					// the same file stays refused after a rotation.
+					sets = append(sets, "digest_index = ?")
+					uargs = append(uargs, cs.IdempotencyIndex("import:"+pt))
 				}
 			}
 			uargs = append(uargs, r.id)

@@ -139,6 +139,10 @@ var migrations = []string{
 	// 'recovery' (the recovery code's wrap) — and the recovery code's
 	// public key, sealed so that it cannot be swapped for another.
 	keyCustodyMigration,
+	// 11: reminders (issue 15, appointments.go): appointments, imports
+	// and their saved column mappings, the link of a reminder (a message)
+	// and of a reply to its appointment, templates per language.
+	remindMigration,
 }
 
 // SchemaVersion is the user_version this build of smsd writes.
@@ -160,6 +164,8 @@ var sealedColumns = []struct {
 	{"sessions", []string{"addr_sealed", "pending_sealed"}},
 	{"user_auth", []string{"last_login_addr_sealed", "recovery_sealed"}},
 	{"recovery_keys", []string{"pub_sealed"}},
+	{"appointments", []string{"name_sealed", "phone_sealed", "provider_sealed", "location_sealed"}},
+	{"imports", []string{"digest_sealed", "file_name_sealed"}},
 }
 
 // migrate brings the database on conn from its user_version up to target,
