@@ -151,17 +151,17 @@ var (
 // Appointment is a visit as stored, opened. Name, Phone, Provider and
 // Location are "" once purged by retention (Purged).
 type Appointment struct {
-	ID                             int64
-	State                          string
+	ID                              int64
+	State                           string
 	Name, Phone, Provider, Location string
-	At                             time.Time
-	Language                       string
-	Answer                         string
-	AnsweredAt                     time.Time
-	ImportID                       int64
-	CreatedBy                      string
-	CreatedAt, UpdatedAt           time.Time
-	Purged                         bool
+	At                              time.Time
+	Language                        string
+	Answer                          string
+	AnsweredAt                      time.Time
+	ImportID                        int64
+	CreatedBy                       string
+	CreatedAt, UpdatedAt            time.Time
+	Purged                          bool
 	// Skipped is the plan's slots that were not kept, as planned.
 	Skipped []SkippedSlot
 	// Reminders is the appointment's reminder messages (filled by
@@ -202,9 +202,9 @@ type Planner func(a Appointment) ([]PlannedReminder, []SkippedSlot, error)
 // E.164.
 type NewAppointment struct {
 	Name, Phone, Provider, Location string
-	At                             time.Time
-	Language                       string
-	CreatedBy                      string
+	At                              time.Time
+	Language                        string
+	CreatedBy                       string
 }
 
 // appointment tag columns (tagSpecs): decision columns and sealed cells.

@@ -15,14 +15,18 @@ type ReminderCounts struct {
 }
 
 // Sent is how many went out: sent, delivered or undelivered.
-func (c ReminderCounts) Sent() int { return c.ByState[Sent] + c.ByState[Delivered] + c.ByState[Undelivered] }
+func (c ReminderCounts) Sent() int {
+	return c.ByState[Sent] + c.ByState[Delivered] + c.ByState[Undelivered]
+}
 
 // Failed is how many did not reach the handset: failed or undelivered.
 func (c ReminderCounts) Failed() int { return c.ByState[Failed] + c.ByState[Undelivered] }
 
 // Pending is how many still wait: queued, being sent, or uncertain (a
 // staff decision pending).
-func (c ReminderCounts) Pending() int { return c.ByState[Queued] + c.ByState[Sending] + c.ByState[Uncertain] }
+func (c ReminderCounts) Pending() int {
+	return c.ByState[Queued] + c.ByState[Sending] + c.ByState[Uncertain]
+}
 
 // Period is [From, To).
 type Period struct{ From, To time.Time }
