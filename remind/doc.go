@@ -1,0 +1,60 @@
+// Package remind is the reminders' pure logic: message templates, the
+// reminder plan, reading a day's list from CSV, and matching a patient's
+// reply. It holds no state and does no I/O; the daemon stores and sends,
+// the web and the command line show. Everything here is decided by the
+// arguments, so the same input gives the same answer in a preview and in a
+// commit.
+//
+// # Templates
+//
+// A template is text with placeholders in braces ({name}, {date}, {time},
+// {provider}, {location}, {clinic}, {phone}; see Placeholders). "{{" and "}}"
+// are literal braces; any other brace that does not make a known
+// placeholder is an error, as a lone brace in Go's or Python's format
+// strings is, so that a typo ({nmae}) is caught when the template is saved
+// rather than sent to a patient. Render and Check share one parser: a body
+// Check passes always renders.
+//
+// Check refuses a template that asks the patient to text an opt-out word
+// for anything but opting out. The FCC's consent-revocation rule (47 CFR
+// 64.1200(a)(10), 2025) makes STOP, QUIT, END, REVOKE, OPT OUT, CANCEL and
+// UNSUBSCRIBE revoke consent, and dispatch opts such a sender out at once;
+// "Reply CANCEL to cancel your visit" would opt out the patient who only
+// meant to cancel. The rule Check applies:
+//
+//   - A word is asked for when it follows a reply verb ("reply", "text",
+//     "send", "responda", ..., with "with the word" allowed between), is
+//     written in capitals in a text that is not all capitals, is in quotes,
+//     or is listed after a comma or "or" with its own "to ..." in a sentence
+//     that has a reply verb ("Reply C to confirm, cancel to cancel").
+//     Besides the opt-out words, CANCELAR, PARAR, ALTO, BAJA and DETENER
+//     count, as a Spanish speaker may fairly mean them as "stop".
+//   - An asked word is fine when its purpose, the "to ..." / "para ..."
+//     after it or opening its sentence, is opting out of messages: "Reply
+//     STOP to opt out", "Text QUIT to stop receiving texts", "Responda STOP
+//     para no recibir mensajes".
+//   - Without a purpose, only the words whose plain meaning is "no more
+//     messages" are fine (STOP, STOPALL, UNSUBSCRIBE, REVOKE, OPT OUT, BAJA);
+//     "Reply CANCEL." is refused.
+//   - Any other purpose is refused, including "Reply STOP to cancel": the
+//     carriers' old wording, but in a reminder "cancel" reads as cancelling
+//     the visit, and STOP does not do that.
+//
+// Clinical words (a diagnosis, a test, a drug: DefaultClinicalWords, or the
+// configuration's clinical_words) are a warning, not an error: the minimum
+// necessary standard asks staff to think, not the software to forbid.
+//
+// The worst case Check reports fills every placeholder at its longest
+// allowed value (MaxNameLen, ...) with {name}, {provider} and {location} in
+// a letter outside GSM-7, which turns the whole text into UCS-2. The fill
+// uses one UTF-16 unit per character (names in the Basic Multilingual
+// Plane); an emoji in a name costs one unit more each, which the send path
+// still refuses if the text grows past max_parts.
+//
+// # Replies
+//
+// MatchAnswer matches a whole reply, not a word inside a sentence: "C",
+// " Confirm! ", "Sí" and "si." confirm, "R" and "reschedule" ask for a new
+// time, "yes please" is left to staff. Opt-out words never count as an
+// answer.
+package remind
