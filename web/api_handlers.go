@@ -37,14 +37,14 @@ type sendBody struct {
 	To     *string `json:"to"`
 	Text   *string `json:"text"`
 	SendAt *string `json:"send_at"`
-	// Template and Fields are in the issue's API, but the appliance has
-	// no templates yet: they are taken only to refuse them clearly.
-	Template *string           `json:"template"`
-	Fields   map[string]string `json:"fields"`
+	// TemplateID names a saved template to fill with Fields instead of
+	// Text (the service renders it and checks it as any text).
+	TemplateID *int64            `json:"template_id"`
+	Fields     map[string]string `json:"fields"`
 }
 
 // sendFields are sendBody's JSON names.
-var sendFields = []string{"to", "text", "send_at", "template", "fields"}
+var sendFields = []string{"to", "text", "send_at", "template_id", "fields"}
 
 // maxIdempotencyKey is the longest Idempotency-Key taken.
 const maxIdempotencyKey = 255
@@ -65,19 +65,29 @@ func (api *apiServer) send(w http.ResponseWriter, r *http.Request, a ops.Actor) 
 	if !readJSON(w, r, &b, sendFields) {
 		return
 	}
-	if b.Template != nil || b.Fields != nil {
-		badRequest(w, `templates are not available yet: send the message's own "text"; nothing was queued`)
-		return
-	}
 	switch {
 	case b.To == nil || strings.TrimSpace(*b.To) == "":
 		badRequest(w, `the field "to" is missing: give the number with its country code, e.g. "+15551234567"; nothing was queued`)
 		return
-	case b.Text == nil || *b.Text == "":
-		badRequest(w, `the field "text" is missing: give the message's text; nothing was queued`)
+	case b.TemplateID != nil && b.Text != nil:
+		badRequest(w, `give either "text" or "template_id" with "fields", not both; nothing was queued`)
+		return
+	case b.TemplateID != nil && *b.TemplateID <= 0:
+		badRequest(w, `the field "template_id" is not a template's id: ids are whole numbers from 1; nothing was queued`)
+		return
+	case b.TemplateID == nil && b.Fields != nil:
+		badRequest(w, `"fields" go with "template_id": name the template to fill, or send the message's own "text"; nothing was queued`)
+		return
+	case b.TemplateID == nil && (b.Text == nil || *b.Text == ""):
+		badRequest(w, `the field "text" is missing: give the message's text (or a "template_id" and its "fields"); nothing was queued`)
 		return
 	}
-	req := ops.SendRequest{To: *b.To, Text: *b.Text}
+	req := ops.SendRequest{To: *b.To}
+	if b.TemplateID != nil {
+		req.TemplateID, req.Fields = *b.TemplateID, b.Fields
+	} else {
+		req.Text = *b.Text
+	}
 	if b.SendAt != nil {
 		t, err := time.Parse(time.RFC3339, *b.SendAt)
 		if err != nil {

@@ -87,6 +87,9 @@ type oaSchema struct {
 	Minimum              *float64        `json:"minimum"`
 	Maximum              *float64        `json:"maximum"`
 	MaxLength            *int            `json:"maxLength"`
+	// AnyOf: the value fits at least one of them as well (a request
+	// with "text" or with "template_id").
+	AnyOf []*oaSchema `json:"anyOf"`
 }
 
 // loadSpec parses the embedded description and checks its own shape:
@@ -194,6 +197,17 @@ func (s *oaSpec) validate(v any, sc *oaSchema, at string) []string {
 	}
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, at+": "+fmt.Sprintf(format, args...)) }
+	if len(sc.AnyOf) > 0 {
+		fits := false
+		for _, alt := range sc.AnyOf {
+			if len(s.validate(v, alt, at)) == 0 {
+				fits = true
+			}
+		}
+		if !fits {
+			bad("fits none of the schema's anyOf alternatives")
+		}
+	}
 	switch sc.Type {
 	case "object":
 		m, ok := v.(map[string]any)
@@ -391,6 +405,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{in: pms, method: "POST", path: "/api/v1/messages", body: `{"to": "+15551230310", "text": "Other"}`, key: "a1", status: 409},
 		{in: pms, method: "POST", path: "/api/v1/messages", body: `{"to": "+15551230399", "text": "Opted out"}`, status: 409},
 		{in: pms, method: "POST", path: "/api/v1/messages", body: `{"to": 1}`, status: 400},
+		{in: pms, method: "POST", path: "/api/v1/messages", body: `{"to": "+15551230312", "template_id": 987654, "fields": {"name": "Ana"}}`, status: 404},
 		{in: pms, method: "POST", path: "/api/v1/messages", body: `{"to": "+15551230310", "text": "` + strings.Repeat("x", 70<<10) + `"}`, status: 413},
 		{in: pms, method: "POST", path: "/api/v1/messages", body: `{}`, hdr: map[string]string{"Content-Type": "text/plain"}, status: 415},
 		{in: anon, method: "POST", path: "/api/v1/messages", body: `{}`, status: 401},
@@ -496,6 +511,11 @@ func TestOpenAPIRequestExamples(t *testing.T) {
 		{`{"to": 1, "text": "hi"}`, false},
 		{`{"to": "+15551230101", "text": "hi", "priority": 1}`, false},
 		{`{"to": "+15551230101", "text": "hi", "send_at": "tomorrow"}`, false},
+		{`{"to": "+15551230101", "template_id": 1, "fields": {"name": "Ana", "time": "9:30"}}`, true},
+		{`{"to": "+15551230101", "template_id": "1"}`, false},
+		{`{"to": "+15551230101", "fields": {"name": "Ana"}}`, false},
+		{`{"to": "+15551230101", "template_id": 1, "fields": {"name": 1}}`, false},
+		{`{"to": "+15551230101", "template": "reminder"}`, false},
 	} {
 		var v any
 		if err := json.Unmarshal([]byte(tc.body), &v); err != nil {

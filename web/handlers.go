@@ -49,7 +49,8 @@ func (s *Server) routes() {
 
 	// The front desk's work (issue 14): handlers_work*.go.
 	s.workRoutes(m)
-	s.apiRoutes(m) // the JSON API and its tokens page: api*.go, handlers_tokens.go
+	s.remindRoutes(m) // reminders (issue 15): handlers_remind*.go
+	s.apiRoutes(m)    // the JSON API and its tokens page: api*.go, handlers_tokens.go
 	s.mux = m
 }
 
@@ -96,6 +97,9 @@ func templateFuncs(now func() time.Time) template.FuncMap {
 func parsePages(now func() time.Time, loc *time.Location) (map[string]*template.Template, error) {
 	funcs := templateFuncs(now)
 	for name, f := range workFuncs(now, loc) {
+		funcs[name] = f
+	}
+	for name, f := range remindFuncs(now, loc) {
 		funcs[name] = f
 	}
 	layout, err := fs.ReadFile(templateFS, "templates/layout.html")

@@ -65,6 +65,9 @@ type Server struct {
 	handler http.Handler
 	// streams are the open live-update streams (GET /events).
 	streams *streamHub
+	// imports are the CSV uploads waiting for their commit and the
+	// commits running (handlers_remind_import.go).
+	imports *importStore
 }
 
 // Limits of a request. A form of the UI is at most a few hundred bytes,
@@ -96,6 +99,7 @@ func New(opts Options) (*Server, error) {
 		s.loc = time.Local
 	}
 	s.streams = newStreamHub(opts.Service)
+	s.imports = newImportStore()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -241,10 +245,14 @@ func (t *trackingWriter) Write(b []byte) (int, error) {
 func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // limitBody bounds every request body; readForm turns the overflow into a
-// 413 page.
+// 413 page. The CSV upload (POST /import) takes a file of up to 10 MB.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		limit := int64(maxBody)
+		if r.Method == http.MethodPost && r.URL.Path == "/import" {
+			limit = maxImportBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,5 +1,7 @@
-// smsd's second script, for signed-in pages: the send page's counter and
-// the live pages (outbox, inbox, status) that refresh by themselves. The
+// smsd's second script, for signed-in pages: the send page's counter (of
+// the free text, or of the chosen template filled with its fields) and the
+// live pages (outbox, inbox, status, appointments) that refresh by
+// themselves. The
 // pages work without it: the counter then shows after sending the form,
 // and a reload shows what changed.
 //
@@ -28,6 +30,31 @@
     var plural = function (n, one, many) {
       return n + ' ' + (n === 1 ? one : many);
     };
+    // A template chosen instead of free text: its fields and the filled
+    // text count, and the text box is not used (hidden).
+    var template = document.getElementById('template');
+    var fields = document.getElementById('template-fields');
+    var textBox = document.getElementById('text-box');
+    var preview = document.getElementById('template-preview');
+    var previewBox = document.getElementById('template-preview-box');
+    var clinicalNote = document.getElementById('clinical-note');
+    var clinicalWords = document.getElementById('clinical-words');
+    var usingTemplate = function () {
+      return !!template && template.value !== '0' && template.value !== '';
+    };
+    var arrange = function () {
+      if (fields) {
+        fields.hidden = !usingTemplate();
+      }
+      if (textBox) {
+        // The counter lives in the text box: it stays, the box's field goes.
+        text.hidden = usingTemplate();
+        var label = textBox.querySelector('label');
+        if (label) {
+          label.hidden = usingTemplate();
+        }
+      }
+    };
     var show = function (c) {
       counter.textContent = plural(c.chars, 'character', 'characters') + ' · ' +
         plural(c.parts, 'part', 'parts') + ' · ' + (c.encoding || 'GSM-7') +
@@ -37,6 +64,14 @@
         ucs2Char.textContent = c.ucs2_char || '';
         note.hidden = !c.ucs2_char;
       }
+      if (preview && previewBox) {
+        preview.textContent = c.preview || '';
+        previewBox.hidden = !c.preview;
+      }
+      if (clinicalNote && clinicalWords) {
+        clinicalWords.textContent = (c.clinical || []).join(', ');
+        clinicalNote.hidden = !(c.clinical && c.clinical.length);
+      }
     };
     var count = function () {
       var n = ++asked;
@@ -44,6 +79,13 @@
       body.set('text', text.value);
       if (patient) {
         body.set('patient', patient.value);
+      }
+      if (usingTemplate()) {
+        body.set('template_id', template.value);
+        var inputs = fields ? fields.querySelectorAll('input') : [];
+        for (var i = 0; i < inputs.length; i++) {
+          body.set(inputs[i].name, inputs[i].value);
+        }
       }
       fetch('/send/count', {
         method: 'POST', credentials: 'same-origin', cache: 'no-store',
@@ -64,6 +106,16 @@
     if (patient) {
       patient.addEventListener('input', later);
     }
+    if (fields) {
+      fields.addEventListener('input', later);
+    }
+    if (template) {
+      template.addEventListener('change', function () {
+        arrange();
+        count();
+      });
+    }
+    arrange();
   }
 
   // --- Live pages ---------------------------------------------------------
