@@ -51,6 +51,22 @@
 // Plane); an emoji in a name costs one unit more each, which the send path
 // still refuses if the text grows past max_parts.
 //
+// # Reminder plan
+//
+// Plan places each reminder of the clinic's plan (config reminder_plan,
+// default 48h and 2h) before an appointment. Whole days count on the wall
+// clock: the 48-hour reminder of a 10:00 visit goes out at 10:00 two days
+// before even when a DST change lies between (47 or 49 real hours); the
+// rest counts as elapsed time. The reminder window (config reminder_hours,
+// "08:00-21:00", ParseHours) is on the clinic's wall clock: a reminder due
+// outside it moves to the next 08:00 local. A time in a DST gap moves later
+// by the gap; a time in the repeated hour takes the first one. A reminder
+// is never sent after the appointment: it is skipped when the window would
+// move it closer than MinLead (15 minutes) to the visit, when its time
+// (after the move) has passed by the time the appointment is planned, and
+// when it would go out at the same moment as an earlier one. Each skipped
+// slot carries a sentence saying why, for the appointment page.
+//
 // # Replies
 //
 // MatchAnswer matches a whole reply, not a word inside a sentence: "C",
