@@ -12,7 +12,9 @@ func BenchmarkHashPassword(b *testing.B) {
 	}
 }
 
-// BenchmarkPassphraseKEK measures PassphraseParams (unlock).
+// BenchmarkPassphraseKEK measures PassphraseParams (unlock), the figure
+// behind its doc comment: go test ./crypt -run - -bench PassphraseKEK
+// -benchtime 4x, and again with -tags purego for the code a Pi runs.
 func BenchmarkPassphraseKEK(b *testing.B) {
 	salt, _ := NewSalt()
 	for b.Loop() {

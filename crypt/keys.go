@@ -100,8 +100,11 @@ func CreateKeyFile(path string) (KEK, error) {
 // read is the file checked.
 func LoadKeyFile(path string) (KEK, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return KEK{}, fmt.Errorf("read key file: %w (waiting for the key file on %s? if it is on a USB key stick, insert the stick: the smsd unit waits for it; else point key_file at it, or run `smsd init` for a new store)", err, filepath.Dir(path))
+	}
 	if err != nil {
-		return KEK{}, fmt.Errorf("read key file: %w (run `smsd init` to create one, or point the key_file setting at it)", err)
+		return KEK{}, fmt.Errorf("read key file: %w (check key_file in smsd.toml and that user smsd may read it)", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -198,13 +201,23 @@ func (p Argon2Params) check() error {
 }
 
 // PassphraseParams are the argon2id parameters for deriving a KEK from an
-// admin's passphrase. Unlocking happens once per boot, so they are heavier
-// than PasswordParams (three times the memory work: 64 MiB × 3 passes). On
-// the 2-core amd64 build machine one derivation takes 117 ms (155 ms with
-// the generic Go code a Pi runs), best of 8; by the same reasoning as for
-// PasswordParams, and with a Pi 4's four cores running the four lanes at
-// once, an estimated 0.3-0.5 s on a Raspberry Pi 4 (not measured on one).
-var PassphraseParams = Argon2Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+// admin's passphrase, chosen for the attacker who has the database alone
+// (a stolen SD card of a locked-mode box) and guesses offline: every guess
+// costs 256 MiB of memory filled 3 times, which makes GPUs and ASICs pay
+// in memory rather than in cores (a 24 GB GPU runs under a hundred guesses
+// at once). Unlocking happens once per boot, so the cost is affordable:
+// BenchmarkPassphraseKEK on the 2-core amd64 build machine (AMD EPYC,
+// shared) measured 0.66 s per derivation with x/crypto's SSE code and
+// 0.87 s with -tags purego, the generic code a Pi runs (4 iterations each,
+// machine under other load). A Pi 4 (4 Cortex-A72 cores at 1.5 GHz,
+// LPDDR4) runs the four lanes on four cores, about 3.5-6 times slower per
+// core for this memory-bound work: an estimated 1.5-2.5 s, not measured on
+// a Pi. 256 MiB fits every Pi with 1 GB or more; unlocks run one at a time
+// (daemon.Service.Unlock). The parameters are stored with each wrap, so
+// stores made with the older 64 MiB × 3 keep opening, and take these at
+// the next smsd key move -to passphrase. The earlier value (64 MiB × 3)
+// let the review's attacker test guesses 4 times cheaper.
+var PassphraseParams = Argon2Params{Time: 3, MemoryKiB: 256 * 1024, Threads: 4}
 
 // KEKFromPassphrase derives a KEK from a passphrase with argon2id. The salt
 // (16 random bytes, see NewSalt) and parameters are stored in the WrappedKey.

@@ -63,7 +63,7 @@ func CheckPassphrase(p []byte) error {
 	}
 	norm := normalise(p)
 	defer clear(norm)
-	if len(norm) == 0 || isWeakWord(norm) {
+	if len(norm) > 0 && isWeakWord(norm) {
 		return fmt.Errorf("%w: it is a well-known password (or one with digits or symbols added), which is among the first guesses; choose four or five random words", ErrWeakPassphrase)
 	}
 	distinct := map[rune]bool{}

@@ -135,11 +135,21 @@ func (k KeySource) unwrapKEK(w crypt.WrappedKey) (crypt.KEK, error) {
 		}
 		return crypt.KEK{}, fmt.Errorf("%w: the database's data key is wrapped for a %s, but a %s was given: set %s in smsd.toml", crypt.ErrWrongKey, w.Method, m, SourceHint(w.Method))
 	}
+	var kek crypt.KEK
 	switch m {
 	case crypt.MethodKeyFile:
-		return crypt.LoadKeyFile(k.KeyFile)
+		kek, err = crypt.LoadKeyFile(k.KeyFile)
 	case crypt.MethodCredential:
-		return crypt.KEKFromCredential(k.Credential)
+		kek, err = crypt.KEKFromCredential(k.Credential)
+	}
+	if err != nil && m != w.Method {
+		// The configured kind is not the store's: that, not the missing
+		// file, is what to fix.
+		return kek, fmt.Errorf("%w (the database's data key is wrapped for a %s: set %s in smsd.toml)", err, w.Method, SourceHint(w.Method))
+	}
+	switch m {
+	case crypt.MethodKeyFile, crypt.MethodCredential:
+		return kek, err
 	case crypt.MethodPassphrase:
 		return crypt.KEKFromPassphrase(k.Passphrase, w.Salt, w.Params), nil
 	}
