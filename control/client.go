@@ -69,9 +69,16 @@ func (c *Client) do(ctx context.Context, req Request, files []*os.File) (Respons
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	_, _, werr := conn.(*net.UnixConn).WriteMsgUnix(append(b, '\n'), oob, nil)
+	b = append(b, '\n')
+	n, _, werr := conn.(*net.UnixConn).WriteMsgUnix(b, oob, nil)
+	if werr == nil && n < len(b) {
+		// One sendmsg takes only what fits in the socket's buffer (an
+		// import's file does not): the files went with the first bytes,
+		// the rest follows.
+		_, werr = conn.Write(b[n:])
+	}
 	var resp Response
-	if err := json.NewDecoder(io.LimitReader(conn, maxMessage)).Decode(&resp); err != nil {
+	if err := json.NewDecoder(io.LimitReader(conn, answerLimit(req.Op))).Decode(&resp); err != nil {
 		if werr != nil {
 			// The daemon may answer and close before the request is read (a
 			// refused peer): its answer, when there is one, says why.

@@ -58,6 +58,7 @@ type Request struct {
 	To         time.Time          `json:"to,omitzero"`      // audit export
 	Heads      []string           `json:"heads,omitempty"`  // audit check: signed heads from outside
 	Doctor     *ops.DoctorRequest `json:"doctor,omitempty"` // doctor
+	Remind     *RemindRequest     `json:"remind,omitempty"` // the reminder operations (remind.go)
 }
 
 // Response is what the daemon answers. Exactly one of Error or the field for
@@ -77,6 +78,7 @@ type Response struct {
 	Keys     []string          `json:"keys,omitempty"`
 	PID      int               `json:"pid,omitempty"` // ping
 	Report   *ops.DoctorReport `json:"report,omitempty"`
+	Remind   *RemindResponse   `json:"remind,omitempty"`
 }
 
 // ErrNotRunning means no daemon listens on the socket (no socket file, or

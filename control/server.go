@@ -283,8 +283,20 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		}
 	}()
 	var req Request
-	if err := json.NewDecoder(io.LimitReader(io.MultiReader(bytes.NewReader(buf[:n]), c), maxMessage)).Decode(&req); err != nil {
+	// An import carries its file: up to maxRequest; every other operation
+	// is held to maxMessage.
+	lr := &io.LimitedReader{R: io.MultiReader(bytes.NewReader(buf[:n]), c), N: maxRequest}
+	dec := json.NewDecoder(lr)
+	if err := dec.Decode(&req); err != nil {
+		if lr.N == 0 {
+			enc.Encode(Response{Error: errTooLarge("", maxRequest)})
+			return
+		}
 		enc.Encode(Response{Error: ops.Errorf(ops.CodeInvalidRequest, "malformed request: "+err.Error())})
+		return
+	}
+	if req.Op != OpImport && dec.InputOffset() > maxMessage {
+		enc.Encode(Response{Error: errTooLarge(req.Op, maxMessage)})
 		return
 	}
 	if req.Op == OpAuditExport && len(files) != 2 {
@@ -294,6 +306,10 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	limit := requestTimeout
 	if req.Op == OpRotate {
 		limit = rotateTimeout
+		c.SetDeadline(time.Now().Add(limit))
+	}
+	if req.Op == OpImport {
+		limit = importTimeout
 		c.SetDeadline(time.Now().Add(limit))
 	}
 	rctx, cancel := context.WithTimeout(ctx, limit)
@@ -401,13 +417,15 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 		if err != nil {
 			return Response{Error: toError(err), Report: &r}
 		}
+	case OpAppointments, OpAppointment, OpTemplates, OpImport, OpImportMappings, OpReport:
+		return s.remind(ctx, a, req)
 	case OpAuditNewKey:
 		var k string
 		if k, err = s.h.RotateAuditKey(ctx, a); err == nil {
 			resp.Keys = []string{k}
 		}
 	default:
-		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts, audit_export, audit_check, audit_pubkeys, audit_newkey)", req.Op))}
+		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown operation %q (this smsd knows send, status, inbox, unlock, user, rotate, messages, message, message_action, optouts, audit_export, audit_check, audit_pubkeys, audit_newkey, appointments, appointment, templates, import, import_mappings, report)", req.Op))}
 	}
 	if err != nil {
 		e := toError(err)

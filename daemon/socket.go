@@ -12,6 +12,10 @@ import (
 	"github.com/clinicsms/smsd/control"
 )
 
+// The control socket serves the reminder operations (control.remind) from
+// the Service itself.
+var _ control.RemindHandler = (*Service)(nil)
+
 // socketDir makes sure the control socket's directory exists when it is
 // not the data directory (the packaged /run/smsd, which systemd's
 // RuntimeDirectory= makes before the daemon starts): it creates it 0750 if
