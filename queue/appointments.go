@@ -330,7 +330,7 @@ func (s *Store) createAppointmentTx(ctx context.Context, tx *sql.Tx, a NewAppoin
 	if importID != 0 {
 		imp = importID
 	}
-	tag, err := s.tagNew(ctx, tx, "appointments", id, AppointmentScheduled, nameS, phoneS, idx[0], provS, locS,
+	tag, err := s.tagNew(ctx, tx, "appointments", id, AppointmentScheduled, nameS, phoneS, idx[0], nullable(provS), nullable(locS),
 		ms(a.At), a.Language, "", int64(0), imp, a.CreatedBy, nil)
 	if err != nil {
 		return Appointment{}, err
@@ -354,6 +354,14 @@ func (s *Store) sealOptional(v, table, column string, id int64) []byte {
 		return nil
 	}
 	return s.seal([]byte(v), table, column, id)
+}
+
+// nullable is b as a tagged column reads it back: NULL when b is nil.
+func nullable(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 func skippedJSON(sk []SkippedSlot) (string, error) {

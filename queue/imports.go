@@ -125,7 +125,7 @@ func (s *Store) CommitImport(ctx context.Context, c ImportCommit) (ImportOutcome
 		idx := s.idemIndexes(importKey(c.Sum))[0]
 		dsum := s.seal([]byte(hex.EncodeToString(c.Sum[:])), "imports", "digest_sealed", id)
 		fn := s.sealOptional(c.FileName, "imports", "file_name_sealed", id)
-		tag, err := s.tagNew(ctx, tx, "imports", id, idx, dsum, fn, c.CreatedBy)
+		tag, err := s.tagNew(ctx, tx, "imports", id, idx, dsum, nullable(fn), c.CreatedBy)
 		if err != nil {
 			return err
 		}

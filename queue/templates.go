@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clinicsms/smsd/audit"
 )
 
 // Template is a saved message text with placeholders, in one language.
@@ -60,8 +63,26 @@ func (s *Store) SaveTemplate(ctx context.Context, t Template) (Template, error) 
 		return Template{}, err
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		now := ms(s.now())
-		t.UpdatedAt = fromMS(now)
+		var err error
+		if t, err = s.saveTemplateTx(ctx, tx, t); err != nil {
+			return err
+		}
+		if rec := audit.FromContext(ctx); rec != nil {
+			rec.SetObject("template", strconv.FormatInt(t.ID, 10))
+		}
+		return nil
+	})
+	if err != nil {
+		return Template{}, err
+	}
+	return t, nil
+}
+
+// saveTemplateTx is SaveTemplate in tx (t checked, its language set).
+func (s *Store) saveTemplateTx(ctx context.Context, tx *sql.Tx, t Template) (Template, error) {
+	now := ms(s.now())
+	t.UpdatedAt = fromMS(now)
+	err := func() error {
 		var other int64
 		err := tx.QueryRowContext(ctx, "SELECT id FROM templates WHERE name = ? AND language = ?", t.Name, t.Language).Scan(&other)
 		switch {
@@ -121,11 +142,55 @@ func (s *Store) SaveTemplate(ctx context.Context, t Template) (Template, error) 
 		return s.writeRow(ctx, tx, r, rowWrite{
 			set:   []colVal{{"name", t.Name}, {"language", t.Language}, {"reminder", boolInt(t.Reminder)}, {"body_sealed", body}},
 			extra: "updated_at = ?", args: []any{now}})
-	})
+	}()
+	return t, err
+}
+
+// SeedTemplates creates the templates ts of every language that has no
+// template yet, in one transaction (the audit record ctx carries, if any,
+// is written with it; nothing is written when every language has one). It
+// returns how many it created.
+func (s *Store) SeedTemplates(ctx context.Context, ts []Template) (int, error) {
+	have, err := s.TemplateLanguages(ctx)
 	if err != nil {
-		return Template{}, err
+		return 0, err
 	}
-	return t, nil
+	missing := false
+	for _, t := range ts {
+		missing = missing || !have[t.Language]
+	}
+	if !missing {
+		return 0, nil
+	}
+	n := 0
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		had := map[string]bool{}
+		for _, t := range ts {
+			if _, ok := had[t.Language]; !ok {
+				var c int
+				if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM templates WHERE language = ?", t.Language).Scan(&c); err != nil {
+					return err
+				}
+				had[t.Language] = c > 0
+			}
+			if had[t.Language] {
+				continue
+			}
+			if err := checkTemplate(t); err != nil {
+				return err
+			}
+			t.ID = 0
+			if _, err := s.saveTemplateTx(ctx, tx, t); err != nil {
+				return err
+			}
+			n++
+		}
+		if rec := audit.FromContext(ctx); rec != nil {
+			rec.AddDetail(fmt.Sprintf("default templates created=%d", n))
+		}
+		return nil
+	})
+	return n, err
 }
 
 const templateCols = "id, name, language, body_sealed, reminder, created_by, updated_at"
