@@ -16,10 +16,12 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/clinicsms/smsd/quiet"
+	"github.com/clinicsms/smsd/remind"
 )
 
 // DefaultPath is where the daemon looks for its configuration file.
@@ -368,6 +370,7 @@ func (c *Config) Validate() error {
 	if len(c.Modems) == 0 && c.Modem == "" {
 		bad("modem", "must not be empty: a device path, \"auto\" or \"emulator\"")
 	}
+	c.validateReminders(loc, bad)
 	seen := map[string]bool{}
 	for i, m := range c.Modems {
 		key := fmt.Sprintf("modems[%d]", i+1)
@@ -388,6 +391,80 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateReminders checks the reminder keys: a plan of positive offsets,
+// an allowed window remind.ParseHours takes, and reply words that can
+// never be mistaken for a keyword smsd acts on itself. An opt-out word
+// (STOP, CANCEL, ...) always opts the patient out (the FCC's revocation
+// rule, 47 CFR 64.1200(a)(10)), so a confirm word "CANCEL" would confirm
+// nobody and opt out the patient who meant to cancel the visit; START,
+// UNSTOP and HELP are answered by smsd itself.
+func (c *Config) validateReminders(loc *time.Location, bad func(key, format string, args ...any)) {
+	for i, d := range c.ReminderPlan {
+		if d.Duration <= 0 {
+			bad("reminder_plan", "entry %d (%v) must be a positive duration before the appointment, like \"48h\" or \"2h\"", i+1, d.Duration)
+		}
+	}
+	if loc != nil {
+		if _, err := remind.ParseHours(c.ReminderHours, loc); err != nil {
+			bad("reminder_hours", "%v", err)
+		}
+	}
+	reserved := map[string]string{"START": "an opt-in word", "UNSTOP": "an opt-in word", "HELP": "the help keyword"}
+	for _, w := range remind.OptOutWords {
+		reserved[replyWord(w)] = "an opt-out word"
+	}
+	seen := map[string]string{}
+	for _, list := range []struct {
+		key   string
+		words []string
+	}{{"confirm_words", c.ConfirmWords}, {"reschedule_words", c.RescheduleWords}} {
+		if len(list.words) == 0 {
+			bad(list.key, "must name at least one word (default %s)", strings.Join(defaultWords(list.key), ", "))
+			continue
+		}
+		for _, w := range list.words {
+			n := replyWord(w)
+			switch {
+			case n == "":
+				bad(list.key, "%q is not a word: every entry must be a word or two a patient can text, like \"C\" or \"CONFIRM\"", w)
+			case reserved[n] != "":
+				bad(list.key, "%q is %s: smsd acts on it before any reminder answer (an opt-out word always opts the patient out, as the FCC's revocation rule requires), so it cannot be a reply to a reminder; choose another word, like %s", w, reserved[n], strings.Join(defaultWords(list.key), " or "))
+			case seen[n] != "" && seen[n] != list.key:
+				bad(list.key, "%q is in %s too: a reply must mean one thing", w, seen[n])
+			default:
+				seen[n] = list.key
+			}
+		}
+	}
+	if len(c.ClinicalWords) == 0 {
+		// clinical_words = [] is the built-in list, as a missing key is.
+		c.ClinicalWords = nil
+	}
+	for _, w := range c.ClinicalWords {
+		if strings.TrimSpace(w) == "" {
+			bad("clinical_words", "has an empty entry: list words such as \"diabetes\" (or leave the key out for the built-in list)")
+			break
+		}
+	}
+}
+
+// replyWord is a reply word as matching sees it: trimmed of spaces,
+// punctuation and symbols around it, inner spaces made one, upper case.
+func replyWord(w string) string {
+	w = strings.TrimFunc(w, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r)
+	})
+	return strings.Join(strings.Fields(strings.ToUpper(w)), " ")
+}
+
+// defaultWords are the default reply words of key.
+func defaultWords(key string) []string {
+	if key == "confirm_words" {
+		return remind.DefaultConfirmWords()
+	}
+	return remind.DefaultRescheduleWords()
 }
 
 // ParseLevel parses a log level name.
