@@ -67,6 +67,26 @@
 // when it would go out at the same moment as an earlier one. Each skipped
 // slot carries a sentence saying why, for the appointment page.
 //
+// # A day's list from CSV
+//
+// ReadCSV takes the bytes of an export as practice systems and Excel write
+// them (encodings, delimiters, line ends: see ReadCSV) and refuses a file
+// over MaxImportBytes or one that is not text, naming the line. Columns
+// finds each field by its header (case, accents and punctuation ignored;
+// common synonyms in English and Spanish) or by a saved Mapping. ParseRows
+// turns each record into a Row with every problem named; it never drops a
+// row, so the preview shows each line of the file and why it is bad.
+//
+// Numeric dates follow the clinic's region: month first (12/03/2026 is
+// December 3) in the US and the regions that write dates so, day first
+// elsewhere; a date that does not exist in that order (13/03/2026 in the
+// US) is bad_date, never read the other way round, because guessing per row
+// would move some visits by months without a word. Numbers are normalised
+// by the queue's rule with the configured default region, and a number
+// without its area code is refused. A row that repeats an earlier row's
+// number and time is duplicate_row; the store adds opted_out and duplicate
+// (of an appointment already stored).
+//
 // # Replies
 //
 // MatchAnswer matches a whole reply, not a word inside a sentence: "C",
