@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/clinicsms/smsd/modem/pdu"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/remind"
 )
 
 // pastSlack is how far in the past a send_at may lie and still mean "now":
@@ -68,6 +71,13 @@ func (s *Service) Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (res
 
 // send is Send in the audit record ctx carries (Send's, or Reply's).
 func (s *Service) send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error) {
+	if r.TemplateID != 0 || len(r.Fields) > 0 {
+		text, err := s.renderTemplate(ctx, r)
+		if err != nil {
+			return ops.SendResult{}, err
+		}
+		r.Text = text
+	}
 	c, err := s.checkText(r.Text)
 	if err != nil {
 		return ops.SendResult{}, err
@@ -111,4 +121,67 @@ func utc(t time.Time) time.Time {
 		return t
 	}
 	return t.UTC()
+}
+
+// renderTemplate is the text of a send by template: saved template
+// r.TemplateID filled with r.Fields ({clinic} and {phone} default to the
+// configured clinic_name and clinic_phone). A template that does not exist
+// is CodeNotFound; a field the template uses and r.Fields lacks (other
+// than {provider} and {location}, which may be empty), or a field no
+// template knows, is refused naming it. The audit row names the template.
+func (s *Service) renderTemplate(ctx context.Context, r ops.SendRequest) (string, error) {
+	if r.TemplateID <= 0 {
+		return "", ops.Errorf(ops.CodeInvalidRequest, "fields were given without a template (template_id); nothing was queued")
+	}
+	if r.Text != "" {
+		return "", ops.Errorf(ops.CodeInvalidRequest, "give either a text or a template (template_id with fields), not both; nothing was queued")
+	}
+	if rec := audit.FromContext(ctx); rec != nil {
+		rec.AddDetail("template=" + strconv.FormatInt(r.TemplateID, 10))
+	}
+	st, err := s.remindStore(ctx)
+	if err != nil {
+		return "", withNothingQueued(err)
+	}
+	t, err := st.GetTemplate(ctx, r.TemplateID)
+	if errors.Is(err, queue.ErrNotFound) {
+		return "", ops.Errorf(ops.CodeNotFound, fmt.Sprintf("there is no template %d (see the templates page, or smsd templates); nothing was queued", r.TemplateID))
+	}
+	if err != nil {
+		return "", storeError(err, "queued")
+	}
+	known := map[string]bool{}
+	for _, p := range remind.Placeholders {
+		known[p] = true
+	}
+	f := remind.Fields{"clinic": s.cfg.ClinicName, "phone": s.cfg.ClinicPhone}
+	for k, v := range r.Fields {
+		k = strings.Trim(strings.ToLower(strings.TrimSpace(k)), "{}")
+		if !known[k] {
+			return "", ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("%q is not a placeholder (%s); nothing was queued", clipRunes(k, 30), strings.Join(remind.Placeholders, ", ")))
+		}
+		f[k] = v
+	}
+	// The placeholders the body uses, found by rendering markers.
+	marks := remind.Fields{}
+	for _, p := range remind.Placeholders {
+		marks[p] = "\uE000" + p + "\uE001"
+	}
+	probe, err := remind.Render(t.Body, marks)
+	if err != nil {
+		return "", ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("template %d cannot be filled: %v; fix it on the templates page; nothing was queued", t.ID, err))
+	}
+	var missing []string
+	for _, p := range remind.Placeholders {
+		if p == "provider" || p == "location" {
+			continue
+		}
+		if strings.Contains(probe, marks[p]) && strings.TrimSpace(f[p]) == "" {
+			missing = append(missing, "{"+p+"}")
+		}
+	}
+	if len(missing) > 0 {
+		return "", ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("template %d needs %s: give each in fields; nothing was queued", t.ID, strings.Join(missing, ", ")))
+	}
+	return remind.Render(t.Body, f)
 }

@@ -59,6 +59,8 @@ type Service struct {
 	auditProblem string
 	// auth is the sign-in machinery's state (auth.go).
 	auth authState
+	// remind is the reminders' state (remind.go).
+	remind remindState
 }
 
 // New returns the Service `smsd serve` runs (see Run). level, if not nil,

@@ -115,9 +115,19 @@ func (s *Service) InboxList(ctx context.Context, a ops.Actor, f ops.InboxFilter)
 		rec.SetObject("inbound", fmt.Sprintf("%d-%d", min(lo, hi), max(lo, hi)))
 	}
 	rec.AddDetail(fmt.Sprintf("shown=%d unhandled=%d", len(ins), unhandled))
+	ids := make([]int64, len(ins))
+	for i, in := range ins {
+		ids[i] = in.ID
+	}
+	// Replies threaded to an appointment (queue.ThreadReply).
+	appts, err := st.InboundAppointments(ctx, ids)
+	if err != nil {
+		return ops.Inbox{}, err
+	}
 	out := ops.Inbox{Entries: make([]ops.InboxEntry, 0, len(ins)), Unhandled: unhandled}
 	for _, in := range ins {
-		e := ops.InboxEntry{InboxItem: inboxItem(in), Handled: !in.HandledAt.IsZero(), HandledBy: in.HandledBy, HandledAt: utc(in.HandledAt)}
+		e := ops.InboxEntry{InboxItem: inboxItem(in), Handled: !in.HandledAt.IsZero(), HandledBy: in.HandledBy, HandledAt: utc(in.HandledAt),
+			AppointmentID: appts[in.ID]}
 		if in.DecodeError == "" && !in.Incomplete && !in.Purged {
 			e.Keyword = keywordOf(in.Text)
 		}
