@@ -519,7 +519,7 @@ func TestTemplatesPage(t *testing.T) {
 		{"Hi {nmae}, see you {date}.", "{nmae}", false},
 		{"Hi {name}, reply CANCEL to cancel your visit.", "CANCEL", false},
 		{"Hi {name}, your HIV test is on {date} at {time}.", "HIV", true},
-		{"Hi {name}, see you {date} at {time}. Reply C to confirm.", "GSM-7", true},
+		{"Hi {name}, see you {date} at {time}. Reply C to confirm.", "parts · UCS-2", true},
 	} {
 		r := check(tc.body)
 		box := regexp.MustCompile(`(?s)<div class="check (check-ok|check-bad)".*?</div>`).FindStringSubmatch(r.body)

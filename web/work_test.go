@@ -176,7 +176,7 @@ func TestSend(t *testing.T) {
 	if !strings.Contains(o.body, fmt.Sprintf(`data-id="%d"`, id)) {
 		t.Fatalf("the outbox does not list message %d", id)
 	}
-	if strings.Contains(html.UnescapeString(o.body), patientA) || strings.Contains(o.body, "appointment") {
+	if strings.Contains(html.UnescapeString(o.body), patientA) || strings.Contains(o.body, "appointment is tomorrow") {
 		t.Error("the outbox shows the full number or the text")
 	}
 	// A scheduled message, in the clinic's time.
