@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/clinicsms/smsd/audit"
@@ -44,7 +45,11 @@ func (s *Service) RotateDataKey(ctx context.Context, a ops.Actor) (_ ops.RotateR
 // smsd key unlock still works). A refused unlock cannot be written to the
 // locked store's audit log: it goes to the journal, and to the audit log
 // once the store opens.
+//
+// The passphrase is zeroed when Unlock returns: callers hand over a copy
+// they do not keep (the control socket's decoded request, the web form's).
 func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) (err error) {
+	defer clear(passphrase)
 	ctx, rec := begin(ctx, a, audit.Unlock, "key", "passphrase")
 	defer func() {
 		if s.Store() != nil {
@@ -134,4 +139,85 @@ func (s *Service) pendUnlockRow(rec *audit.Record, err error) {
 	if len(as.pendingAudit) < maxPendingAudit {
 		as.pendingAudit = append(as.pendingAudit, e)
 	}
+}
+
+// OpenForKeys opens the store of cfg directly, with keys, for a key change
+// (smsd key move, rotate -kek, recovery): no daemon may run, because the
+// daemon keeps the old key source until it is restarted with the new one.
+// It holds the serve lock like OpenDirect; ErrDaemonRuns when a daemon
+// holds it. keys may be a passphrase (the CLI asks for it), or the recovery
+// code.
+func OpenForKeys(ctx context.Context, cfg config.Config, keys queue.KeySource) (*Service, error) {
+	if err := actAsDataDirOwner(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	lock, held, err := LockFile(cfg.LockPath())
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return nil, ErrDaemonRuns
+	}
+	st, err := queue.Open(ctx, cfg.DBPath(), keys, StoreOptions(&cfg, nil))
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: slog.New(slog.DiscardHandler), started: time.Now(), now: time.Now, store: st,
+		unlocked: make(chan struct{}), release: func() { lock.Close() }}
+	close(s.unlocked)
+	return s, nil
+}
+
+// MoveKey gives the store a new key-encryption key from to and retires the
+// old one (queue.Store.MoveKey: crash-safe), admins only; audited as
+// key_rotate of key "kek" with the method. The configuration must then
+// name the new source: the caller says what to set.
+func (s *Service) MoveKey(ctx context.Context, a ops.Actor, to queue.KeySource) (err error) {
+	ctx, rec := begin(ctx, a, audit.KeyRotate, "key", "kek")
+	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := requireAdmin(a, "move the key"); err != nil {
+		return err
+	}
+	st, err := s.ready(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.MoveKey(ctx, to); err != nil {
+		return err
+	}
+	s.log.Info("key-encryption key moved", "method", st.KeyMethodInUse(), "actor", a.String())
+	return nil
+}
+
+// RotateKEK replaces the store's key file by a new random key, so that
+// copies of the old file open nothing (queue.Store.RotateKEK), admins only;
+// audited as key_rotate of key "kek".
+func (s *Service) RotateKEK(ctx context.Context, a ops.Actor) (err error) {
+	ctx, rec := begin(ctx, a, audit.KeyRotate, "key", "kek")
+	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := requireAdmin(a, "rotate the key-encryption key"); err != nil {
+		return err
+	}
+	st, err := s.ready(ctx)
+	if err != nil {
+		return err
+	}
+	return st.RotateKEK(ctx)
+}
+
+// NewRecoveryCode makes a new recovery code and retires the previous one,
+// admins only; audited as key_rotate of key "recovery_code" (never the
+// code itself).
+func (s *Service) NewRecoveryCode(ctx context.Context, a ops.Actor) (_ string, err error) {
+	ctx, rec := begin(ctx, a, audit.KeyRotate, "key", "recovery_code")
+	defer func() { err = s.finish(ctx, rec, err) }()
+	if err := requireAdmin(a, "make a recovery code"); err != nil {
+		return "", err
+	}
+	st, err := s.ready(ctx)
+	if err != nil {
+		return "", err
+	}
+	return st.NewRecoveryCode(ctx)
 }

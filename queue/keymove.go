@@ -212,10 +212,10 @@ func appendKeyRow(ctx context.Context, tx *sql.Tx, e audit.Event) error {
 
 // settleKeys runs once the store is open for writing: a key move that a
 // crash cut between its two transactions is finished if the store opened
-// by the move's new source, and undone (the pending wrap deleted, so the
-// new source opens nothing) if it opened by the old one. A store opened by
-// its recovery code records that the code was used. Each writes an audit
-// row in its transaction.
+// by the move's new source (the old wrap retired, with an audit row); if
+// it opened by the old one, both stay valid (see below) until the move
+// runs again, which replaces the pending wrap. A store opened by its
+// recovery code records that the code was used (an audit row).
 func (s *Store) settleKeys(ctx context.Context) error {
 	ctx = audit.Without(ctx)
 	s.keyMu.RLock()
@@ -242,20 +242,13 @@ func (s *Store) settleKeys(ctx context.Context) error {
 		if err := s.w.QueryRowContext(ctx, "SELECT COUNT(*) FROM key_wraps WHERE slot = 'pending'").Scan(&n); err != nil {
 			return err
 		}
-		if n == 0 {
-			return nil
+		if n > 0 {
+			// Not undone: after a crash past RotateKEK's rename the old key
+			// survives only in a copy, and undoing would leave the
+			// configured key file opening nothing. Both keep working until
+			// the new one opens the store or the move runs again.
+			s.log.Warn("an interrupted key move: the store opens with the old and the new key until it is opened with the new one or smsd key move runs again")
 		}
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM key_wraps WHERE slot = 'pending'"); err != nil {
-				return err
-			}
-			_, err := audit.Append(ctx, tx, systemEvent("an interrupted key move was undone at open: the store opened with its old source; run smsd key move again"))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("undo an interrupted key move: %w", err)
-		}
-		s.log.Warn("an interrupted key move was undone: the store still opens with its old key source; run smsd key move again")
 	case viaRecovery:
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			_, err := audit.Append(ctx, tx, audit.Event{Actor: "system", Action: audit.Unlock, ObjectType: "key", ObjectID: "recovery_code",
@@ -285,6 +278,21 @@ func promotePending(ctx context.Context, tx *sql.Tx) error {
 // ("pending", "placed", "committed"); an error stops the move there, as a
 // crash would, without any clean-up.
 var keyMoveHook func(step string) error
+
+// SetKeyMoveFault makes every later key move in this process stop after
+// step ("pending": the new wrap is stored beside the old; "placed": the
+// new key file is in place; "committed") by calling stop, which for the
+// crash tests exits the process. It exists for fault injection (smsd reads
+// $SMSD_FAULT_KEYMOVE only to call it); nothing else may use it.
+func SetKeyMoveFault(step string, stop func()) {
+	keyMoveHook = func(s string) error {
+		if s == step {
+			stop()
+			return errors.New("fault injected")
+		}
+		return nil
+	}
+}
 
 // errKeyMoveHook marks an error returned by keyMoveHook.
 var errKeyMoveHook = errors.New("stopped by a test at a key move step")
@@ -334,8 +342,8 @@ func checkGens(ctx context.Context, tx *sql.Tx, held map[uint32]crypt.DataKey) e
 // for to in a 'pending' wrap beside the old one (one transaction), then
 // the pending wraps replace the old ones (a second transaction, with the
 // audit row: the caller's record in ctx, else a system row). A crash in
-// between leaves both working; the next Open finishes the move if it is
-// given the new source and undoes it if given the old (settleKeys).
+// between leaves both working; the next Open with the new source finishes
+// the move, and running it again replaces the pending wrap (settleKeys).
 //
 // Files are not touched beyond creating to.KeyFile: the caller removes an
 // old key file, which opens nothing any more unless it holds the same key.
@@ -452,8 +460,9 @@ func (s *Store) KeyMethodInUse() string {
 // random key, so that a copy of the old file opens nothing: the new key is
 // written to <file>.new, wrapped (pending), renamed over the old file,
 // then made the only wrap (MoveKey's two transactions around the rename).
-// A crash before the rename leaves the old file and the old wrap; after
-// it, the new file and its pending wrap, which the next Open finishes.
+// A crash before the rename leaves the old file working (and the .new
+// one, until the next rotation replaces it); after it, the new file, whose
+// pending wrap the next Open promotes.
 // Passphrases change with MoveKey; credentials are made outside smsd, so
 // both are refused here with what to do instead.
 func (s *Store) RotateKEK(ctx context.Context) error {
@@ -470,8 +479,8 @@ func (s *Store) RotateKEK(ctx context.Context) error {
 		return errors.New("rotate key-encryption key: the store uses a systemd credential, which smsd cannot make; make a new key (head -c32 /dev/urandom | systemd-creds encrypt --name=NEW - /etc/credstore.encrypted/NEW), load it in the unit, and run smsd key move -to credential:NEW")
 	}
 	newPath := path + ".new"
-	// A leftover from an interrupted rotation opens nothing (its pending
-	// wrap was undone at open): start from a fresh key.
+	// A leftover from an interrupted rotation: its pending wrap is
+	// replaced below, so start from a fresh key.
 	if err := os.Remove(newPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("rotate key-encryption key: remove the leftover %s: %w", newPath, err)
 	}

@@ -64,6 +64,8 @@ var (
 	fingerprints = regexp.MustCompile(`([0-9A-F]{2}:){31}[0-9A-F]{2}`)
 	// setupCodes are the web UI's one-time setup codes smsd init prints.
 	setupCodes = regexp.MustCompile(`\b[A-Z2-7]{4}(-[A-Z2-7]{4}){3}\b`)
+	// recoveryCodes are the recovery codes smsd init and smsd key recovery print.
+	recoveryCodes = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){6}\b`)
 )
 
 // TestGoldenCLI runs each command as a person would, in order on one data
@@ -81,6 +83,7 @@ func TestGoldenCLI(t *testing.T) {
 		s = hashes.ReplaceAllString(s, "$$HASH")
 		s = fingerprints.ReplaceAllString(s, "$$FINGERPRINT")
 		s = setupCodes.ReplaceAllString(s, "$$SETUPCODE")
+		s = recoveryCodes.ReplaceAllString(s, "$$RECOVERYCODE")
 		return localTimes.ReplaceAllString(s, "$$TIME")
 	}
 	d := []string{"-config", "/dev/null", "-data-dir", data}
@@ -174,6 +177,13 @@ func TestGoldenCLI(t *testing.T) {
 		{"key", "usage", []string{"key", "spin"}, 2, "", nil},
 		{"key", "rotate", with("key", "rotate"), 0, "", nil},
 		{"key", "unlock_not_running", with("key", "unlock"), 1, "secret\n", nil},
+		{"key", "move_no_target", with("key", "move"), 2, "", nil},
+		{"key", "move_bad_target", with("key", "move", "-to", "usb"), 2, "", nil},
+		{"key", "move_relative_file", with("key", "move", "-to", "file:smsd.key"), 2, "", nil},
+		{"key", "move_weak_passphrase", with("key", "move", "-to", "passphrase"), 1, "password\n", nil},
+		{"key", "move_credential_outside_systemd", with("key", "move", "-to", "credential"), 1, "", map[string]string{"CREDENTIALS_DIRECTORY": ""}},
+		{"key", "recovery", with("key", "recovery"), 0, "", nil},
+		{"key", "wait_present", with("key", "wait"), 0, "", nil},
 		{"serve", "bad_config", []string{"serve", "-config", filepath.Join(dir, "missing.toml")}, 1, "", nil},
 		{"serve", "no_init", []string{"serve", "-config", "/dev/null", "-data-dir", filepath.Join(dir, "empty")}, 1, "", nil},
 		{"serve", "bad_rate_limit", with("serve", "-rate-limit", "fast"), 2, "", nil},

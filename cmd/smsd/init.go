@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/crypt"
 	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/queue"
 	"github.com/clinicsms/smsd/web/localca"
@@ -46,10 +46,11 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 	var keys queue.KeySource
 	if *pass {
 		cfg.KeySource = config.KeyPassphrase
-		p, err := readSecretTwice(env, "New passphrase (at least 8 characters): ", "Same passphrase again: ")
+		p, err := readNewPassphrase(env)
 		if err != nil {
 			return err
 		}
+		defer clear(p)
 		keys = queue.KeySource{Passphrase: p}
 	} else {
 		keys = daemon.KeySource(&cfg, nil)
@@ -62,6 +63,16 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "created %s\n", cfg.DBPath())
+	svc, err := daemon.OpenForKeys(ctx, cfg, keys)
+	if err != nil {
+		return fmt.Errorf("open the new store to make its recovery code: %w", err)
+	}
+	defer svc.Close()
+	code, err := svc.NewRecoveryCode(ctx, daemon.Shell())
+	if err != nil {
+		return fmt.Errorf("the store was created, but its recovery code was not (run smsd key recovery): %w", err)
+	}
+	printRecoveryCode(env, code)
 	if cfg.TLSCert == "" {
 		// The web UI's local CA now, so that the postinst can show clinic IT
 		// its fingerprint; failing here only defers it to smsd serve.
@@ -77,7 +88,7 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	if !*pass {
-		if err := printSetupCode(ctx, env, cfg); err != nil {
+		if err := printSetupCode(ctx, env, svc); err != nil {
 			fmt.Fprintf(env.stderr, "note: smsd serve will log the web UI's setup code when it starts: %v\n", err)
 		}
 	}
@@ -92,37 +103,68 @@ func runInit(ctx context.Context, env *cmdEnv, args []string) error {
 	return nil
 }
 
-// readPassphrase reads one line from stdin, without echo on a terminal.
+// printRecoveryCode prints a recovery code once, on a line of its own that
+// starts with "Recovery code: ", and what it is for.
+func printRecoveryCode(env *cmdEnv, code string) {
+	fmt.Fprintf(env.stdout, "Recovery code: %s\n", code)
+	fmt.Fprintln(env.stdout, "  write it on paper and keep it away from this box (a safe): it opens the data, with a backup, if the key is lost; smsd shows it only now")
+}
+
+// readPassphrase reads one line from stdin, without echo on a terminal,
+// as bytes (see readSecretLine): the caller zeroes it after use.
 func readPassphrase(env *cmdEnv, prompt string) ([]byte, error) {
 	restore := noEcho(env.stdin)
 	if restore != nil {
 		fmt.Fprint(env.stderr, prompt)
 		defer func() { restore(); fmt.Fprintln(env.stderr) }()
 	}
-	line, err := bufio.NewReader(env.stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	p, err := readSecretLine(env.stdin)
+	if errors.Is(err, io.EOF) {
 		return nil, errors.New("no passphrase on stdin (type it, or pipe it in: echo ... | smsd ...)")
 	}
-	p := strings.TrimRight(line, "\r\n")
-	if p == "" {
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
 		return nil, errors.New("empty passphrase")
 	}
-	return []byte(p), nil
+	return p, nil
 }
 
 // readSecretTwice reads a new secret: typed twice (no echo) on a terminal,
 // so a typo does not lock anyone out; once from a pipe.
 func readSecretTwice(env *cmdEnv, prompt, again string) ([]byte, error) {
+	return readNewSecret(env, prompt, again, nil)
+}
+
+// readNewPassphrase reads a new store passphrase like readSecretTwice and
+// refuses a weak one (crypt.CheckPassphrase) before the second prompt, so
+// that a person learns at once why.
+func readNewPassphrase(env *cmdEnv) ([]byte, error) {
+	return readNewSecret(env, fmt.Sprintf("New passphrase (at least %d characters; four or five random words): ", crypt.MinPassphraseLen), "Same passphrase again: ", crypt.CheckPassphrase)
+}
+
+func readNewSecret(env *cmdEnv, prompt, again string, check func([]byte) error) ([]byte, error) {
 	p, err := readPassphrase(env, prompt)
 	if err != nil {
 		return nil, err
 	}
+	if check != nil {
+		if err := check(p); err != nil {
+			clear(p)
+			return nil, fmt.Errorf("%w; nothing was changed", err)
+		}
+	}
 	if isTerminal(env.stdin) {
 		q, err := readPassphrase(env, again)
 		if err != nil {
+			clear(p)
 			return nil, err
 		}
-		if string(q) != string(p) {
+		same := subtle.ConstantTimeCompare(p, q) == 1
+		clear(q)
+		if !same {
+			clear(p)
 			return nil, errors.New("the two passphrases differ; nothing was changed")
 		}
 	}
@@ -131,12 +173,7 @@ func readSecretTwice(env *cmdEnv, prompt, again string) ([]byte, error) {
 
 // printSetupCode prints the one-time code of the web UI's first-run page,
 // which creates the first admin (smsd user add still works instead).
-func printSetupCode(ctx context.Context, env *cmdEnv, cfg config.Config) error {
-	svc, err := daemon.OpenDirect(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
+func printSetupCode(ctx context.Context, env *cmdEnv, svc *daemon.Service) error {
 	code, needed, err := daemon.SetupCode(ctx, svc.Store())
 	if err != nil || !needed {
 		return err
