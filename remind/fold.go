@@ -43,8 +43,8 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
-// words splits s into folded words (letters and digits; an apostrophe or a
-// hyphen between two letters stays inside the word, so "opt-out" and
+// words splits s into words as written (letters and digits; an apostrophe
+// or a hyphen between two letters stays inside the word, so "opt-out" and
 // "don't" are one word each).
 func words(s string) []string {
 	var out []string
@@ -62,12 +62,12 @@ func words(s string) []string {
 			continue
 		}
 		if start >= 0 {
-			out = append(out, foldString(string(rs[start:i])))
+			out = append(out, string(rs[start:i]))
 			start = -1
 		}
 	}
 	if start >= 0 {
-		out = append(out, foldString(string(rs[start:])))
+		out = append(out, string(rs[start:]))
 	}
 	return out
 }

@@ -338,26 +338,45 @@ func longestDateTime(lang string) (string, string) {
 
 // CheckText returns the clinical words (of o.ClinicalWords, or the
 // default list) that text contains, each as the list spells it, in the
-// list's order. A word matches as a whole word or phrase, without case or
-// accents ("cáncer" matches "cancer"), also with a plural s or es. The
-// send page shows them as a warning for free text.
+// list's order. A word matches as a whole word or phrase, also with a
+// plural s or es, without case or accents ("cáncer" matches "Cancer"),
+// except a word the list writes with capitals after its first letter (an
+// acronym such as AIDS or PrEP), which matches only as written, so that
+// "hearing aids" or "prep time" raise nothing. The send page shows them as
+// a warning for free text.
 func CheckText(text string, o CheckOptions) []string {
 	tw := words(text)
+	folded := make([]string, len(tw))
+	for i, w := range tw {
+		folded[i] = foldString(w)
+	}
 	var found []string
 	for _, w := range o.clinicalWords() {
 		ww := words(w)
 		if len(ww) == 0 {
 			continue
 		}
-		if containsPhrase(tw, ww) {
+		exact := false
+		for _, r := range []rune(w)[1:] {
+			exact = exact || unicode.IsUpper(r)
+		}
+		if exact && containsPhrase(tw, ww) || !exact && containsPhrase(folded, foldAll(ww)) {
 			found = append(found, w)
 		}
 	}
 	return found
 }
 
+func foldAll(ws []string) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = foldString(w)
+	}
+	return out
+}
+
 // containsPhrase reports whether the word sequence phrase occurs in tw; the
-// last word may carry a plural "S" or "ES".
+// last word may carry a plural s or es.
 func containsPhrase(tw, phrase []string) bool {
 	for i := 0; i+len(phrase) <= len(tw); i++ {
 		ok := true
@@ -366,8 +385,10 @@ func containsPhrase(tw, phrase []string) bool {
 			if w == p {
 				continue
 			}
-			if j == len(phrase)-1 && (w == p+"S" || w == p+"ES") {
-				continue
+			if j == len(phrase)-1 && len(w) > len(p) && w[:len(p)] == p {
+				if suffix := strings.ToLower(w[len(p):]); suffix == "s" || suffix == "es" {
+					continue
+				}
 			}
 			ok = false
 			break
@@ -639,6 +660,10 @@ func purposeAfter(toks []token, i int) (int, string, int) {
 	return classifyPurpose(clause), strings.Join(append([]string{toks[i].w}, clause...), " "), j - i
 }
 
+// purposeLead may open a sentence before its purpose: "If you want to ...",
+// "Si desea ...".
+var purposeLead = setOf("IF", "YOU", "WANT", "WISH", "NEED", "WOULD", "LIKE", "SI", "DESEA", "QUIERE", "NECESITA", "USTED")
+
 // purposeBefore reads a purpose that opens the sentence of toks[i]: "To
 // cancel your visit, reply CANCEL", "If you want to opt out, text QUIT".
 func purposeBefore(toks []token, i int) (int, string) {
@@ -646,7 +671,7 @@ func purposeBefore(toks []token, i int) (int, string) {
 	for s > 0 && !toks[s-1].end {
 		s--
 	}
-	for s < i && setOf("IF", "YOU", "WANT", "WISH", "NEED", "WOULD", "LIKE", "SI", "DESEA", "QUIERE", "NECESITA", "USTED")[toks[s].w] {
+	for s < i && purposeLead[toks[s].w] {
 		s++
 	}
 	if s >= i || !isTo(toks, s) {

@@ -142,8 +142,10 @@ func TestCheckPlaceholdersAndClinical(t *testing.T) {
 		{"hiv_test", "Your HIV test is on {date}.", true, nil, []string{"HIV", "HIV test"}, "clinical detail"},
 		{"chemotherapy", "Chemotherapy session {date} at {time}", true, nil, []string{"chemotherapy"}, "clinical detail"},
 		{"metformin_plural_case", "Bring your METFORMIN and insulins", true, nil, []string{"metformin", "insulin"}, "clinical detail"},
-		{"spanish_accent_folded", "Su cita de quimioterapia y su prueba de vih. Cancer.", true, nil, []string{"cancer", "VIH", "cáncer", "quimioterapia", "prueba de VIH"}, "clinical detail"},
+		{"spanish_accent_folded", "Su cita de quimioterapia y su prueba de VIH. Cancer.", true, nil, []string{"cancer", "VIH", "cáncer", "quimioterapia", "prueba de VIH"}, "clinical detail"},
 		{"not_inside_words", "Bring your chemist receipt; shiv; achieve", true, nil, nil, ""},
+		{"acronyms_only_in_capitals", "Bring your hearing aids; allow prep time; hiv", true, nil, nil, ""},
+		{"acronym_plural", "Your STDs panel and AIDS clinic", true, nil, []string{"AIDS", "STD"}, "clinical detail"},
 		{"placeholder_value_not_checked", "Hi {name}", true, nil, nil, ""},
 	}
 	for _, tt := range tests {
