@@ -90,6 +90,11 @@ const (
 	// InboxHandle is a received message marked handled, or not handled
 	// again (the inbox page).
 	InboxHandle = "inbox_handle"
+	// BackupMade is a signed backup written (smsd backup, or the nightly
+	// timer), or one that failed; Restored a store restored from a backup
+	// onto a new data directory.
+	BackupMade = "backup"
+	Restored   = "restore"
 )
 
 // Actions lists every action, for the test that each has a producer.
@@ -97,7 +102,7 @@ var Actions = []string{LoginOK, LoginFail, Lockout, Logout, AutoLogout, MessageC
 	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, Import, Export, OptOutList, OptOutAdd,
 	OptOutRemove, UserList, UserCreate, UserDisable, UserEnable, RoleChange, PasswordChange, TOTPEnrol, TokenCreate,
 	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start,
-	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset, InboxHandle}
+	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset, InboxHandle, BackupMade, Restored}
 
 // Outcomes of an action.
 const (

@@ -58,6 +58,7 @@ type Request struct {
 	To         time.Time          `json:"to,omitzero"`      // audit export
 	Heads      []string           `json:"heads,omitempty"`  // audit check: signed heads from outside
 	Doctor     *ops.DoctorRequest `json:"doctor,omitempty"` // doctor
+	Backup     *ops.BackupRequest `json:"backup,omitempty"` // backup
 	Remind     *RemindRequest     `json:"remind,omitempty"` // the reminder operations (remind.go)
 }
 
@@ -78,6 +79,7 @@ type Response struct {
 	Keys     []string          `json:"keys,omitempty"`
 	PID      int               `json:"pid,omitempty"` // ping
 	Report   *ops.DoctorReport `json:"report,omitempty"`
+	Backup   *ops.BackupResult `json:"backup,omitempty"`
 	Remind   *RemindResponse   `json:"remind,omitempty"`
 }
 

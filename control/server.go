@@ -304,7 +304,7 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	limit := requestTimeout
-	if req.Op == OpRotate {
+	if req.Op == OpRotate || req.Op == OpBackup {
 		limit = rotateTimeout
 		c.SetDeadline(time.Now().Add(limit))
 	}
@@ -419,6 +419,8 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 		}
 	case OpAppointments, OpAppointment, OpTemplates, OpImport, OpImportMappings, OpReport:
 		return s.remind(ctx, a, req)
+	case OpBackup:
+		return s.backup(ctx, a, req, files)
 	case OpAuditNewKey:
 		var k string
 		if k, err = s.h.RotateAuditKey(ctx, a); err == nil {

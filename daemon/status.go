@@ -52,6 +52,7 @@ func (s *Service) Status(ctx context.Context, a ops.Actor) (_ ops.Status, err er
 			st.CAFingerprint = fp
 		}
 	}
+	st.Backup = BackupState(s.cfg)
 	if store != nil {
 		n, err := store.Quarantined(ctx)
 		if err != nil {

@@ -127,6 +127,8 @@ type Status struct {
 	// compares it with what the browser shows. Empty when the data
 	// directory holds no CA yet or the admin's own certificate serves.
 	CAFingerprint string `json:"ca_fingerprint,omitempty"`
+	// Backup is the last backup's outcome (smsd backup, the nightly timer).
+	Backup BackupStatus `json:"backup"`
 }
 
 // ModemStatus is one modem's health and its send loop's state.

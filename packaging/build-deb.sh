@@ -144,6 +144,8 @@ for a in "${arches[@]}"; do
 		"$root/usr/share/man/man8" "$root/usr/share/lintian/overrides"
 	install -m 0755 "$work/smsd.$a" "$root/usr/bin/smsd"
 	install -m 0644 "$here/smsd.service" "$root/lib/systemd/system/smsd.service"
+	install -m 0644 "$here/smsd-backup.service" "$root/lib/systemd/system/smsd-backup.service"
+	install -m 0644 "$here/smsd-backup.timer" "$root/lib/systemd/system/smsd-backup.timer"
 	install -m 0644 "$here/60-smsd-modem.rules" "$root/lib/udev/rules.d/60-smsd-modem.rules"
 	install -m 0644 "$here/smsd.toml" "$root/etc/smsd/smsd.toml"
 	install -m 0644 "$here/debian/copyright" "$root/usr/share/doc/smsd/copyright"

@@ -329,6 +329,85 @@ web_test() {
 	[ -n "$fp" ] && [ "$sfp" = "$fp" ] && pass "smsd status shows the CA's fingerprint, as openssl computes it ($fp)" || fail "smsd status shows fingerprint '$sfp', openssl '$fp'"
 }
 
+# backup_restore_test: the nightly backup as the timer runs it (the
+# installed smsd-backup.service's ExecStart, as its User): refused on the
+# data's own file system (and smsd status says so), then onto a "stick" (a
+# tmpfs mounted in the root) through the running daemon and, with the
+# daemon stopped, directly; then a restore from it onto an emptied
+# /var/lib/smsd with only the recovery code. No systemd in the root: the
+# unit's command runs as the unit would run it.
+backup_restore_test() {
+	echo "   -- the nightly backup (smsd-backup.service, once) and a restore from it"
+	local unit="$R/lib/systemd/system/smsd-backup.service" cmdline user out rc code newcode b owners
+	[ "$(in_root readlink /etc/systemd/system/timers.target.wants/smsd-backup.timer)" = /lib/systemd/system/smsd-backup.timer ] &&
+		pass "smsd-backup.timer is enabled (timers.target.wants)" || fail "smsd-backup.timer is not enabled"
+	cmdline=$(sed -n 's/^ExecStart=//p' "$unit")
+	user=$(sed -n 's/^User=//p' "$unit")
+	user=${user:-root}
+	[ -n "$cmdline" ] || { fail "no ExecStart= in the installed smsd-backup.service"; return; }
+	run_unit() { in_root setpriv --reuid="$user" --regid="$user" --init-groups --reset-env sh -c "umask 0077; $cmdline"; }
+	# The store came from the previous build, which made no recovery code.
+	out=$(as_smsd /usr/bin/smsd key recovery 2>&1); rc=$?
+	code=$(sed -n 's/^Recovery code: //p' <<<"$out")
+	[ $rc = 0 ] && [ -n "$code" ] && pass "smsd key recovery printed a recovery code" || { fail "smsd key recovery: exit $rc: $out"; return; }
+
+	in_root sh -c 'printf "\nbackup_dir = \"/media/smsd-backup\"\nbackup_keep = 2\n" >>/etc/smsd/smsd.toml'
+	in_root install -d -m 0700 /media/smsd-backup
+	out=$(run_unit 2>&1); rc=$?
+	[ $rc != 0 ] && grep -q 'same file system as the data directory' <<<"$out" &&
+		pass "backup_dir not mounted (on the data's own file system): the unit fails: $(cut -c1-120 <<<"$out")" || fail "backup onto the data's own file system: exit $rc: $out"
+	out=$(as_smsd /usr/bin/smsd status -json 2>&1)
+	grep -Eq '"ok": *false' <<<"$out" && grep -q 'same file system' <<<"$out" &&
+		pass "smsd status reports the failed backup" || fail "smsd status does not show the failed backup: $out"
+
+	mount -t tmpfs -o size=64m,mode=0700 smsd-backup "$R/media/smsd-backup" && mounts=("$R/media/smsd-backup" "${mounts[@]}")
+	in_root install -d -m 0750 -o smsd -g smsd /run/smsd
+	chroot "$R" setpriv --reuid=smsd --regid=smsd --init-groups --reset-env /usr/bin/smsd serve -config /etc/smsd/smsd.toml -modem emulator -rate-limit 0s </dev/null >"$work/backup-serve.log" 2>&1 &
+	serve_pid=$!
+	if wait_for 60 sh -c 'chroot "$0" setpriv --reuid=smsd --regid=smsd --init-groups --reset-env /usr/bin/smsd status -json | grep -Eq "\"running\": *true"' "$R"; then
+		out=$(run_unit 2>&1); rc=$?
+		[ $rc = 0 ] && grep -q '^backup written: /media/smsd-backup/smsd-' <<<"$out" &&
+			pass "smsd-backup.service with smsd serve running (through its control socket): $(head -1 <<<"$out")" || fail "smsd-backup.service with the daemon running: exit $rc: $out"
+		grep -q 'msg="backup snapshot made"' "$work/backup-serve.log" && pass "the daemon made the snapshot and logged it" || fail "the daemon's log has no backup line"
+	else
+		fail "smsd serve in the root did not answer in 60 s"; tail -20 "$work/backup-serve.log" | sed 's/^/       | /'
+	fi
+	kill -TERM "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; serve_pid=
+	in_root rm -rf /run/smsd
+	sleep 1 # a second backup in the same second would take the name -2
+	out=$(run_unit 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q '^backup written: ' <<<"$out" && pass "smsd-backup.service with no daemon (the store opened by the unit): $(head -1 <<<"$out")" || fail "smsd-backup.service without the daemon: exit $rc: $out"
+	owners=$(in_root find /var/lib/smsd -mindepth 1 ! -user smsd -printf '%u %p\n')
+	[ -z "$owners" ] && pass "no file in /var/lib/smsd left to root by the unit" || fail "files in /var/lib/smsd not owned by smsd after the backup: $owners"
+	out=$(as_smsd /usr/bin/smsd status -json 2>&1)
+	grep -Eq '"ok": *true' <<<"$out" && grep -q '"last_dir": "/media/smsd-backup/smsd-' <<<"$out" && pass "smsd status shows the last backup good" || fail "smsd status after good backups: $out"
+	b=$(cd "$R" && ls -d media/smsd-backup/smsd-* | tail -1)
+	b=/$b
+	out=$(in_root /usr/bin/smsd backup verify -config /etc/smsd/smsd.toml "$b" 2>&1); rc=$?
+	[ $rc = 0 ] && grep -q 'verifies' <<<"$out" && pass "smsd backup verify $b: $(sed -n 2p <<<"$out" | cut -c1-100)" || fail "smsd backup verify: exit $rc: $out"
+	if grep -rlaE 'Your appointment is at 9|5557654321|5551234567' "$R/media/smsd-backup" >/dev/null; then
+		fail "a backup file holds a message text or number in clear: $(grep -rlaE 'Your appointment is at 9|5557654321|5551234567' "$R/media/smsd-backup")"
+	else
+		pass "no message text or number in clear in any backup file"
+	fi
+
+	in_root sh -c 'rm -rf /root/smsd-old && mkdir /root/smsd-old && mv /var/lib/smsd/* /root/smsd-old/'
+	out=$(printf '%s\n' "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA" | in_root /usr/bin/smsd restore -config /etc/smsd/smsd.toml "$b" 2>&1); rc=$?
+	[ $rc != 0 ] && [ -z "$(in_root ls -A /var/lib/smsd)" ] && pass "a wrong recovery code is refused, /var/lib/smsd left empty: $(head -1 <<<"$out" | cut -c1-110)" || fail "restore with a wrong code: exit $rc, /var/lib/smsd: $(in_root ls -A /var/lib/smsd): $out"
+	out=$(printf '%s\n' "$code" | in_root /usr/bin/smsd restore -config /etc/smsd/smsd.toml "$b" 2>&1); rc=$?
+	newcode=$(sed -n 's/^Recovery code: //p' <<<"$out")
+	printf '%s\n' "$out" | grep -v '^Recovery code' | sed 's/^/       | /'
+	[ $rc = 0 ] && [ -n "$newcode" ] && [ "$newcode" != "$code" ] && pass "smsd restore with the recovery code: a new recovery code printed once" || fail "smsd restore: exit $rc"
+	owners=$(in_root find /var/lib/smsd -mindepth 1 \( ! -user smsd -o -perm /077 \) -printf '%m %u %p\n')
+	[ -z "$owners" ] && in_root test -s /var/lib/smsd/smsd.key && pass "the restored data directory: a new key file, every file smsd's, 0600" || fail "restored files: $owners"
+	out=$(as_smsd /usr/bin/smsd messages 2>&1)
+	grep -q 'unix:alice' <<<"$out" && pass "the restored store has the messages (alice's among them)" || fail "smsd messages on the restored store: $out"
+	out=$(as_smsd /usr/bin/smsd audit check 2>&1); rc=$?
+	[ $rc = 0 ] && pass "smsd audit check on the restored store: $out" || fail "smsd audit check after restore: exit $rc: $out"
+	in_root cmp -s /var/lib/smsd/smsd.key /root/smsd-old/smsd.key && fail "the restored store kept the old key file" || pass "the restored store's key file is new"
+	in_root rm -rf /root/smsd-old
+}
+
 install_test() {
 	need debootstrap debootstrap || return
 	need zstd zstd || return
@@ -433,6 +512,7 @@ install_test() {
 	out=$(as_smsd sh -c 'printf "%s\n" +15551234567 "queued by $0" | /usr/bin/smsd send' "$debver" 2>&1); rc=$?
 	[ $rc = 0 ] && grep -q 'queued message 2 to' <<<"$out" && pass "smsd send after the upgrade: message 2 queued" || fail "smsd send after the upgrade: exit $rc: $out"
 	attack_test
+	backup_restore_test
 	sums1=$(data_sums)
 
 	echo "   -- dpkg -r: program gone, data and config kept"
@@ -574,6 +654,8 @@ if want contents; then
 		for want_entry in \
 			"-rwxr-xr-x root/root /usr/bin/smsd" \
 			"-rw-r--r-- root/root /lib/systemd/system/smsd.service" \
+			"-rw-r--r-- root/root /lib/systemd/system/smsd-backup.service" \
+			"-rw-r--r-- root/root /lib/systemd/system/smsd-backup.timer" \
 			"-rw-r--r-- root/root /lib/udev/rules.d/60-smsd-modem.rules" \
 			"-rw-r--r-- root/root /etc/smsd/smsd.toml" \
 			"-rw-r--r-- root/root /usr/share/doc/smsd/copyright" \
@@ -585,7 +667,7 @@ if want contents; then
 			grep -qxF -- "$want_entry" <<<"$listing" || bad+=" [$want_entry]"
 		done
 		if [ -z "$bad" ]; then pass "$a: every file at its path, root-owned, with its mode"; else fail "$a: missing or wrong:$bad"; fi
-		others=$(grep -v '^d' <<<"$listing" | grep -v -E ' /(usr/bin/smsd|lib/systemd/system/smsd.service|lib/udev/rules.d/60-smsd-modem.rules|etc/smsd/smsd.toml|usr/share/doc/smsd/(copyright|changelog.Debian.gz|README.Debian|README.md)|usr/share/man/man8/smsd.8.gz|usr/share/lintian/overrides/smsd)$' || true)
+		others=$(grep -v '^d' <<<"$listing" | grep -v -E ' /(usr/bin/smsd|lib/systemd/system/smsd.service|lib/systemd/system/smsd-backup.(service|timer)|lib/udev/rules.d/60-smsd-modem.rules|etc/smsd/smsd.toml|usr/share/doc/smsd/(copyright|changelog.Debian.gz|README.Debian|README.md)|usr/share/man/man8/smsd.8.gz|usr/share/lintian/overrides/smsd)$' || true)
 		[ -z "$others" ] && pass "$a: no unexpected files" || fail "$a: unexpected files: $others"
 		mt=$(dpkg-deb --fsys-tarfile "$d" | tar -tv --full-time | awk '{print $4" "$5}' | sort -u)
 		want_mt=$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')
@@ -677,6 +759,10 @@ if want systemd; then
 		vrc=$?
 		[ $vrc = 0 ] && [ -z "$vout" ] && pass "systemd-analyze verify smsd.service: clean (exit 0, no output)" ||
 			{ fail "systemd-analyze verify: exit $vrc"; printf '%s\n' "$vout" | sed 's/^/       | /'; }
+		vout=$(MANPATH="$vr/usr/share/man" systemd-analyze verify --root="$vr" smsd-backup.service smsd-backup.timer 2>&1)
+		vrc=$?
+		[ $vrc = 0 ] && [ -z "$vout" ] && pass "systemd-analyze verify smsd-backup.service smsd-backup.timer: clean (exit 0, no output)" ||
+			{ fail "systemd-analyze verify smsd-backup.service smsd-backup.timer: exit $vrc"; printf '%s\n' "$vout" | sed 's/^/       | /'; }
 		# The check must be able to fail: a unit with a typo must not pass.
 		sed 's/^ProtectHome=yes/ProtectHme=yes/' "$vr/lib/systemd/system/smsd.service" >"$vr/lib/systemd/system/smsd-typo.service"
 		tout=$(MANPATH="$vr/usr/share/man" systemd-analyze verify --root="$vr" smsd-typo.service 2>&1)

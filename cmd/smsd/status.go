@@ -112,6 +112,7 @@ func printStatus(w io.Writer, st ops.Status) {
 	if st.Quarantined > 0 {
 		fmt.Fprintf(w, "INTEGRITY: %d message(s) quarantined: their rows were changed without the key and will never be sent; run smsd doctor\n", st.Quarantined)
 	}
+	printBackupStatus(w, st.Backup)
 	if n := st.Queue[string(queue.Uncertain)]; n > 0 {
 		fmt.Fprintf(w, "note:    %d message(s) uncertain: they may have gone out; see smsd messages -state uncertain, then smsd message resend ID or smsd message dismiss ID\n", n)
 	}
