@@ -82,7 +82,8 @@ func (s *Server) showTemplates(w http.ResponseWriter, r *http.Request, rs *reqSe
 		d.New = *edit
 	}
 	for _, t := range ts {
-		v := templateView{Template: t, Form: templateForm{ID: t.ID, Name: t.Name, Language: t.Language, Body: t.Body, Reminder: t.Reminder}}
+		check := t.Check
+		v := templateView{Template: t, Form: templateForm{ID: t.ID, Name: t.Name, Language: t.Language, Body: t.Body, Reminder: t.Reminder, Check: &check}}
 		if edit != nil && edit.ID == t.ID {
 			v.Form = *edit
 		}

@@ -495,7 +495,10 @@ func TestTemplatesPage(t *testing.T) {
 		}
 	}
 	if len(before) > 0 && !strings.Contains(a.body, `class="worst-case"`) {
-		t.Error("the templates' checks (worst case) are not shown")
+		t.Error("the templates' checks (worst case) are not shown to staff")
+	}
+	if p := admin.get("/templates"); len(before) > 0 && strings.Count(p.body, `class="worst-case"`) != len(before) {
+		t.Errorf("admins see %d checks for %d templates", strings.Count(p.body, `class="worst-case"`), len(before))
 	}
 	if r := staff.post("/templates", url.Values{"action": {"save"}, "name": {"Mine"}, "language": {"en"}, "body": {"Hi {name}"}}); r.status != http.StatusForbidden {
 		t.Errorf("staff save a template: %d", r.status)
@@ -522,7 +525,8 @@ func TestTemplatesPage(t *testing.T) {
 		{"Hi {name}, see you {date} at {time}. Reply C to confirm.", "parts · UCS-2", true},
 	} {
 		r := check(tc.body)
-		box := regexp.MustCompile(`(?s)<div class="check (check-ok|check-bad)".*?</div>`).FindStringSubmatch(r.body)
+		form := regexp.MustCompile(`(?s)<form id="tpl-new".*?</form>`).FindString(r.body)
+		box := regexp.MustCompile(`(?s)<div class="check (check-ok|check-bad)".*?</div>`).FindStringSubmatch(form)
 		if box == nil {
 			t.Errorf("check %q: no check shown", tc.body)
 			continue
