@@ -77,6 +77,8 @@ func (c *Client) do(ctx context.Context, req Request, files []*os.File) (Respons
 		// the rest follows.
 		_, werr = conn.Write(b[n:])
 	}
+	// The request may carry a passphrase: do not leave it to the GC.
+	clear(b)
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(conn, answerLimit(req.Op))).Decode(&resp); err != nil {
 		if werr != nil {
@@ -137,7 +139,7 @@ func (c *Client) Inbox(ctx context.Context, limit int) ([]ops.InboxItem, error) 
 
 // Unlock gives a locked daemon its passphrase.
 func (c *Client) Unlock(ctx context.Context, passphrase []byte) error {
-	_, err := c.Do(ctx, Request{Op: OpUnlock, Passphrase: string(passphrase)})
+	_, err := c.Do(ctx, Request{Op: OpUnlock, Passphrase: passphrase})
 	return err
 }
 

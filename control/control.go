@@ -48,7 +48,7 @@ type Request struct {
 	Op         string             `json:"op"`
 	Send       *ops.SendRequest   `json:"send,omitempty"`
 	Limit      int                `json:"limit,omitempty"`      // inbox
-	Passphrase string             `json:"passphrase,omitempty"` // unlock
+	Passphrase []byte             `json:"passphrase,omitempty"` // unlock: bytes (base64 in JSON), zeroed after use, never a string
 	User       *ops.UserRequest   `json:"user,omitempty"`
 	Filter     *ops.MessageFilter `json:"filter,omitempty"` // messages
 	ID         int64              `json:"id,omitempty"`     // message

@@ -315,6 +315,9 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	resp := s.dispatch(rctx, actor, req, files)
+	if req.Op == OpUnlock {
+		clear(buf[:n])
+	}
 	if err := enc.Encode(resp); err != nil {
 		s.log.Debug("control socket: client went away before the answer", "op", req.Op, "err", err)
 	}
@@ -352,7 +355,11 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 			resp.Inbox = []ops.InboxItem{}
 		}
 	case OpUnlock:
-		err = s.h.Unlock(ctx, a, []byte(req.Passphrase))
+		// Unlock zeroes the passphrase; handle zeroes the first read's
+		// buffer, which held it base64-encoded (json.Decoder's own copy
+		// is not reachable).
+		err = s.h.Unlock(ctx, a, req.Passphrase)
+		clear(req.Passphrase)
 	case OpUser:
 		if req.User == nil {
 			return missing("action")
@@ -417,10 +424,10 @@ func (s *Server) dispatch(ctx context.Context, a ops.Actor, req Request, files [
 		if err != nil {
 			return Response{Error: toError(err), Report: &r}
 		}
-	case OpAppointments, OpAppointment, OpTemplates, OpImport, OpImportMappings, OpReport:
-		return s.remind(ctx, a, req)
 	case OpBackup:
 		return s.backup(ctx, a, req, files)
+	case OpAppointments, OpAppointment, OpTemplates, OpImport, OpImportMappings, OpReport:
+		return s.remind(ctx, a, req)
 	case OpAuditNewKey:
 		var k string
 		if k, err = s.h.RotateAuditKey(ctx, a); err == nil {

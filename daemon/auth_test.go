@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
@@ -958,14 +959,19 @@ func TestUnlockFromWeb(t *testing.T) {
 	for i := 0; i < cfg.LockoutFailures; i++ {
 		wantCode(t, "a wrong passphrase", s.Unlock(ctx, web, []byte("not it")), ops.CodeWrongKey)
 	}
-	wantCode(t, "the right one, too soon, from the web", s.Unlock(ctx, web, pass), ops.CodeBusy)
+	// Unlock zeroes the passphrase it is given: each call gets its copy.
+	wantCode(t, "the right one, too soon, from the web", s.Unlock(ctx, web, bytes.Clone(pass)), ops.CodeBusy)
 	clk.Add(cfg.LockoutDuration.Duration)
 	wantCode(t, "one more wrong one after the wait", s.Unlock(ctx, web, []byte("still not it")), ops.CodeWrongKey)
 	if !s.Locked() {
 		t.Fatal("unlocked by a wrong passphrase")
 	}
-	if err := s.Unlock(ctx, admin, pass); err != nil {
+	given := bytes.Clone(pass)
+	if err := s.Unlock(ctx, admin, given); err != nil {
 		t.Fatalf("the shell's unlock: %v", err)
+	}
+	if !bytes.Equal(given, make([]byte, len(given))) {
+		t.Fatal("Unlock left the passphrase in memory")
 	}
 	if s.Locked() {
 		t.Fatal("still locked")
