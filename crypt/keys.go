@@ -76,7 +76,11 @@ func CreateKeyFile(path string) (KEK, error) {
 		}
 		return KEK{}, fmt.Errorf("create key file %s: %w", path, err)
 	}
-	_, werr := f.WriteString(hex.EncodeToString(k[:]) + "\n")
+	line := make([]byte, 2*len(k)+1)
+	hex.Encode(line, k[:])
+	line[len(line)-1] = '\n'
+	_, werr := f.Write(line)
+	clear(line)
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -120,6 +124,7 @@ func LoadKeyFile(path string) (KEK, error) {
 	// A key file is 65 bytes; reading a little more than any valid one lets
 	// ParseKey refuse an oversized file without reading all of it.
 	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	defer clear(b)
 	if err != nil {
 		return KEK{}, fmt.Errorf("read key file: %w", err)
 	}
@@ -143,6 +148,7 @@ func KEKFromCredential(name string) (KEK, error) {
 		return KEK{}, fmt.Errorf("systemd credential name %q is not a plain file name", name)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, name))
+	defer clear(b)
 	if err != nil {
 		return KEK{}, fmt.Errorf("systemd credential %q: %w", name, err)
 	}
@@ -223,7 +229,9 @@ var PassphraseParams = Argon2Params{Time: 3, MemoryKiB: 256 * 1024, Threads: 4}
 // (16 random bytes, see NewSalt) and parameters are stored in the WrappedKey.
 func KEKFromPassphrase(pass []byte, salt []byte, p Argon2Params) KEK {
 	var k KEK
-	copy(k[:], argon2.IDKey(pass, salt, p.Time, p.MemoryKiB, p.Threads, 32))
+	out := argon2.IDKey(pass, salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	copy(k[:], out)
+	clear(out)
 	return k
 }
 

@@ -781,6 +781,11 @@ if want systemd; then
 		grep -E '^(- |✗ )' <<<"$sout" | sed 's/  */ /g; s/^/       /'
 		grep -q '^IPAddressDeny=any' "$vr/lib/systemd/system/smsd.service" && grep -q '^ExecStart=/usr/bin/smsd serve -config /etc/smsd/smsd.toml$' "$vr/lib/systemd/system/smsd.service" &&
 			pass "IPAddressDeny=any and ExecStart as specified" || fail "unit lost IPAddressDeny=any or its ExecStart"
+		# Key custody (issue 16): keys off swap and out of core dumps, and the
+		# wait for a key file on a USB stick before serve.
+		u="$vr/lib/systemd/system/smsd.service"
+		grep -qx 'MemorySwapMax=0' "$u" && grep -qx 'LimitCORE=0' "$u" && grep -qx 'ExecStartPre=/usr/bin/smsd key wait -config /etc/smsd/smsd.toml' "$u" &&
+			pass "MemorySwapMax=0, LimitCORE=0 and ExecStartPre=smsd key wait" || fail "unit lost MemorySwapMax=0, LimitCORE=0 or the key wait"
 	fi
 	section_end
 fi
