@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -316,6 +317,24 @@ func worstCount(body string, o CheckOptions) ops.TextCount {
 // in lang over a whole year (every weekday and month name), "" for every
 // language.
 func longestDateTime(lang string) (string, string) {
+	if lang != ops.LangSpanish && lang != "" {
+		lang = ops.LangEnglish // AppointmentFields formats any other language as English
+	}
+	v := longestDates()[lang]
+	return v[0], v[1]
+}
+
+// longestDates is longestDateTime for "", "en" and "es", computed once.
+var longestDates = sync.OnceValue(func() map[string][2]string {
+	m := map[string][2]string{}
+	for _, l := range []string{"", ops.LangEnglish, ops.LangSpanish} {
+		d, t := computeLongestDateTime(l)
+		m[l] = [2]string{d, t}
+	}
+	return m
+})
+
+func computeLongestDateTime(lang string) (string, string) {
 	langs := []string{lang}
 	if lang == "" {
 		langs = []string{ops.LangEnglish, ops.LangSpanish}
