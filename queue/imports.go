@@ -60,6 +60,10 @@ func (s *Store) findImportTx(ctx context.Context, q querier, sum [sha256.Size]by
 	return r, true, nil
 }
 
+// importCacheKiB is the page cache of an import's transaction (see
+// CommitImport): 32 MB, which a Pi has to spare for the seconds it lasts.
+const importCacheKiB = 32 << 10
+
 // ImportItem is one good row of a file, to create.
 type ImportItem struct {
 	Line        int
@@ -136,6 +140,21 @@ func (s *Store) CommitImport(ctx context.Context, c ImportCommit) (ImportOutcome
 		ids, err := s.newIDs(ctx, tx)
 		if err != nil {
 			return err
+		}
+		// A day's list touches pages all over the messages' and the
+		// appointments' indexes (blind indexes are random): with SQLite's
+		// default 2 MB page cache the transaction spills dirty pages to
+		// the WAL and reads them back. A larger cache for this transaction
+		// only, put back after it.
+		var cache int64
+		if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+			return err
+		}
+		if len(c.Items) > 500 && cache > -importCacheKiB && cache < importCacheKiB {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", importCacheKiB)); err != nil {
+				return err
+			}
+			defer tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", cache))
 		}
 		total := len(c.Items)
 		for i, it := range c.Items {
