@@ -170,7 +170,9 @@ func (s *Service) purge(ctx context.Context, st *queue.Store) {
 
 // open opens the store and builds the dispatcher; it closes s.unlocked.
 func (s *Service) open(ctx context.Context, passphrase []byte) error {
-	st, err := queue.Open(ctx, s.cfg.DBPath(), KeySource(&s.cfg, passphrase), StoreOptions(&s.cfg, s.log.With("component", "queue")))
+	opt := StoreOptions(&s.cfg, s.log.With("component", "queue"))
+	opt.Now = s.movedClock() // the test clock (SetClockOffset) moves the store's too
+	st, err := queue.Open(ctx, s.cfg.DBPath(), KeySource(&s.cfg, passphrase), opt)
 	if err != nil {
 		return err
 	}
@@ -240,6 +242,12 @@ func (s *Service) newDispatcher(st *queue.Store) (*dispatch.Dispatcher, error) {
 		Location:     loc,
 		StallTimeout: s.cfg.StallTimeout.Duration,
 		Logger:       s.log,
+		// Replies that answer a reminder, and the clinic the opt-in
+		// confirmation names.
+		ConfirmWords:    s.cfg.ConfirmWords,
+		RescheduleWords: s.cfg.RescheduleWords,
+		ClinicName:      s.cfg.ClinicName,
+		Now:             s.movedClock(),
 	})
 }
 

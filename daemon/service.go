@@ -46,6 +46,8 @@ type Service struct {
 	OpenDoors func(ctx context.Context) (wait func(), err error)
 	// now is the clock for validation (tests move it).
 	now func() time.Time
+	// clockOffset is the test clock's offset (SetClockOffset); 0 = none.
+	clockOffset time.Duration
 
 	unlockMu sync.Mutex // one unlock at a time
 	mu       sync.Mutex

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,16 @@ type Config struct {
 	// timeout, so a slow modem is not mistaken for a hung daemon).
 	StallTimeout time.Duration
 	Logger       *slog.Logger
+	// ConfirmWords and RescheduleWords are the replies that answer a
+	// reminder (remind.MatchAnswer; nil = its defaults): a reply is matched
+	// to the latest reminder sent to its sender (queue.Store.ThreadReply).
+	ConfirmWords, RescheduleWords []string
+	// ClinicName names the clinic in the text that confirms an opt-in
+	// ("" = "your clinic").
+	ClinicName string
+	// Now is the clock; default time.Now. The daemon's test clock
+	// (SMSD_TEST_CLOCK_OFFSET) moves it.
+	Now func() time.Time
 }
 
 // Dispatcher runs the send loops of a pool of modems over one queue.
@@ -100,6 +111,9 @@ type Dispatcher struct {
 	running   atomic.Bool
 	started   atomic.Bool
 	now       func() time.Time
+	// confirm and reschedule are the reply words (Config).
+	confirm, reschedule []string
+	clinic              string
 }
 
 // New checks cfg and creates the modems (no I/O yet; Run opens them).
@@ -118,7 +132,17 @@ func New(cfg Config) (*Dispatcher, error) {
 		drain: cfg.DrainTimeout,
 		stall: cfg.StallTimeout,
 		log:   cfg.Logger,
-		now:   time.Now,
+		now:   cfg.Now,
+
+		confirm:    cfg.ConfirmWords,
+		reschedule: cfg.RescheduleWords,
+		clinic:     cfg.ClinicName,
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if strings.TrimSpace(d.clinic) == "" {
+		d.clinic = "your clinic"
 	}
 	if d.loc == nil {
 		d.loc = time.Local

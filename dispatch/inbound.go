@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -12,7 +14,9 @@ import (
 	"github.com/clinicsms/smsd/mask"
 	"github.com/clinicsms/smsd/modem"
 	"github.com/clinicsms/smsd/modem/pdu"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
+	"github.com/clinicsms/smsd/remind"
 )
 
 // Keyword is what an inbound text asks of smsd.
@@ -53,23 +57,36 @@ func ParseKeyword(text string) Keyword {
 		return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Cf, r)
 	})
 	// Runs of spaces inside count as one: "OPT  OUT" is OPT OUT.
-	switch strings.Join(strings.Fields(strings.ToUpper(word)), " ") {
-	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "OPT-OUT":
+	word = strings.Join(strings.Fields(strings.ToUpper(word)), " ")
+	switch {
+	case slices.Contains(stopWords, word):
 		return KeywordStop
-	case "START", "UNSTOP":
+	case slices.Contains(startWords, word):
 		return KeywordStart
-	case "HELP":
+	case word == "HELP":
 		return KeywordHelp
 	}
 	return NoKeyword
 }
 
+// stopWords opt a patient out (see Keyword); remind.OptOutWords, which the
+// template check refuses to ask for, is the same list (a test holds them
+// equal). startWords opt back in.
+var (
+	stopWords  = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "OPT-OUT"}
+	startWords = []string{"START", "UNSTOP"}
+)
+
 // onInbound is the modem's OnInbound: store the message (sealed, threaded by
-// the store), act on keywords. The modem deletes the message from its own
-// storage only when this returns nil, so an error here means "keep it and
-// hand it to me again": opt-out and storing come first and are idempotent
-// or harmless to repeat; only the HELP reply, which comes last, is not
-// retried through the modem.
+// the store), act on keywords, and match it to the reminder it answers.
+// The modem deletes the message from its own storage only when this
+// returns nil, so an error here means "keep it and hand it to me again":
+// opt-out and storing come first and are idempotent or harmless to repeat
+// (the store finds a message handed over twice); opting in comes after
+// storing, so that a message handed over again still finds the sender
+// opted out and sends its one confirmation. Threading and the replies
+// (HELP, the opt-in confirmation), which come last, are not retried
+// through the modem: their failures are logged.
 func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	log := l.log.With("from", mask.Log(in.From))
 	if in.DecodeErr != nil {
@@ -112,16 +129,6 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 		} else {
 			log.Info("sender opted out")
 		}
-	case kw == KeywordStart:
-		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutRemove, Detail: "the patient texted START"}))
-		if err := l.d.store.OptIn(octx, sender); err != nil {
-			if !errors.Is(err, queue.ErrInvalidNumber) {
-				return fmt.Errorf("opting in the sender of a START: %w", err)
-			}
-			log.Warn("START from a sender that is not a phone number; nothing to opt in")
-		} else {
-			log.Info("sender opted back in")
-		}
 	}
 
 	// Joined from parts kept in the store: the message and the deletion
@@ -139,6 +146,15 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	log.Info("inbound message stored", "inbound_id", stored.ID, "reply_to", stored.ReplyTo,
 		"parts", in.Parts, "missing_parts", len(in.Missing), "keyword", kw.String())
 
+	if kw == KeywordStart && isNumber {
+		if err := l.optIn(ctx, log, stored.ID, sender); err != nil {
+			return err
+		}
+	}
+	if isNumber {
+		l.thread(ctx, log, stored.ID, sender, kw, in)
+	}
+
 	switch {
 	case kw == KeywordHelp && !isNumber:
 		log.Info("HELP from a sender that is no valid phone number of the region; no reply sent")
@@ -146,6 +162,79 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 		l.replyHelp(ctx, stored.ID, sender)
 	}
 	return nil
+}
+
+// optIn opts the sender of a START back in and, when they were opted out,
+// queues the one text that confirms it. A START from a number that was not
+// opted out (a second START, or one out of the blue) changes nothing and
+// gets no text: one confirmation per opt-in, never more.
+func (l *loop) optIn(ctx context.Context, log *slog.Logger, inboundID int64, sender string) error {
+	was, err := l.d.store.IsOptedOut(ctx, sender)
+	if errors.Is(err, queue.ErrInvalidNumber) {
+		log.Warn("START from a sender that is not a phone number; nothing to opt in")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opting in the sender of a START: %w", err)
+	}
+	if !was {
+		log.Info("START from a number that is not opted out; nothing to change, no confirmation sent")
+		return nil
+	}
+	octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutRemove, Detail: "the patient texted START"}))
+	if err := l.d.store.OptIn(octx, sender); err != nil {
+		return fmt.Errorf("opting in the sender of a START: %w", err)
+	}
+	log.Info("sender opted back in")
+	// The idempotency key is the stored inbound's id: the same START
+	// handed over again cannot queue a second confirmation.
+	msg, err := l.d.store.Enqueue(ctx, queue.NewMessage{
+		To:             sender,
+		Text:           OptInConfirmation(l.d.clinic),
+		IdempotencyKey: fmt.Sprintf("optin-confirm:%d", inboundID),
+		CreatedBy:      "smsd:optin",
+	})
+	if err != nil {
+		log.Error("queueing the opt-in confirmation failed", "inbound_id", inboundID, "err", err)
+		return nil
+	}
+	log.Info("opt-in confirmation queued", "id", msg.ID)
+	return nil
+}
+
+// OptInConfirmation is the text a patient who texted START gets once: the
+// clinic's name, and how to opt out again (GSM-7, one part for a clinic
+// name of up to 80 characters).
+func OptInConfirmation(clinic string) string {
+	return "You will get messages from " + clinic + " again. Reply STOP to opt out."
+}
+
+// thread matches an inbound message to the reminder it answers: the latest
+// reminder sent to its sender (queue.Store.ThreadReply). An opt-out word
+// answers "opted out"; a whole reply that is one of the confirm or
+// reschedule words answers that (remind.MatchAnswer); anything else is
+// threaded without an answer, so the inbox shows it beside its
+// appointment. A reply from a number no reminder went to threads to
+// nothing and stays in the inbox. A message with parts missing is
+// threaded but never read as an answer.
+func (l *loop) thread(ctx context.Context, log *slog.Logger, inboundID int64, sender string, kw Keyword, in modem.Inbound) {
+	answer := ops.AnswerNone
+	switch {
+	case kw == KeywordStop:
+		answer = ops.AnswerOptedOut
+	case kw == NoKeyword && len(in.Missing) == 0:
+		answer = remind.MatchAnswer(in.Text, l.d.confirm, l.d.reschedule)
+	}
+	appt, err := l.d.store.ThreadReply(ctx, inboundID, sender, answer)
+	switch {
+	case err != nil:
+		log.Error("matching the reply to its reminder failed; it stays in the inbox, unlinked", "inbound_id", inboundID, "err", err)
+	case appt == 0:
+		log.Debug("reply matches no reminder sent to this number", "inbound_id", inboundID)
+	default:
+		// appt_id: the logs' PHI check forbids the word for a visit.
+		log.Info("reply matched to the reminder it answers", "inbound_id", inboundID, "appt_id", appt, "answer", answer)
+	}
 }
 
 // replyHelp enqueues the configured help text to the sender of a HELP. The

@@ -74,6 +74,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	level.Set(lvl)
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
 	svc := daemon.New(cfg, log, level)
+	offset, err := daemon.ClockOffset(env.getenv)
+	if err != nil {
+		return err
+	}
+	svc.SetClockOffset(offset)
 	svc.OpenDoors = webDoor(cfg, svc, log, nil)
 
 	hup := make(chan os.Signal, 1)
