@@ -140,9 +140,6 @@ func (s *Service) Import(ctx context.Context, a ops.Actor, r ops.ImportRequest, 
 			rec.AddDetail("already_imported")
 			res.Committed = r.Commit
 		}
-		if progress != nil && r.Commit {
-			progress(0, 0)
-		}
 		return res, nil
 	}
 	plan, err := s.planner(ctx, st, now)
