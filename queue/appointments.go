@@ -296,14 +296,19 @@ func (s *Store) createAppointmentTx(ctx context.Context, tx *sql.Tx, a NewAppoin
 		return Appointment{}, err
 	}
 	idx := s.indexes(phone)
-	if out, err := optedOutTx(ctx, tx, idx); err != nil {
+	// Opted out, and booked already at that time, in one statement (an
+	// import asks this for every row).
+	qo, argsO := inList("SELECT (SELECT COUNT(*) FROM optouts WHERE number_index IN ", idx)
+	qd, argsD := inList("), (SELECT COUNT(*) FROM appointments WHERE phone_index IN ", idx)
+	var optedOut, dups int
+	if err := tx.QueryRowContext(ctx, qo+qd+" AND at = ? AND state = 'scheduled')",
+		append(append(argsO, argsD...), ms(a.At))...).Scan(&optedOut, &dups); err != nil {
 		return Appointment{}, err
-	} else if out {
+	}
+	if optedOut > 0 {
 		return Appointment{}, fmt.Errorf("%w (%s)", ErrOptedOut, mask.Number(phone))
 	}
-	if dup, err := s.duplicateTx(ctx, tx, phone, a.At); err != nil {
-		return Appointment{}, err
-	} else if dup {
+	if dups > 0 {
 		return Appointment{}, fmt.Errorf("%w (%s at %s)", ErrDuplicateAppointment, mask.Number(phone), a.At.UTC().Format(time.RFC3339))
 	}
 	if a.Language == "" {
@@ -386,7 +391,12 @@ func (s *Store) queueReminders(ctx context.Context, tx *sql.Tx, ap Appointment, 
 	}
 	idx := s.indexes(ap.Phone)[0]
 	now := s.now()
-	for _, p := range planned {
+	// One INSERT for all of them: an import queues two reminders a row.
+	var q strings.Builder
+	q.WriteString(`INSERT INTO messages (id, state, to_sealed, to_index, text_sealed, created_at, send_at,
+		next_attempt_at, due_at, updated_at, created_by, appointment_id, plan_before, rv, tag) VALUES `)
+	args := make([]any, 0, 14*len(planned))
+	for i, p := range planned {
 		if strings.TrimSpace(p.Text) == "" || len(p.Text) > MaxTextBytes || !utf8.ValidString(p.Text) {
 			return nil, fmt.Errorf("appointment %d: reminder %s before: %w: empty, longer than %d bytes or not UTF-8", ap.ID, p.Before, errBadText, MaxTextBytes)
 		}
@@ -402,14 +412,16 @@ func (s *Store) queueReminders(ctx context.Context, tx *sql.Tx, ap Appointment, 
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, state, to_sealed, to_index, text_sealed, created_at, send_at,
-			next_attempt_at, due_at, updated_at, created_by, appointment_id, plan_before, rv, tag)
-			VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-			id, toS, idx, textS, ms(now), ms(sendAt), ms(sendAt), ms(sendAt), ms(now), ap.CreatedBy, ap.ID, p.Before.Milliseconds(), tag); err != nil {
-			return nil, err
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		q.WriteString("(?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)")
+		args = append(args, id, toS, idx, textS, ms(now), ms(sendAt), ms(sendAt), ms(sendAt), ms(now), ap.CreatedBy, ap.ID, p.Before.Milliseconds(), tag)
 		ids.msg++
 		out = append(out, ReminderMessage{MessageID: id, Before: p.Before, SendAt: fromMS(ms(sendAt)), State: Queued})
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
