@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -206,31 +207,81 @@ func TestInboundSplitCharacters(t *testing.T) {
 	}
 }
 
-// TestFCCRevocationWords: the revocation words of the FCC's rule (47 CFR
-// 64.1200(a)(10)), REVOKE and OPT OUT, opt a patient out like STOP, end to
-// end: from the emulated handset through the daemon to a refused send.
+// TestFCCRevocationWords: every opt-out word the FCC's revocation rule
+// (47 CFR 64.1200(a)(10)) counts — STOP, QUIT, END, REVOKE, OPT OUT, CANCEL,
+// UNSUBSCRIBE — and the carriers' STOPALL, OPTOUT and OPT-OUT, written as
+// patients write them, opt a patient out end to end: from the emulated
+// handset through the daemon to a refused send, and nothing more is sent
+// to the number after its opt-out than (at most) the one text confirming
+// it. START opts back in with exactly one confirmation naming the clinic;
+// a second START sends nothing.
 func TestFCCRevocationWords(t *testing.T) {
 	r := newRig(t)
+	const help = "Example Clinic reminders. Reply STOP to opt out."
+	r.addConf(`clinic_name = "Example Clinic"` + "\n" + `help_text = "` + help + `"`)
 	r.start()
-	words := map[string]string{"+15552100001": "REVOKE", "+15552100002": "Opt out", "+15552100003": "opt-out."}
-	for from, text := range words {
-		if err := r.emu.Inject(from, text); err != nil {
+	words := []string{"STOP", "Quit", "end.", "REVOKE", "Opt out", "cancel!", "UNSUBSCRIBE", "stopall", "OPTOUT", "opt-out."}
+	number := func(i int) string { return fmt.Sprintf("+155521000%02d", i+1) }
+	// A reminder to each first: the opt-out answers it.
+	for i := range words {
+		if out, code := r.cmdStdin(number(i)+"\nReminder: your visit is on Monday. Reply STOP to opt out.\n", "send"); code != 0 {
+			t.Fatalf("send to %s: exit %d\n%s", number(i), code, out)
+		}
+	}
+	r.waitFor("the reminders on the handset", 30*time.Second, func() bool { return len(r.emu.Handset()) == len(words) })
+	for i, w := range words {
+		if err := r.emu.Inject(number(i), w); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.waitFor("the three replies in the inbox", 30*time.Second, func() bool {
+	r.waitFor("every opt-out in the inbox", 30*time.Second, func() bool {
 		got := r.inboxFrom()
-		for from, text := range words {
-			if got[from] != text {
+		for i, w := range words {
+			if got[number(i)] != w {
 				return false
 			}
 		}
 		return true
 	})
-	for from, text := range words {
-		out, code := r.cmdStdin(from+"\nanother reminder\n", "send")
-		if code != 1 || !strings.Contains(out, "opted out") {
-			t.Errorf("send after %q: exit %d, output %q (want exit 1: opted out)", text, code, out)
+	for i, w := range words {
+		if !r.optedOut(number(i)) {
+			t.Errorf("a send after %q was not refused as opted out", w)
+		}
+	}
+	// A marker: a message to another number, queued after every opt-out
+	// was handled, on the handset: a text the opt-outs caused would be
+	// there by now.
+	const other = "+15552100099"
+	if out, code := r.cmdStdin(other+"\nmarker\n", "send"); code != 0 {
+		t.Fatalf("send the marker: exit %d\n%s", code, out)
+	}
+	r.waitFor("the marker on the handset", 30*time.Second, func() bool { return r.handsetCounts()[other+"|marker"] == 1 })
+	for i, w := range words {
+		if got := r.handsetTo(number(i)); len(got) > 2 {
+			t.Errorf("after %q the number got %d texts besides its reminder, want at most the one confirmation: %q", w, len(got)-1, got[1:])
+		}
+	}
+
+	// START, twice, from two of them: one confirmation each, and the
+	// number opted back in. HELP after the second START is the marker.
+	confirm := "You will get messages from Example Clinic again. Reply STOP to opt out."
+	for _, i := range []int{0, 5} {
+		if err := r.emu.Inject(number(i), "START"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("the opt-in confirmation", 30*time.Second, func() bool { return r.handsetCounts()[number(i)+"|"+confirm] == 1 })
+		if err := r.emu.Inject(number(i), "Start."); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.emu.Inject(number(i), "help"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("the HELP answer after the second START", 30*time.Second, func() bool { return r.handsetCounts()[number(i)+"|"+help] == 1 })
+		if n := r.handsetCounts()[number(i)+"|"+confirm]; n != 1 {
+			t.Errorf("%s got %d opt-in confirmations after two STARTs, want 1", number(i), n)
+		}
+		if r.optedOut(number(i)) {
+			t.Errorf("%s is still opted out after START", number(i))
 		}
 	}
 }
