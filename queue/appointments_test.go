@@ -542,3 +542,45 @@ func TestReminderReport(t *testing.T) {
 		t.Fatalf("day after: %+v", cs[1])
 	}
 }
+
+// TestAppointmentsNoPlaintextOnDisk: an appointment's name, number,
+// provider and location, a reminder's text and an import's file name are
+// never in the database file, its WAL or journal in clear (in UTF-8 or
+// UTF-16), open, after a key rotation, and closed.
+func TestAppointmentsNoPlaintextOnDisk(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	s, err := Open(ctx, e.db, e.keys, e.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer func(n int) { canaries = canaries[:n] }(len(canaries))
+	canaries = append(canaries, "Ximena Appointmentpatient", "15557771234", "Dr. Quillon Providerman", "Suite Locationcanary",
+		"ximena-canary-list.csv", "Reminder for Ximena")
+	at := e.clk.Now().Add(72 * time.Hour)
+	plan := testPlan(e.clk.Now, 48*time.Hour)
+	a, err := s.CreateAppointment(ctx, NewAppointment{Name: "Ximena Appointmentpatient", Phone: "+15557771234",
+		Provider: "Dr. Quillon Providerman", Location: "Suite Locationcanary 42", At: at}, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []ImportItem{{Line: 2, Appointment: NewAppointment{Name: "Ximena Appointmentpatient", Phone: "+15557771234",
+		Provider: "Dr. Quillon Providerman", Location: "Suite Locationcanary 43", At: at.Add(time.Hour)}}}
+	if _, err := s.CommitImport(ctx, ImportCommit{Sum: sha256.Sum256([]byte("x")), FileName: "ximena-canary-list.csv", Rows: 1, Items: items, Plan: plan}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MoveAppointment(ctx, a.ID, at.Add(2*time.Hour), plan); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAppointment(ctx, a.ID); err != nil || got.Location != "Suite Locationcanary 42" {
+		t.Fatalf("stored appointment: %+v %v", got, err)
+	}
+	scanCanaries(t, e.db, "open")
+	if _, err := s.RotateDataKey(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	scanCanaries(t, e.db, "after rotation")
+	s.Close()
+	scanCanaries(t, e.db, "closed")
+}
