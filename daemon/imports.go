@@ -137,8 +137,8 @@ func (s *Service) Import(ctx context.Context, a ops.Actor, r ops.ImportRequest, 
 		rec.AddDetail(fmt.Sprintf("rows=%d good=%d bad=%d", len(res.Rows), res.Good, res.Bad))
 		if found {
 			rec.SetObject("import", strconv.FormatInt(prior.ID, 10))
+			// Committed stays false: this call committed nothing.
 			rec.AddDetail("already_imported")
-			res.Committed = r.Commit
 		}
 		return res, nil
 	}
