@@ -46,7 +46,7 @@ func runBackup(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "backup", "smsd backup [-out DIR] [-keep N] [-force]   write a signed backup into DIR/smsd-YYYYMMDD-HHMMSS (UTC)\n       smsd backup verify [-pubkey KEY|FILE] DIR   check a backup's signature and files, without the key")
 	cf := addCommonFlags(fs, env)
 	out := fs.String("out", "", "where to write the backup (default: backup_dir of the configuration): a mounted USB stick or share")
-	keep := fs.Int("keep", -1, "backups to keep in DIR; older ones are removed after a good backup (default: backup_keep of the configuration; 0 keeps all)")
+	keep := fs.Int("keep", -1, "backups to keep in DIR, older ones removed after a good backup: 0 keeps all; -1 takes backup_keep of the configuration")
 	force := fs.Bool("force", false, "write the backup even on the data directory's own file system")
 	if err := parseFlags(fs, args); err != nil {
 		return err
