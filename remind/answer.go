@@ -7,10 +7,14 @@ import (
 	"github.com/clinicsms/smsd/ops"
 )
 
-// DefaultConfirmWords and DefaultRescheduleWords are the replies MatchAnswer
-// knows when the configuration gives none (config confirm_words and
-// reschedule_words have the same defaults).
-func DefaultConfirmWords() []string    { return []string{"C", "CONFIRM", "YES", "SI", "SÍ"} }
+// DefaultConfirmWords are the replies that confirm when the configuration
+// gives none (config confirm_words has the same default); a fresh copy each
+// call.
+func DefaultConfirmWords() []string { return []string{"C", "CONFIRM", "YES", "SI", "SÍ"} }
+
+// DefaultRescheduleWords are the replies that ask for a new time when the
+// configuration gives none (config reschedule_words has the same default);
+// a fresh copy each call.
 func DefaultRescheduleWords() []string { return []string{"R", "RESCHEDULE"} }
 
 // MatchAnswer classifies a patient's reply to a reminder: ops.AnswerConfirmed
