@@ -659,3 +659,74 @@ func TestSendTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestImportMapping: a practice system's export with headers of its own
+// is refused naming what is missing; with the headers mapped it reads;
+// an admin saves the mapping and staff then choose it by name.
+func TestImportMapping(t *testing.T) {
+	_, staff, admin := remindSite(t)
+	day := importDay()
+	csv := []byte("Pt;Cell;Visit Day;Visit Hour\r\nAna Lopez;+15551230421;" + day + ";12:00\r\n")
+	a := staff.postFile("/import", "export.csv", csv, nil)
+	if a.status != http.StatusBadRequest || errorText(a.body) == "" {
+		t.Fatalf("an export without known headers: %d #error %q, want 400 naming what is missing", a.status, errorText(a.body))
+	}
+	mapped := map[string]string{"map_name": "Pt", "map_phone": "Cell", "map_date": "Visit Day", "map_time": "Visit Hour"}
+	a = staff.postFile("/import", "export.csv", csv, mapped)
+	if a.status != http.StatusOK || !strings.HasPrefix(textOf(t, a.body, "preview-summary"), "1 good row,") {
+		t.Fatalf("the export with its headers mapped: %d #error %q", a.status, errorText(a.body))
+	}
+	if !strings.Contains(a.body, `id="map-phone" name="map_phone" type="text" autocomplete="off" value="Cell"`) {
+		t.Error("the mapping typed is not kept in the form")
+	}
+	save := map[string]string{"save_mapping_as": "PracticeOne"}
+	for k, v := range mapped {
+		save[k] = v
+	}
+	a = admin.postFile("/import", "export.csv", csv, save)
+	if a.status != http.StatusOK || !strings.Contains(textOf(t, a.body, "notice"), "PracticeOne") {
+		t.Fatalf("an admin saving the mapping: %d #error %q", a.status, errorText(a.body))
+	}
+	f := staff.get("/import")
+	if !strings.Contains(f.body, `<option value="PracticeOne">PracticeOne</option>`) {
+		t.Fatalf("the saved mapping is not offered on the import page")
+	}
+	a = staff.postFile("/import", "export.csv", csv, map[string]string{"mapping_name": "PracticeOne"})
+	if a.status != http.StatusOK || !strings.HasPrefix(textOf(t, a.body, "preview-summary"), "1 good row,") {
+		t.Errorf("the export with the saved mapping: %d #error %q", a.status, errorText(a.body))
+	}
+}
+
+// TestRemindPagesInert: markup in a patient's name, provider and the
+// file's name is shown as text on the preview, the result, the day's list
+// and the appointment's page.
+func TestRemindPagesInert(t *testing.T) {
+	svc, staff, _ := remindSite(t)
+	day := importDay()
+	const evil = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	csv := []byte("name,phone,date,time,provider\r\n\"" + evil + "\",+15551230431," + day + ",12:00,\"\"\"><svg onload=alert(3)>\"\r\n")
+	a := staff.postFile("/import", `"><script>x</script>.csv`, csv, nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("preview: %d %q", a.status, errorText(a.body))
+	}
+	c := staff.post(commitPath(a.body), nil)
+	waitJob(t, staff, c.location)
+	as, err := svc.Appointments(context.Background(), root, ops.AppointmentFilter{Date: day})
+	if err != nil || len(as) != 1 || as[0].Name != evil {
+		t.Fatalf("the imported appointment: %+v %v", as, err)
+	}
+	for _, p := range []string{"/import/preview", c.location, "/appointments?date=" + day, fmt.Sprintf("/appointments/%d", as[0].ID)} {
+		body := a.body
+		if p != "/import/preview" {
+			body = staff.get(p).body
+		}
+		for _, raw := range []string{"<script>alert", "<img src=x", "<svg onload", "<script>x"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("%s shows %q as markup", p, raw)
+			}
+		}
+		if p != c.location && !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s does not show the name as text", p)
+		}
+	}
+}
