@@ -48,8 +48,8 @@
 // allowed value (MaxNameLen, ...) with {name}, {provider} and {location} in
 // a letter outside GSM-7, which turns the whole text into UCS-2. The fill
 // uses one UTF-16 unit per character (names in the Basic Multilingual
-// Plane); an emoji in a name costs one unit more each, which the send path
-// still refuses if the text grows past max_parts.
+// Plane); an emoji in a name costs one unit more, so such a name can exceed
+// the worst case, and the send path's own length check is what stops it.
 //
 // # Reminder plan
 //
