@@ -186,7 +186,18 @@ type importData struct {
 	// id its commit button posts to.
 	Preview *ops.ImportResult
 	Upload  string
+	// Rows are the preview's rows the table shows: every row with a
+	// problem and the first previewGood good ones; MoreGood counts the
+	// good rows left out.
+	Rows     []ops.ImportRow
+	MoreGood int
 }
+
+// previewGood is how many good rows the preview's table shows: a day's
+// list is a few hundred rows at most, and a table of ten thousand would
+// make a page of megabytes for nothing to check. Every row with a
+// problem is shown.
+const previewGood = 500
 
 // newImportData is the import page's form for rs.
 func (s *Server) newImportData(r *http.Request, rs *reqSession) importData {
@@ -314,6 +325,17 @@ func (s *Server) importPreview(w http.ResponseWriter, r *http.Request, rs *reqSe
 	saved := req.SaveMappingAs != ""
 	req.SaveMappingAs = ""
 	d.Preview = &res
+	good := 0
+	for _, row := range res.Rows {
+		if len(row.Problems) == 0 {
+			if good >= previewGood {
+				d.MoreGood++
+				continue
+			}
+			good++
+		}
+		d.Rows = append(d.Rows, row)
+	}
 	if res.Good > 0 && !res.AlreadyImported {
 		d.Upload = s.imports.addUpload(&upload{owner: rs.Actor.String(), req: req, created: s.now()}, s.now())
 	}

@@ -730,3 +730,35 @@ func TestRemindPagesInert(t *testing.T) {
 		}
 	}
 }
+
+// TestImportPreviewLong: a long list's preview shows every bad row and
+// the first 500 good ones, and says how many good rows it left out; the
+// commit still takes them all.
+func TestImportPreviewLong(t *testing.T) {
+	svc, staff, _ := remindSite(t)
+	day := importDay()
+	var csv strings.Builder
+	csv.WriteString("name,phone,date,time\r\n")
+	for i := range 600 {
+		fmt.Fprintf(&csv, "Patient %d,+1555%07d,%s,12:%02d\r\n", i, 2000000+i, day, i%60)
+	}
+	csv.WriteString("Bad Row,12," + day + ",13:00\r\n")
+	a := staff.postFile("/import", "long.csv", []byte(csv.String()), nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("preview: %d %q", a.status, errorText(a.body))
+	}
+	rows := previewRows(a.body)
+	if len(rows) != 501 || rows[602] != ops.ProblemBadNumber {
+		t.Errorf("the preview shows %d rows (the bad one: %q), want 500 good and the bad one", len(rows), rows[602])
+	}
+	if got := textOf(t, a.body, "more-good"); got != "And 100 more good rows, not shown." {
+		t.Errorf("#more-good %q", got)
+	}
+	c := staff.post(commitPath(a.body), nil)
+	if p := waitJob(t, staff, c.location); p[len(p)-1].Done != 600 {
+		t.Errorf("the commit: %+v, want 600 done", p[len(p)-1])
+	}
+	if as, _ := svc.Appointments(context.Background(), root, ops.AppointmentFilter{Date: day}); len(as) != 600 {
+		t.Errorf("%d appointments, want 600", len(as))
+	}
+}
