@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -797,4 +799,48 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A long list is parsed on several cores; the answer is the one a single
+// core gives, duplicates across the cores' shares included.
+func TestParseRowsParallelSameAsSerial(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString("name,phone,date,time\n")
+	const n = 2 * parallelRows
+	for i := range n {
+		num := i
+		if i == n-3 {
+			num = 5 // the same number and time as row 5, in the last share
+		}
+		fmt.Fprintf(&buf, "P%d,(201) 555-%04d,12/%02d/2026,%d:00 PM\n", i, num, 2+num%20, 1+num%9)
+	}
+	tb, err := ReadCSV(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := tb.Columns(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ny := mustLoc(t, "America/New_York")
+	parse := func(procs int) []Row {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		return ParseRows(tb, cols, ny, "US", testNow(ny))
+	}
+	serial, parallel := parse(1), parse(2)
+	if !reflect.DeepEqual(serial, parallel) {
+		t.Fatal("ParseRows on 2 cores differs from 1 core")
+	}
+	bad := 0
+	for _, r := range parallel {
+		if !r.OK() {
+			bad++
+			if r.Line != n-3+2 || r.Problems[0].Code != ops.ProblemDuplicateRow || !strings.Contains(r.Problems[0].Message, "line 7") {
+				t.Errorf("line %d: %+v", r.Line, r.Problems)
+			}
+		}
+	}
+	if bad != 1 {
+		t.Errorf("%d bad rows, want the one duplicate", bad)
+	}
 }

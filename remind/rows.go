@@ -3,8 +3,10 @@ package remind
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,125 +60,166 @@ func ParseRows(t Table, cols map[string]int, loc *time.Location, region string, 
 		loc = time.UTC
 	}
 	mdy := mdyRegions[strings.ToUpper(region)]
-	rows := make([]Row, 0, len(t.Records))
+	rows := make([]Row, len(t.Records))
+	// Rows are independent but for duplicates, and normalising a number
+	// (phonenumbers' regular expressions) is most of the work: spread a
+	// long list over the cores (a Pi has four), then look for duplicates
+	// in file order.
+	workers := min(runtime.GOMAXPROCS(0), len(rows)/parallelRows)
+	if workers < 2 {
+		for i, rec := range t.Records {
+			rows[i] = parseRecord(t, cols, rec, loc, region, mdy, now)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(rows) + workers - 1) / workers
+		for start := 0; start < len(rows); start += chunk {
+			end := min(start+chunk, len(rows))
+			wg.Go(func() {
+				for i := start; i < end; i++ {
+					rows[i] = parseRecord(t, cols, t.Records[i], loc, region, mdy, now)
+				}
+			})
+		}
+		wg.Wait()
+	}
 	type key struct {
 		phone string
 		at    int64
 	}
 	seen := map[key]int{}
-	for _, rec := range t.Records {
-		get := func(field string) string {
-			i, ok := cols[field]
-			if !ok || i < 0 || i >= len(rec.Fields) {
-				return ""
-			}
-			return strings.TrimSpace(rec.Fields[i])
+	for i := range rows {
+		r := &rows[i]
+		if r.Phone == "" || r.At.IsZero() || hasProblem(r.Problems, ops.ProblemBadNumber) {
+			continue
 		}
-		r := Row{Line: rec.Line, Language: ops.LangEnglish}
-		problem := func(code, field, format string, a ...any) {
-			r.Problems = append(r.Problems, ops.ImportProblem{Code: code, Field: field, Message: fmt.Sprintf(format, a...)})
-		}
-		missing := func(field, what string) {
-			problem(ops.ProblemMissingField, field, "the %s is missing: fill in the %s column", what, columnName(t, cols, field))
-		}
-		tooLong := func(field, v string, limit int) {
-			if n := utf8.RuneCountInString(v); n > limit {
-				problem(ops.ProblemTooLong, field, "the %s has %d characters; at most %d fit a reminder: shorten it", field, n, limit)
-			}
-		}
-
-		// Name.
-		if _, ok := cols["name"]; ok {
-			r.Name = cleanValue(get("name"))
+		k := key{r.Phone, r.At.Unix()}
+		if first, dup := seen[k]; dup {
+			r.Problems = append(r.Problems, ops.ImportProblem{Code: ops.ProblemDuplicateRow,
+				Message: fmt.Sprintf("the same number and time as line %d: the patient would get every reminder twice; delete one of the rows", first)})
 		} else {
-			r.Name = strings.TrimSpace(cleanValue(get("first_name")) + " " + cleanValue(get("last_name")))
+			seen[k] = r.Line
 		}
-		if r.Name == "" {
-			missing("name", "patient's name")
-		}
-		tooLong("name", r.Name, MaxNameLen)
-
-		// Phone.
-		if raw := get("phone"); raw == "" {
-			missing("phone", "phone number")
-		} else if e, err := normalizeNumber(raw, region); err != nil {
-			r.Phone = cleanValue(raw)
-			problem(ops.ProblemBadNumber, "phone", "%v", err)
-		} else {
-			r.Phone = e
-		}
-
-		// Date and time.
-		var (
-			y, d, h, mi      int
-			m                time.Month
-			dateOK, clockOK  bool
-			dateCol, timeCol = "date", "time"
-		)
-		if _, ok := cols["datetime"]; ok {
-			dateCol, timeCol = "datetime", "datetime"
-			v := get("datetime")
-			if v == "" {
-				missing("datetime", "appointment's date and time")
-			} else {
-				var hasDate bool
-				y, m, d, h, mi, hasDate, dateOK, clockOK = parseDateTime(v, mdy)
-				switch {
-				case !hasDate:
-					problem(ops.ProblemBadDate, "datetime", "the date and time are not written in a way smsd reads: write e.g. %s 3:00 PM or 2026-12-03 15:00", exampleDate(mdy))
-				case !dateOK:
-					problem(ops.ProblemBadDate, "datetime", "%s", badDateMessage(mdy))
-				case !clockOK:
-					problem(ops.ProblemBadTime, "datetime", "the cell has a date but no time smsd reads: add the time, e.g. 3:00 PM or 15:00")
-				}
-			}
-		} else {
-			if v := get("date"); v == "" {
-				missing("date", "appointment date")
-			} else if y, m, d, dateOK = parseDate(v, mdy); !dateOK {
-				problem(ops.ProblemBadDate, "date", "%s", badDateMessage(mdy))
-			}
-			if v := get("time"); v == "" {
-				missing("time", "appointment time")
-			} else if h, mi, clockOK = parseClock(v); !clockOK {
-				problem(ops.ProblemBadTime, "time", "the time is not a time of day smsd reads: write it as 15:00 or 3:00 PM")
-			}
-		}
-		if dateOK && clockOK {
-			at, exact := wallTime(y, m, d, h, mi, 0, 0, loc)
-			switch {
-			case !exact:
-				problem(ops.ProblemBadTime, timeCol, "that time does not exist on that day: the clocks go forward then (daylight saving time); check the time")
-			case at.Before(now):
-				problem(ops.ProblemPast, dateCol, "the appointment is in the past")
-				r.At = at
-			default:
-				r.At = at
-			}
-		}
-
-		// Optional fields.
-		r.Provider = cleanValue(get("provider"))
-		tooLong("provider", r.Provider, MaxProviderLen)
-		r.Location = cleanValue(get("location"))
-		tooLong("location", r.Location, MaxLocationLen)
-		if lang, ok := parseLanguage(get("language")); ok {
-			r.Language = lang
-		} else {
-			problem(ops.ProblemBadLanguage, "language", "the language is not one smsd has templates in: write en or es (English, Spanish), or leave it empty for English")
-		}
-
-		if r.Phone != "" && strings.HasPrefix(r.Phone, "+") && !r.At.IsZero() {
-			k := key{r.Phone, r.At.Unix()}
-			if first, dup := seen[k]; dup {
-				problem(ops.ProblemDuplicateRow, "", "the same number and time as line %d: the patient would get every reminder twice; delete one of the rows", first)
-			} else {
-				seen[k] = r.Line
-			}
-		}
-		rows = append(rows, r)
 	}
 	return rows
+}
+
+// parallelRows is the fewest rows per core worth a goroutine.
+const parallelRows = 500
+
+func hasProblem(ps []ops.ImportProblem, code string) bool {
+	for _, p := range ps {
+		if p.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRecord is ParseRows for one record, without the duplicate check.
+func parseRecord(t Table, cols map[string]int, rec Record, loc *time.Location, region string, mdy bool, now time.Time) Row {
+	get := func(field string) string {
+		i, ok := cols[field]
+		if !ok || i < 0 || i >= len(rec.Fields) {
+			return ""
+		}
+		return strings.TrimSpace(rec.Fields[i])
+	}
+	r := Row{Line: rec.Line, Language: ops.LangEnglish}
+	problem := func(code, field, format string, a ...any) {
+		r.Problems = append(r.Problems, ops.ImportProblem{Code: code, Field: field, Message: fmt.Sprintf(format, a...)})
+	}
+	missing := func(field, what string) {
+		problem(ops.ProblemMissingField, field, "the %s is missing: fill in the %s column", what, columnName(t, cols, field))
+	}
+	tooLong := func(field, v string, limit int) {
+		if n := utf8.RuneCountInString(v); n > limit {
+			problem(ops.ProblemTooLong, field, "the %s has %d characters; at most %d fit a reminder: shorten it", field, n, limit)
+		}
+	}
+
+	// Name.
+	if _, ok := cols["name"]; ok {
+		r.Name = cleanValue(get("name"))
+	} else {
+		r.Name = strings.TrimSpace(cleanValue(get("first_name")) + " " + cleanValue(get("last_name")))
+	}
+	if r.Name == "" {
+		missing("name", "patient's name")
+	}
+	tooLong("name", r.Name, MaxNameLen)
+
+	// Phone.
+	if raw := get("phone"); raw == "" {
+		missing("phone", "phone number")
+	} else if e, err := normalizeNumber(raw, region); err != nil {
+		r.Phone = cleanValue(raw)
+		problem(ops.ProblemBadNumber, "phone", "%v", err)
+	} else {
+		r.Phone = e
+	}
+
+	// Date and time.
+	var (
+		y, d, h, mi      int
+		m                time.Month
+		dateOK, clockOK  bool
+		dateCol, timeCol = "date", "time"
+	)
+	if _, ok := cols["datetime"]; ok {
+		dateCol, timeCol = "datetime", "datetime"
+		v := get("datetime")
+		if v == "" {
+			missing("datetime", "appointment's date and time")
+		} else {
+			var hasDate bool
+			y, m, d, h, mi, hasDate, dateOK, clockOK = parseDateTime(v, mdy)
+			switch {
+			case !hasDate:
+				problem(ops.ProblemBadDate, "datetime", "the date and time are not written in a way smsd reads: write e.g. %s 3:00 PM or 2026-12-03 15:00", exampleDate(mdy))
+			case !dateOK:
+				problem(ops.ProblemBadDate, "datetime", "%s", badDateMessage(mdy))
+			case !clockOK:
+				problem(ops.ProblemBadTime, "datetime", "the cell has a date but no time smsd reads: add the time, e.g. 3:00 PM or 15:00")
+			}
+		}
+	} else {
+		if v := get("date"); v == "" {
+			missing("date", "appointment date")
+		} else if y, m, d, dateOK = parseDate(v, mdy); !dateOK {
+			problem(ops.ProblemBadDate, "date", "%s", badDateMessage(mdy))
+		}
+		if v := get("time"); v == "" {
+			missing("time", "appointment time")
+		} else if h, mi, clockOK = parseClock(v); !clockOK {
+			problem(ops.ProblemBadTime, "time", "the time is not a time of day smsd reads: write it as 15:00 or 3:00 PM")
+		}
+	}
+	if dateOK && clockOK {
+		at, exact := wallTime(y, m, d, h, mi, 0, 0, loc)
+		switch {
+		case !exact:
+			problem(ops.ProblemBadTime, timeCol, "that time does not exist on that day: the clocks go forward then (daylight saving time); check the time")
+		case at.Before(now):
+			problem(ops.ProblemPast, dateCol, "the appointment is in the past")
+			r.At = at
+		default:
+			r.At = at
+		}
+	}
+
+	// Optional fields.
+	r.Provider = cleanValue(get("provider"))
+	tooLong("provider", r.Provider, MaxProviderLen)
+	r.Location = cleanValue(get("location"))
+	tooLong("location", r.Location, MaxLocationLen)
+	if lang, ok := parseLanguage(get("language")); ok {
+		r.Language = lang
+	} else {
+		problem(ops.ProblemBadLanguage, "language", "the language is not one smsd has templates in: write en or es (English, Spanish), or leave it empty for English")
+	}
+
+	return r
 }
 
 // columnName is the header a field is read from, for a problem's message
