@@ -381,7 +381,7 @@ func runBackupVerify(ctx context.Context, env *cmdEnv, args []string) error {
 	default:
 		if cfg, lerr := cf.load(); lerr == nil {
 			if _, serr := os.Stat(cfg.DBPath()); serr == nil {
-				if keys, err = auditKeys(ctx, env, cf, ""); err != nil {
+				if keys, err = storeAuditKeys(ctx, cfg); err != nil {
 					return fmt.Errorf("%w (or give the key with -pubkey)", err)
 				}
 				from = "one of this box's audit keys (" + cfg.DataDir + ")"
@@ -393,6 +393,30 @@ func runBackupVerify(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("%s does NOT verify: %w", dir, err)
 	}
 	return printVerified(env.stdout, dir, v, from)
+}
+
+// storeAuditKeys are the audit public keys of cfg's store, through the
+// daemon or on the store directly. As root it keeps its rights (see
+// daemon.ConnectForBackup): the backup it checks next may be root's alone.
+func storeAuditKeys(ctx context.Context, cfg config.Config) ([]minisign.PublicKey, error) {
+	conn, err := daemon.ConnectForBackup(ctx, cfg, daemon.Shell())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	texts, err := conn.AuditPublicKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]minisign.PublicKey, 0, len(texts))
+	for _, t := range texts {
+		var k minisign.PublicKey
+		if err := k.UnmarshalText([]byte(t)); err != nil {
+			return nil, fmt.Errorf("audit public key %q: %w", t, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // printVerified says what a verification checked.
