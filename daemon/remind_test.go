@@ -484,3 +484,39 @@ func TestReportService(t *testing.T) {
 		t.Fatalf("inbox: %+v %v", box, err)
 	}
 }
+
+// TestReportDaysAreTheClinics: the report's days are the clinic's, so the
+// day DST starts (23 hours in New York) holds what its wall clock says:
+// a reminder due at 00:30 and one at 23:30 local count on it, one at
+// 00:30 the next day on the next; the chart's days are consecutive dates.
+func TestReportDaysAreTheClinics(t *testing.T) {
+	s := openRemind(t)
+	ctx := context.Background()
+	for i, at := range []time.Time{
+		time.Date(2026, 3, 8, 0, 30, 0, 0, clinicZone),
+		time.Date(2026, 3, 8, 23, 30, 0, 0, clinicZone),
+		time.Date(2026, 3, 9, 0, 30, 0, 0, clinicZone),
+	} {
+		_, err := s.Store().CreateAppointment(ctx, queue.NewAppointment{Name: "P", Phone: fmt.Sprintf("+1555201000%d", i), At: at.Add(time.Hour)},
+			func(a queue.Appointment) ([]queue.PlannedReminder, []queue.SkippedSlot, error) {
+				return []queue.PlannedReminder{{Before: time.Hour, SendAt: at, Text: "reminder"}}, nil, nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.Report(ctx, staff, ops.ReportRequest{Date: "2026-03-08", Days: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pending != 2 || r.Date != "2026-03-08" {
+		t.Fatalf("the DST day: %+v", r)
+	}
+	next, err := s.Report(ctx, staff, ops.ReportRequest{Date: "2026-03-09", Days: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Pending != 1 || len(next.Days) != 3 || next.Days[0].Date != "2026-03-07" || next.Days[1].Date != "2026-03-08" {
+		t.Fatalf("the day after: %+v", next)
+	}
+}
