@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -166,6 +167,47 @@ func TestKeyCustodyAsAttacker(t *testing.T) {
 	l, err := s.List(context.Background(), queue.ListFilter{Limit: 10})
 	if err != nil || len(l) != 1 || l[0].Text != "before rotation" {
 		t.Fatalf("by recovery: %v %v", l, err)
+	}
+	// Every key change is in the audit trail, with who made it, and the
+	// chain holds.
+	if _, _, err := s.AuditCheck(context.Background()); err != nil {
+		t.Fatalf("audit chain of the recovered copy: %v", err)
+	}
+	adb, err := sql.Open("sqlite3", "file:"+cp+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	rows, err := adb.Query("SELECT actor, action, object_id, outcome, detail FROM audit_log WHERE object_type = 'key' ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var actor, action, obj, outcome, detail string
+		rows.Scan(&actor, &action, &obj, &outcome, &detail)
+		if strings.HasPrefix(actor, "unix:") {
+			actor = "unix"
+		}
+		if outcome == "" {
+			outcome = "ok"
+		}
+		got = append(got, strings.Join([]string{actor, action, obj, outcome}, " "))
+		if strings.Contains(detail, code1) || strings.Contains(detail, fmt.Sprintf("%x", nk[:])) {
+			t.Fatalf("a key or code in the audit trail: %q", detail)
+		}
+	}
+	rows.Close()
+	want := []string{
+		"unix key_rotate recovery_code ok", // smsd init (the rig's)
+		"unix key_rotate recovery_code ok", // smsd key recovery
+		"unix key_rotate data_key:2 ok",    // rotate -kek: the data key...
+		"unix key_rotate kek ok",           // ...and the key file
+		"unix key_rotate kek ok",           // key move -to credential
+		"system unlock recovery_code ok",   // this copy opened by the code
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("key rows in the audit trail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
