@@ -345,3 +345,35 @@ func TestWeakPassphraseRefused(t *testing.T) {
 		t.Fatalf("a refused move changed the key: %v", err)
 	}
 }
+
+// TestOldPassphraseParamsStillOpen: a store wrapped under the earlier,
+// cheaper argon2id parameters opens after they were raised (the parameters
+// travel with the wrap), and a move to a new passphrase takes the new ones.
+func TestOldPassphraseParamsStillOpen(t *testing.T) {
+	ctx := context.Background()
+	old := crypt.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+	saved := crypt.PassphraseParams
+	t.Cleanup(func() { crypt.PassphraseParams = saved })
+	crypt.PassphraseParams = old
+	dir := t.TempDir()
+	db := filepath.Join(dir, "smsd.db")
+	pass := KeySource{Passphrase: []byte("an older but long passphrase")}
+	if err := Init(ctx, db, pass, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	crypt.PassphraseParams = crypt.Argon2Params{Time: 2, MemoryKiB: 2048, Threads: 2}
+	s, err := Open(ctx, db, pass, Options{})
+	if err != nil {
+		t.Fatalf("the store made with the old parameters: %v", err)
+	}
+	defer s.Close()
+	if s.wrapped.Params != old {
+		t.Fatalf("wrap params %+v, want the old %+v", s.wrapped.Params, old)
+	}
+	if err := s.MoveKey(ctx, KeySource{Passphrase: []byte("a newer and longer passphrase")}); err != nil {
+		t.Fatal(err)
+	}
+	if s.wrapped.Params != crypt.PassphraseParams {
+		t.Fatalf("after the move: %+v, want %+v", s.wrapped.Params, crypt.PassphraseParams)
+	}
+}
