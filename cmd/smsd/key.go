@@ -184,7 +184,7 @@ func keyMove(ctx context.Context, env *cmdEnv, cf commonFlags, spec string) erro
 		to.KeyFile = arg
 	case "credential":
 		if os.Getenv("CREDENTIALS_DIRECTORY") == "" {
-			return fmt.Errorf("-to credential:%s needs the credential loaded as systemd loads it for smsd: make it (e.g. systemd-creds encrypt --with-key=tpm2 --name=%s %s /etc/credstore.encrypted/%s for the current key, or a new random key), then run this command under it: systemd-run --pipe --wait -p LoadCredentialEncrypted=%s:/etc/credstore.encrypted/%s /usr/bin/smsd key move -to credential:%s",
+			return fmt.Errorf("-to credential:%s needs the credential loaded as systemd loads it for smsd: make it (e.g. systemd-creds encrypt --with-key=tpm2 --name=%s %s /etc/credstore.encrypted/%s for the current key, or a new random key), then run this command under it, as user smsd: systemd-run --pipe --wait -p User=smsd -p Group=smsd -p LoadCredentialEncrypted=%s:/etc/credstore.encrypted/%s /usr/bin/smsd key move -to credential:%s",
 				arg, arg, cfg.KeyFilePath(), arg, arg, arg, arg)
 		}
 		to.Credential = arg
