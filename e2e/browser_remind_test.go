@@ -120,6 +120,15 @@ func TestBrowserRemind(t *testing.T) {
 	tb.checkPage("appointments")
 	tb.screenshot("appointments")
 
+	// The templates, with the check of each.
+	tb.open("/templates")
+	tb.must("#placeholders-help", "the templates page")
+	if n := eval[int](tb, `document.querySelectorAll("article.template .check").length`); n == 0 {
+		t.Errorf("the templates page shows no template with its check\n%s", tb.where())
+	}
+	tb.checkPage("templates")
+	tb.screenshot("templates")
+
 	// The daemon again, its clock at five past noon tomorrow: Ana's first
 	// reminder is due; the others wait for their time.
 	due, _ := time.Parse("2006-01-02 15:04", now.AddDate(0, 0, 1).Format("2006-01-02")+" 12:05")
@@ -188,10 +197,7 @@ func TestBrowserRemind(t *testing.T) {
 	tb.scrollTo("#chart-title")
 	tb.screenshot("report")
 
-	// The templates page and the send page with a template.
-	tb.open("/templates")
-	tb.checkPage("templates")
-	tb.screenshot("templates")
+	// The send page with a template.
 	tb.open("/send")
 	tpl := eval[string](tb, `(() => { const o = [...document.querySelectorAll("select#template option")].find(o => o.value !== "0"); return o ? o.value : ""; })()`)
 	if tpl == "" {
