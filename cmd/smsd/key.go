@@ -352,6 +352,10 @@ func waitForKeyFile(ctx context.Context, env *cmdEnv, cfg config.Config, timeout
 		return nil
 	}
 	path := cfg.KeyFilePath()
+	if _, err := os.Stat(cfg.DBPath()); errors.Is(err, fs.ErrNotExist) {
+		// No store: nothing to wait for; smsd serve says to run smsd init.
+		return nil
+	}
 	// A store moved to another kind of key (smsd key move) waits in vain
 	// for a key file: say what to set instead.
 	var moved error
