@@ -398,7 +398,8 @@ func (s *Server) runImport(j *importJob, actor ops.Actor, req ops.ImportRequest)
 	defer j.mu.Unlock()
 	j.finished = s.now()
 	if err != nil {
-		r, _ := http.NewRequest(http.MethodPost, "/import", nil)
+		// statusOf names the request in what it logs: this job's.
+		r, _ := http.NewRequest(http.MethodPost, "/import/commit", nil)
 		j.status, j.errMsg = s.statusOf(r, err)
 		return
 	}
@@ -442,7 +443,11 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, rs *reqSessio
 	}
 	d, status, msg := j.snapshot(r.PathValue("job"))
 	if msg != "" {
-		s.show(w, r, rs, status, "importjob", pageData{Title: "Import not done", Error: msg + " Nothing was imported.", Data: d})
+		if !strings.Contains(strings.ToLower(msg), "nothing") {
+			// The commit is one transaction: a failed one created nothing.
+			msg += " Nothing was imported."
+		}
+		s.show(w, r, rs, status, "importjob", pageData{Title: "Import not done", Error: msg, Data: d})
 		return
 	}
 	title, notice := "Importing…", ""

@@ -762,3 +762,29 @@ func TestImportPreviewLong(t *testing.T) {
 		t.Errorf("%d appointments, want 600", len(as))
 	}
 }
+
+// TestImportTwiceAtOnce: the same file previewed twice and committed
+// twice (two people at two desks) creates its appointments once; the
+// second commit says it was imported already.
+func TestImportTwiceAtOnce(t *testing.T) {
+	svc, staff, admin := remindSite(t)
+	day := importDay()
+	data := dayList(day)
+	first := commitPath(staff.postFile("/import", "day.csv", data, nil).body)
+	second := commitPath(admin.postFile("/import", "day.csv", data, nil).body)
+	if first == "" || second == "" {
+		t.Fatal("a preview has no commit button")
+	}
+	c1 := staff.post(first, nil)
+	waitJob(t, staff, c1.location)
+	c2 := admin.post(second, nil)
+	if p := waitJob(t, admin, c2.location); p[len(p)-1].Error != "" {
+		t.Fatalf("the second commit failed: %+v", p[len(p)-1])
+	}
+	if j := admin.get(c2.location); !strings.Contains(textOf(t, j.body, "notice"), "imported already") {
+		t.Errorf("the second commit's notice %q, want imported already", textOf(t, j.body, "notice"))
+	}
+	if as, _ := svc.Appointments(context.Background(), root, ops.AppointmentFilter{Date: day}); len(as) != 2 {
+		t.Errorf("%d appointments after two commits of one file, want 2", len(as))
+	}
+}
