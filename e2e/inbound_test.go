@@ -248,14 +248,18 @@ func TestFCCRevocationWords(t *testing.T) {
 			t.Errorf("a send after %q was not refused as opted out", w)
 		}
 	}
-	// A marker: a message to another number, queued after every opt-out
-	// was handled, on the handset: a text the opt-outs caused would be
-	// there by now.
+	// A marker: HELP from another number. The daemon handles one modem's
+	// messages in order, so its answer is queued after anything the
+	// opt-outs queued, and goes out after it.
 	const other = "+15552100099"
-	if out, code := r.cmdStdin(other+"\nmarker\n", "send"); code != 0 {
-		t.Fatalf("send the marker: exit %d\n%s", code, out)
+	helpFrom := func(text string, n int) {
+		t.Helper()
+		if err := r.emu.Inject(other, text); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("the HELP marker's answer", 30*time.Second, func() bool { return r.handsetCounts()[other+"|"+help] == n })
 	}
-	r.waitFor("the marker on the handset", 30*time.Second, func() bool { return r.handsetCounts()[other+"|marker"] == 1 })
+	helpFrom("HELP", 1)
 	for i, w := range words {
 		if got := r.handsetTo(number(i)); len(got) > 2 {
 			t.Errorf("after %q the number got %d texts besides its reminder, want at most the one confirmation: %q", w, len(got)-1, got[1:])
