@@ -215,10 +215,12 @@ func (p Argon2Params) check() error {
 // BenchmarkPassphraseKEK on the 2-core amd64 build machine (AMD EPYC,
 // shared) measured 0.66 s per derivation with x/crypto's SSE code and
 // 0.87 s with -tags purego, the generic code a Pi runs (4 iterations each,
-// machine under other load). A Pi 4 (4 Cortex-A72 cores at 1.5 GHz,
-// LPDDR4) runs the four lanes on four cores, about 3.5-6 times slower per
-// core for this memory-bound work: an estimated 1.5-2.5 s, not measured on
-// a Pi. 256 MiB fits every Pi with 1 GB or more; unlocks run one at a time
+// machine under other load); in CPU time, which the load inflates less,
+// 0.9-1.1 s and 1.35-1.47 s (two runs each at a load average of 10-14,
+// when the wall time was 1.7-2.8 s). A Pi 4 (4 Cortex-A72 cores at
+// 1.5 GHz, LPDDR4) runs the four lanes on four cores, about 3.5-6 times
+// slower per core for this memory-bound work: 1.35-1.47 CPU-s × 3.5-6 / 4
+// cores, an estimated 1.2-2.5 s, not measured on a Pi. 256 MiB fits every Pi with 1 GB or more; unlocks run one at a time
 // (daemon.Service.Unlock). The parameters are stored with each wrap, so
 // stores made with the older 64 MiB × 3 keep opening, and take these at
 // the next smsd key move -to passphrase. The earlier value (64 MiB × 3)
