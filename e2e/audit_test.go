@@ -128,8 +128,9 @@ func TestEveryActionAudited(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // the modem watcher looks once a second
 	r.run("audit", "check")
 	r.run("audit", "pubkey")
+	// Through the daemon: a backup row by this user.
 	os.MkdirAll(filepath.Join(dir, "stick"), 0o700)
-	r.run("backup", "-out", filepath.Join(dir, "stick"), "-force") // through the daemon: a backup row by this user
+	r.run("backup", "-out", filepath.Join(dir, "stick"), "-force")
 	r.exportRows("first.csv") // an audit_export row and a signed head, for the export below
 
 	rows, out := r.exportRows("audit.csv")

@@ -244,8 +244,14 @@ func TestBackupRestore(t *testing.T) {
 
 	// Restore refusals leave the data directory as it was (not there).
 	restored := filepath.Join(r.dir, "restored")
+	out, errs, rc = r.smsdIn(filepath.Join(r.dir, "other"), "", "init")
+	otherCode := regexp.MustCompile(`(?m)^Recovery code: (\S+)$`).FindStringSubmatch(out)
+	if rc != 0 || otherCode == nil {
+		t.Fatalf("init of another store: %d %s%s", rc, out, errs)
+	}
 	for _, tc := range []struct{ name, dir, code, says string }{
-		{"wrong_code", b, "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA", "recovery code"},
+		{"another_stores_code", b, otherCode[1], "the recovery code does not open this backup"},
+		{"code_with_a_typo", b, "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA", "recovery code"},
 		{"tampered", bad[0].dir, code, "does NOT verify"},
 		{"mixed_up", bad[2].dir, code, "does NOT verify"},
 	} {
