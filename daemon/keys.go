@@ -92,6 +92,12 @@ func (s *Service) Unlock(ctx context.Context, a ops.Actor, passphrase []byte) (e
 	// The unlock's own row goes after the refused ones, by finish, not in
 	// the first transaction of the store's opening.
 	if err := s.open(audit.Without(ctx), passphrase); err != nil {
+		if errors.Is(err, queue.ErrSourceMismatch) {
+			// Moved to another kind of key (smsd key move) and the config
+			// not changed: no passphrase will do; say what to set.
+			s.log.Error("unlock refused: the store's key is not a passphrase any more", "err", err)
+			return ops.Errorf(ops.CodeWrongKey, err.Error())
+		}
 		if errors.Is(err, queue.ErrWrongKey) {
 			s.log.Warn("unlock refused: wrong passphrase", "actor", a.String(), "addr", a.Addr)
 			if a.Kind == ops.ActorWeb {

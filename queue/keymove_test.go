@@ -377,3 +377,35 @@ func TestOldPassphraseParamsStillOpen(t *testing.T) {
 		t.Fatalf("after the move: %+v, want %+v", s.wrapped.Params, crypt.PassphraseParams)
 	}
 }
+
+// TestStaleKeySourceSaysWhatToSet: after a move, the config's old kind of
+// source is refused with the setting to change, whichever kind it is.
+func TestStaleKeySourceSaysWhatToSet(t *testing.T) {
+	cheapPassphrase(t)
+	ctx := context.Background()
+	e, s := openEnv(t)
+	pass := KeySource{Passphrase: []byte("blue tractor quietly sings")}
+	if err := s.MoveKey(ctx, pass); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// The key file is stale (it opens nothing): locked mode is what to set.
+	if _, err := Open(ctx, e.db, e.keys, e.opt); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("key file for a passphrase store: %v", err)
+	}
+	s, err := Open(ctx, e.db, pass, e.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usb := KeySource{KeyFile: filepath.Join(t.TempDir(), "smsd.key")}
+	if err := s.MoveKey(ctx, usb); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, k := range []KeySource{{}, pass} {
+		_, err := Open(ctx, e.db, k, e.opt)
+		if !errors.Is(err, ErrSourceMismatch) || !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), `key_source = "file"`) {
+			t.Errorf("source %+v for a key-file store: %v", k.Passphrase, err)
+		}
+	}
+}

@@ -43,6 +43,12 @@ type KeySource struct {
 // and none was given: the store stays closed until an admin unlocks it.
 var ErrLocked = errors.New("the store is locked: it is protected by a passphrase; unlock it with `smsd key unlock`")
 
+// ErrSourceMismatch means the key source given is another kind than the
+// one the store's data key is wrapped for (the config was not changed
+// after smsd key move): the error names the setting to change. It comes
+// wrapped with ErrWrongKey.
+var ErrSourceMismatch = errors.New("the configured key source is not the kind the store's key is wrapped for")
+
 func (k KeySource) method() (string, error) {
 	n := 0
 	m := ""
@@ -104,9 +110,9 @@ func (k KeySource) create() (kek crypt.KEK, method string, salt []byte, p crypt.
 func SourceHint(method string) string {
 	switch method {
 	case crypt.MethodKeyFile:
-		return `key_source = "file" and key_file = the key file smsd key move wrote`
+		return `key_source = "file" and key_file = "<the key file smsd key move wrote>"`
 	case crypt.MethodCredential:
-		return `key_source = "credential" and key_credential = the credential's name (with LoadCredentialEncrypted= in the unit)`
+		return `key_source = "credential" and key_credential = "<the credential's name>" (with LoadCredentialEncrypted= in the unit)`
 	case crypt.MethodPassphrase:
 		return `key_source = "passphrase" (then unlock with smsd key unlock after each start)`
 	}
@@ -127,13 +133,18 @@ func (k KeySource) unwrapKEK(w crypt.WrappedKey) (crypt.KEK, error) {
 	}
 	m, err := k.method()
 	if err != nil {
+		if k.KeyFile == "" && k.Passphrase == nil && k.Credential == "" && k.Recovery == nil {
+			// key_source = "passphrase" and no passphrase, for a store
+			// moved to a key file or credential.
+			return crypt.KEK{}, fmt.Errorf("%w: %w: no key was given (key_source = \"passphrase\"?), and the database's data key is wrapped for a %s: in smsd.toml, set %s", crypt.ErrWrongKey, ErrSourceMismatch, w.Method, SourceHint(w.Method))
+		}
 		return crypt.KEK{}, err
 	}
 	if m != w.Method && !(fileLike(m) && fileLike(w.Method)) {
 		if w.Method == crypt.MethodPassphrase {
 			return crypt.KEK{}, fmt.Errorf("%w (a %s was given; if the store should open with it, set %s)", ErrLocked, m, SourceHint(m))
 		}
-		return crypt.KEK{}, fmt.Errorf("%w: the database's data key is wrapped for a %s, but a %s was given: set %s in smsd.toml", crypt.ErrWrongKey, w.Method, m, SourceHint(w.Method))
+		return crypt.KEK{}, fmt.Errorf("%w: %w: the database's data key is wrapped for a %s, but a %s was given: in smsd.toml, set %s", crypt.ErrWrongKey, ErrSourceMismatch, w.Method, m, SourceHint(w.Method))
 	}
 	var kek crypt.KEK
 	switch m {
@@ -145,7 +156,7 @@ func (k KeySource) unwrapKEK(w crypt.WrappedKey) (crypt.KEK, error) {
 	if err != nil && m != w.Method {
 		// The configured kind is not the store's: that, not the missing
 		// file, is what to fix.
-		return kek, fmt.Errorf("%w (the database's data key is wrapped for a %s: set %s in smsd.toml)", err, w.Method, SourceHint(w.Method))
+		return kek, fmt.Errorf("%w (%w: the database's data key is wrapped for a %s: in smsd.toml, set %s)", err, ErrSourceMismatch, w.Method, SourceHint(w.Method))
 	}
 	switch m {
 	case crypt.MethodKeyFile, crypt.MethodCredential:

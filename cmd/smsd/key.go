@@ -189,21 +189,21 @@ func keyMove(ctx context.Context, env *cmdEnv, cf commonFlags, spec string) erro
 		}
 		to.Credential = arg
 	}
-	// The new passphrase before the store opens: a weak one is refused
-	// before anything else is asked.
-	var newPass []byte
-	if kind == "passphrase" {
-		if newPass, err = readNewPassphrase(env); err != nil {
-			return err
-		}
-		defer clear(newPass)
-		to.Passphrase = newPass
-	}
+	// A locked store's current passphrase first (openForKeys), then the
+	// new one: one per line from a pipe, in the order a person is asked.
 	svc, err := openForKeys(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	if kind == "passphrase" {
+		newPass, err := readNewPassphrase(env)
+		if err != nil {
+			return err
+		}
+		defer clear(newPass)
+		to.Passphrase = newPass
+	}
 	st := svc.Store()
 	oldFile := st.KeyFile()
 	if err := svc.MoveKey(ctx, daemon.Shell(), to); err != nil {
@@ -216,6 +216,10 @@ func keyMove(ctx context.Context, env *cmdEnv, cf commonFlags, spec string) erro
 		} else {
 			fmt.Fprintf(env.stdout, "the old key file %s was overwritten and removed\n", oldFile)
 		}
+	}
+	if configMatches(cfg, kind, arg) {
+		fmt.Fprintf(env.stdout, "%s already says so; start smsd again\n", configPath(cf))
+		return nil
 	}
 	fmt.Fprintln(env.stdout, "now set in "+configPath(cf)+" (smsd will not start with the old setting):")
 	switch kind {
@@ -230,6 +234,17 @@ func keyMove(ctx context.Context, env *cmdEnv, cf commonFlags, spec string) erro
 		fmt.Fprintf(env.stdout, "  key_source = %q\n  key_credential = %q\nand in a drop-in (systemctl edit smsd): [Service] LoadCredentialEncrypted=%s:/etc/credstore.encrypted/%s\n", config.KeyCredential, arg, arg, arg)
 	}
 	return nil
+}
+
+// configMatches: the configuration already names the source moved to.
+func configMatches(cfg config.Config, kind, arg string) bool {
+	switch kind {
+	case "file":
+		return cfg.KeySource == config.KeyFile && sameFile(cfg.KeyFilePath(), arg)
+	case "credential":
+		return cfg.KeySource == config.KeyCredential && cfg.KeyCredential == arg
+	}
+	return cfg.KeySource == config.KeyPassphrase
 }
 
 // configPath names the config file a person edits.
