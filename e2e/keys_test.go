@@ -325,4 +325,15 @@ func TestKeyWaitUSB(t *testing.T) {
 		t.Fatalf("smsd key wait: %v\n%s", err, errb.String())
 	}
 	r.start()
+	// Key custody changes wait for the daemon to stop: it would go on
+	// with the old key source until restarted.
+	for _, args := range [][]string{{"key", "rotate", "-kek"}, {"key", "move", "-to", "file:" + filepath.Join(stick, "other.key")}, {"key", "recovery"}} {
+		out, errs, code := r.cmd(args...)
+		if code != 1 || !strings.Contains(errs, "stop it first") {
+			t.Errorf("smsd %v under a running daemon: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(stick, "other.key")); err == nil {
+		t.Error("a refused key move made a key file")
+	}
 }
