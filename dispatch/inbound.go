@@ -113,12 +113,19 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	// only when it is a valid one (queue.NormalizeSender): a STOP from a
 	// foreign or short local number must not opt out another person.
 	sender, isNumber := l.d.store.NormalizeSender(in.From)
+	// newlyOut: this STOP opted the sender out (they were not before), so
+	// it gets the one confirmation.
+	newlyOut := false
 	switch {
 	case kw == KeywordStop && !isNumber:
 		log.Warn("STOP from a sender that is no valid phone number of the region; nothing to opt out")
 	case kw == KeywordStart && !isNumber:
 		log.Warn("START from a sender that is no valid phone number of the region; nothing to opt in")
 	case kw == KeywordStop:
+		was, err := l.d.store.IsOptedOut(ctx, sender)
+		if err != nil && !errors.Is(err, queue.ErrInvalidNumber) {
+			return fmt.Errorf("opting out the sender of a STOP: %w", err)
+		}
 		// The opt-out and its audit row (actor system) commit together.
 		octx := audit.NewContext(ctx, audit.NewRecord(audit.Event{Actor: "system", Action: audit.OptOutAdd, Detail: "the patient texted STOP"}))
 		if err := l.d.store.OptOutFrom(octx, sender, "sms_stop"); err != nil {
@@ -127,7 +134,8 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 			}
 			log.Warn("STOP from a sender that is not a phone number; nothing to opt out")
 		} else {
-			log.Info("sender opted out")
+			newlyOut = !was
+			log.Info("sender opted out", "already", was)
 		}
 	}
 
@@ -153,6 +161,9 @@ func (l *loop) onInbound(ctx context.Context, in modem.Inbound) error {
 	}
 	if isNumber {
 		l.thread(ctx, log, stored.ID, sender, kw, in)
+	}
+	if newlyOut {
+		l.confirmOptOut(ctx, log, stored.ID, sender)
 	}
 
 	switch {
@@ -200,6 +211,33 @@ func (l *loop) optIn(ctx context.Context, log *slog.Logger, inboundID int64, sen
 	}
 	log.Info("opt-in confirmation queued", "id", msg.ID)
 	return nil
+}
+
+// confirmOptOut queues the one text that confirms an opt-out, to the
+// number that just opted out (queue.NewMessage.OptOutConfirmation, the only
+// message the store sends to an opted-out number, within five minutes). A
+// STOP from a number already opted out gets none: one confirmation per
+// opt-out, never more. The idempotency key is the stored STOP's id, so
+// the same STOP handed over again queues nothing more.
+func (l *loop) confirmOptOut(ctx context.Context, log *slog.Logger, inboundID int64, sender string) {
+	msg, err := l.d.store.Enqueue(ctx, queue.NewMessage{
+		To:                 sender,
+		Text:               OptOutConfirmation(l.d.clinic),
+		IdempotencyKey:     fmt.Sprintf("optout-confirm:%d", inboundID),
+		OptOutConfirmation: true,
+	})
+	if err != nil {
+		log.Error("queueing the opt-out confirmation failed (the opt-out stands)", "inbound_id", inboundID, "err", err)
+		return
+	}
+	log.Info("opt-out confirmation queued", "id", msg.ID)
+}
+
+// OptOutConfirmation is the text a patient who opted out gets once: no
+// more messages from the clinic, and how to opt back in (GSM-7, one part
+// for a clinic name of up to 70 characters).
+func OptOutConfirmation(clinic string) string {
+	return "You are opted out of messages from " + clinic + ". No more will be sent. Reply START to opt back in."
 }
 
 // OptInConfirmation is the text a patient who texted START gets once: the

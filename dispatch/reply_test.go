@@ -241,15 +241,23 @@ func TestOptInConfirmedOnce(t *testing.T) {
 	}
 }
 
-// TestSecondStopSendsNothing: a STOP from a number already opted out
-// changes nothing and sends nothing (the opt-out stays, one row).
-func TestSecondStopSendsNothing(t *testing.T) {
+// TestOptOutConfirmedOnce: the first STOP opts the number out and sends
+// one confirmation (to the opted-out number, the one message the store lets
+// through); more STOPs (any opt-out word) from the opted-out number change
+// nothing and send nothing; the opt-out stays one row.
+func TestOptOutConfirmedOnce(t *testing.T) {
 	const help = "Example Clinic reminders. Reply STOP to opt out."
 	r := newRig(t, withHelp(help))
+	r.cfg.ClinicName = "Example Clinic"
 	out := r.enqueue(alice, "Reminder: reply C to confirm")
 	r.start()
 	r.waitOut(out.ID, 15*time.Second)
-	for _, text := range []string{"STOP", "stop", "CANCEL"} {
+	confirm := OptOutConfirmation("Example Clinic")
+	if err := r.emus[0].Inject(alice, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually("the opt-out confirmation", 15*time.Second, func() bool { return handsetTexts(r.emus[0].Handset(), alice)[confirm] == 1 })
+	for _, text := range []string{"stop", "CANCEL"} {
 		if err := r.emus[0].Inject(alice, text); err != nil {
 			t.Fatal(err)
 		}
@@ -261,11 +269,18 @@ func TestSecondStopSendsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.eventually("the HELP marker's answer", 15*time.Second, func() bool { return handsetTexts(r.emus[0].Handset(), bob)[help] == 1 })
-	if got := handsetTexts(r.emus[0].Handset(), alice); len(got) != 1 {
-		t.Errorf("alice's handset got %v; want only the reminder (no text after a STOP of an opted-out number)", got)
+	if got := handsetTexts(r.emus[0].Handset(), alice); len(got) != 2 || got[confirm] != 1 {
+		t.Errorf("alice's handset got %v; want the reminder and one confirmation", got)
 	}
 	list, err := r.store.OptOuts(context.Background())
 	if err != nil || len(list) != 1 {
 		t.Errorf("opt-outs after three STOPs: %d (%v), want 1", len(list), err)
+	}
+	// Anything else to the opted-out number is still refused.
+	if _, err := r.store.Enqueue(context.Background(), queue.NewMessage{To: alice, Text: "Reminder: again"}); err == nil {
+		t.Error("a message to the opted-out number was queued")
+	}
+	if _, err := r.store.Enqueue(context.Background(), queue.NewMessage{To: bob, Text: "x", CreatedBy: queue.OptOutConfirmationBy}); err == nil {
+		t.Error("a message that is no confirmation was queued as created by " + queue.OptOutConfirmationBy)
 	}
 }

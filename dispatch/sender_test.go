@@ -19,13 +19,13 @@ func TestInboundNationalSenderKeywords(t *testing.T) {
 		number           string // the E.164 number the region would make of from
 		preOptOut        bool   // number opted out before the message
 		wantOptedOut     bool
-		wantQueued       int // replies queued: HELP's answer, or the one opt-in confirmation
+		wantQueued       int // replies queued: HELP's answer, or the one opt-out or opt-in confirmation
 	}{
 		{"STOP from a German mobile in national format", "0170123456", "STOP", "+10170123456", false, false, 0},
 		{"STOP from a seven-digit local number", "5551234", "STOP", "+15551234", false, false, 0},
 		{"START from a national number that is no US number", "0170123456", "START", "+10170123456", true, true, 0},
 		{"HELP from a national number that is no US number", "0170123456", "HELP", "+10170123456", false, false, 0},
-		{"STOP from a valid US number in national format", "2015550123", "STOP", "+12015550123", false, true, 0},
+		{"STOP from a valid US number in national format", "2015550123", "STOP", "+12015550123", false, true, 1},
 		{"START from a valid US number in national format", "2015550123", "START", "+12015550123", true, false, 1},
 		{"HELP from a valid US number in national format", "2015550123", "HELP", "+12015550123", false, false, 1},
 	}

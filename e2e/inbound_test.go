@@ -212,9 +212,9 @@ func TestInboundSplitCharacters(t *testing.T) {
 // UNSUBSCRIBE — and the carriers' STOPALL, OPTOUT and OPT-OUT, written as
 // patients write them, opt a patient out end to end: from the emulated
 // handset through the daemon to a refused send, and nothing more is sent
-// to the number after its opt-out than (at most) the one text confirming
-// it. START opts back in with exactly one confirmation naming the clinic;
-// a second START sends nothing.
+// to the number after its opt-out than the one text confirming it (a
+// second STOP sends nothing). START opts back in with exactly one
+// confirmation naming the clinic; a second START sends nothing.
 func TestFCCRevocationWords(t *testing.T) {
 	r := newRig(t)
 	const help = "Example Clinic reminders. Reply STOP to opt out."
@@ -260,10 +260,19 @@ func TestFCCRevocationWords(t *testing.T) {
 		r.waitFor("the HELP marker's answer", 30*time.Second, func() bool { return r.handsetCounts()[other+"|"+help] == n })
 	}
 	helpFrom("HELP", 1)
+	optOut := "You are opted out of messages from Example Clinic. No more will be sent. Reply START to opt back in."
 	for i, w := range words {
-		if got := r.handsetTo(number(i)); len(got) > 2 {
-			t.Errorf("after %q the number got %d texts besides its reminder, want at most the one confirmation: %q", w, len(got)-1, got[1:])
+		if got := r.handsetTo(number(i)); len(got) != 2 || got[1] != optOut {
+			t.Errorf("after %q the number got %q besides its reminder, want the one confirmation %q", w, got[1:], optOut)
 		}
+	}
+	// A second opt-out word from an opted-out number sends nothing more.
+	if err := r.emu.Inject(number(0), "Stop!"); err != nil {
+		t.Fatal(err)
+	}
+	helpFrom("help", 2)
+	if got := r.handsetTo(number(0)); len(got) != 2 {
+		t.Errorf("a second STOP: the number got %d texts in all, want 2 (the reminder, one confirmation)", len(got))
 	}
 
 	// START, twice, from two of them: one confirmation each, and the

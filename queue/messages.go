@@ -50,7 +50,24 @@ type NewMessage struct {
 	// the same key was used before (stored only as a keyed hash).
 	IdempotencyKey string
 	CreatedBy      string // user name, for the UI and audit; not PHI
+	// OptOutConfirmation marks the one text that confirms an opt-out, the
+	// only message the store queues and sends to an opted-out number (47
+	// CFR 64.1200(a)(10) allows one such text, within five minutes). Its
+	// CreatedBy becomes OptOutConfirmationBy, which no other message may
+	// carry; the dispatcher queues it once per opt-out.
+	OptOutConfirmation bool
 }
+
+// OptOutConfirmationBy is the CreatedBy of opt-out confirmations (and of
+// nothing else): Claim lets them through to an opted-out number, within
+// OptOutConfirmationWindow of their creation. created_by is in the row's
+// integrity tag, so it cannot be set on another row from outside.
+const OptOutConfirmationBy = "smsd:optout"
+
+// OptOutConfirmationWindow is how long an opt-out confirmation may wait
+// (quiet hours, a modem away) before it is dropped as failed: the rule
+// allows it within five minutes of the opt-out.
+const OptOutConfirmationWindow = 5 * time.Minute
 
 // Message is an outgoing message as stored. To and Text are "" once the
 // content was purged (Purged set).
@@ -235,9 +252,15 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, m NewMessage, id int6
 			return Message{}, false, err
 		}
 	}
+	switch {
+	case m.OptOutConfirmation:
+		m.CreatedBy = OptOutConfirmationBy
+	case m.CreatedBy == OptOutConfirmationBy:
+		return Message{}, false, fmt.Errorf("%w: created_by %q is reserved for opt-out confirmations", errBadText, OptOutConfirmationBy)
+	}
 	if out, err := optedOutTx(ctx, tx, idx); err != nil {
 		return Message{}, false, err
-	} else if out {
+	} else if out && !m.OptOutConfirmation {
 		return Message{}, false, fmt.Errorf("%w (%s)", ErrOptedOut, mask.Number(to))
 	}
 	now := s.now()

@@ -154,14 +154,25 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			if err != nil {
 				return err
 			}
+			lastErr := "opted_out"
+			if cb, _ := r.val("created_by").(string); cb == OptOutConfirmationBy {
+				// The opt-out's one confirmation: it goes to the opted-out
+				// number, but only within the window the rule allows.
+				var created int64
+				if err := tx.QueryRowContext(ctx, "SELECT created_at FROM messages WHERE id = ?", id).Scan(&created); err != nil {
+					return err
+				}
+				opted = s.now().Sub(fromMS(created)) > OptOutConfirmationWindow
+				lastErr = "expired: an opt-out confirmation goes out within 5 minutes or not at all"
+			}
 			if opted {
 				if err := s.writeRow(ctx, tx, r, rowWrite{
 					set:   []colVal{{"state", string(Failed)}},
-					extra: "last_error = 'opted_out', updated_at = ?", args: []any{ms(s.now())},
+					extra: "last_error = ?, updated_at = ?", args: []any{lastErr, ms(s.now())},
 				}); err != nil {
 					return err
 				}
-				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to))
+				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to), "why", lastErr)
 				continue
 			}
 			attempts, _ := r.val("attempts").(int64)
