@@ -11,8 +11,9 @@ import (
 // OpBackup asks for a signed snapshot of the store. It comes with one open
 // file (SCM_RIGHTS), the backup's smsd.db, which the daemon writes: the
 // person asking made it where they may write (a USB stick the sandboxed
-// daemon cannot reach). A request whose Backup.Failure is set carries no
-// file: it reports a backup that failed in the command line.
+// daemon cannot reach). A request whose Backup.Failure or Backup.Done is
+// set carries no file: it reports a backup that failed in the command
+// line, or one complete.
 const OpBackup = "backup"
 
 // BackupHandler is the service's backup operation. A Handler without it
@@ -32,7 +33,7 @@ func (s *Server) backup(ctx context.Context, a ops.Actor, req Request, files []*
 	}
 	var w io.Writer
 	switch {
-	case req.Backup.Failure != "":
+	case req.Backup.Failure != "" || req.Backup.Done:
 	case len(files) != 1:
 		return Response{Error: ops.Errorf(ops.CodeInvalidRequest, "backup: the request must carry one open file (the backup's smsd.db)")}
 	default:

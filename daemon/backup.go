@@ -24,15 +24,26 @@ import (
 // online backup: sends and inbound go on meanwhile) and returns the signed
 // manifest of the backup: the snapshot's size and hash, and the hash of
 // r.Config, which the command line writes beside it. Admins only. The
-// backup is audited (action backup, with the actor) and its outcome kept
-// for smsd status. A request with r.Failure only records that failure.
+// snapshot is audited (action backup, with the actor), a failure also kept
+// for smsd status. A request with r.Failure only records that failure; one
+// with r.Done records the backup complete (smsd status: good).
 func (s *Service) Backup(ctx context.Context, a ops.Actor, r ops.BackupRequest, dbOut io.Writer) (_ ops.BackupResult, err error) {
+	if r.Done {
+		// The snapshot's own audit row stands for the backup; this only
+		// tells smsd status that it is complete.
+		if err := requireAdmin(a, "make a backup"); err != nil {
+			return ops.BackupResult{}, err
+		}
+		s.recordBackup(r.Dir, nil)
+		s.log.Info("backup written", "dir", r.Dir, "actor", a.String())
+		return ops.BackupResult{}, nil
+	}
 	ctx, rec := begin(ctx, a, audit.BackupMade, "backup", filepath.Base(r.Dir))
 	defer func() {
 		if err != nil {
 			s.log.Error("backup failed", "dir", r.Dir, "err", err, "actor", a.String())
+			s.recordBackup(r.Dir, err)
 		}
-		s.recordBackup(r.Dir, err)
 		err = s.finish(ctx, rec, err)
 	}()
 	if err := requireAdmin(a, "make a backup"); err != nil {

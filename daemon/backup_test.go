@@ -41,6 +41,9 @@ func backupTo(t testing.TB, s *Service, parent string) string {
 			t.Fatal(err)
 		}
 	}
+	if _, err := s.As(admin).Backup(context.Background(), ops.BackupRequest{Dir: dir, Done: true}, nil); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -346,4 +349,41 @@ func BenchmarkBackupRestore200k(b *testing.B) {
 	b.ReportMetric(float64(bytes), "db_bytes")
 	b.ReportMetric(backup.Seconds()/float64(b.N), "backup_s")
 	b.ReportMetric(restore.Seconds()/float64(b.N), "restore_s")
+}
+
+// TestBackupStateOnlyWhenDone: smsd status calls a backup good only once
+// the command line reports it complete (renamed into place, read back); a
+// snapshot whose command line died leaves the last state as it was, and a
+// failure shows with its reason.
+func TestBackupStateOnlyWhenDone(t *testing.T) {
+	s := openDirect(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "smsd-20261202-023000")
+	f, err := os.Create(filepath.Join(t.TempDir(), "smsd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := s.As(admin).Backup(ctx, ops.BackupRequest{Dir: dir}, f); err != nil {
+		t.Fatal(err)
+	}
+	if bs := BackupState(s.cfg); !bs.LastAt.IsZero() || bs.OK {
+		t.Fatalf("a snapshot alone shows as %+v", bs)
+	}
+	if _, err := s.As(admin).Backup(ctx, ops.BackupRequest{Dir: dir, Failure: "the backup place /media/x does not exist"}, nil); err == nil {
+		t.Fatal("a reported failure came back as a success")
+	}
+	if bs := BackupState(s.cfg); bs.OK || !strings.Contains(bs.Error, "does not exist") || bs.LastAt.IsZero() {
+		t.Fatalf("after a failure: %+v", bs)
+	}
+	if _, err := s.As(admin).Backup(ctx, ops.BackupRequest{Dir: dir, Done: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if bs := BackupState(s.cfg); !bs.OK || bs.LastDir != dir || bs.Error != "" {
+		t.Fatalf("after done: %+v", bs)
+	}
+	staff := ops.Actor{Kind: ops.ActorWeb, Name: "bob", Role: ops.RoleStaff}
+	if _, err := s.As(staff).Backup(ctx, ops.BackupRequest{Dir: dir}, f); ops.CodeOf(err) != ops.CodeDenied {
+		t.Fatalf("staff asked for a backup: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -351,5 +352,73 @@ func TestBackupRestore(t *testing.T) {
 	// With no daemon, smsd backup opens the store itself.
 	if out := r2.run("backup", "-out", place, "-force"); !backupDirRe.MatchString(out) {
 		t.Errorf("backup with no daemon: %s", out)
+	}
+}
+
+// TestBackupKilled: smsd backup killed at random moments (a power cut of
+// the command, a stick pulled) never leaves a directory that looks like a
+// backup and is not: every smsd-* directory verifies, anything else it
+// left is a .smsd-tmp-* directory; smsd status never calls a killed backup
+// good. The daemon goes on serving.
+func TestBackupKilled(t *testing.T) {
+	r := newRig(t)
+	s := r.openStore()
+	// 20,000 messages: a snapshot long enough to be cut.
+	for j := range 2 {
+		batch := make([]queue.NewMessage, 10000)
+		for i := range batch {
+			batch[i] = queue.NewMessage{To: fmt.Sprintf("+1555%d%06d", 4+j, i), Text: fmt.Sprintf("reminder %d for tomorrow at 9", i), SendAt: time.Now().Add(24 * time.Hour)}
+		}
+		if _, err := s.EnqueueBatch(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	r.start()
+	place := filepath.Join(r.dir, "stick")
+	os.MkdirAll(place, 0o700)
+	complete := regexp.MustCompile(`^smsd-[0-9]{8}-[0-9]{6}(-[0-9]+)?$`)
+	kills, left := 0, 0
+	for i := range 12 {
+		c := exec.Command(smsdBin, "backup", "-config", r.conf, "-data-dir", r.data, "-out", place, "-force")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(250)) * time.Millisecond)
+		if c.Process.Kill() == nil {
+			kills++
+		}
+		c.Wait()
+		entries, _ := os.ReadDir(place)
+		left = 0
+		for _, e := range entries {
+			switch {
+			case complete.MatchString(e.Name()):
+				if out, errs, rc := r.cmd("backup", "verify", filepath.Join(place, e.Name())); rc != 0 {
+					t.Fatalf("after kill %d: %s looks like a backup but does not verify: %s%s", i, e.Name(), out, errs)
+				}
+			case strings.HasPrefix(e.Name(), ".smsd-tmp-"):
+				left++
+			default:
+				t.Fatalf("after kill %d: %s in the backup place", i, e.Name())
+			}
+		}
+		var st struct {
+			Backup struct {
+				OK      bool   `json:"ok"`
+				LastDir string `json:"last_dir"`
+			} `json:"backup"`
+		}
+		json.Unmarshal([]byte(r.run("status", "-json")), &st)
+		if st.Backup.LastDir != "" {
+			if _, err := os.Stat(filepath.Join(st.Backup.LastDir, queue.ManifestFile)); err != nil {
+				t.Fatalf("after kill %d: smsd status names %s as the last good backup, which is not complete: %v", i, st.Backup.LastDir, err)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(place)
+	t.Logf("%d kills: %d entries in the backup place, %d of them half-written (the kill came during the backup)", kills, len(entries), left)
+	if out := r.run("backup", "-out", place, "-force"); !backupDirRe.MatchString(out) {
+		t.Errorf("a backup after the kills: %s", out)
 	}
 }

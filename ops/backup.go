@@ -18,6 +18,10 @@ type BackupRequest struct {
 	// snapshot (no backup place, a full stick): the service records it
 	// (audit row, smsd status, journal) and makes no snapshot.
 	Failure string `json:"failure,omitempty"`
+	// Done, when set, reports that the backup in Dir is complete: renamed
+	// into place and read back. Only then does smsd status call it good (a
+	// command line killed after the snapshot leaves no good backup behind).
+	Done bool `json:"done,omitempty"`
 }
 
 // BackupResult is a snapshot made: the manifest to write as

@@ -272,6 +272,9 @@ func writeBackup(ctx context.Context, env *cmdEnv, cfg config.Config, place stri
 		return fail(fmt.Errorf("write the backup into %s: %w", place, err))
 	}
 	done = true
+	if _, err := b.Backup(ctx, ops.BackupRequest{Dir: w.dir, Done: true}, nil); err != nil {
+		fmt.Fprintf(env.stderr, "warning: the backup is written, but smsd status could not be told: %v\n", err)
+	}
 	fmt.Fprintf(env.stdout, "backup written: %s (database %d bytes, audit head %s)\n", w.dir, res.Bytes, res.AuditHead)
 	fmt.Fprintf(env.stdout, "signed by the audit key %s; check it with: smsd backup verify %s\n", res.PublicKey, w.dir)
 	return w, nil
