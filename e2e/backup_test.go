@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem/emulator"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -352,6 +353,18 @@ func TestBackupRestore(t *testing.T) {
 	// With no daemon, smsd backup opens the store itself.
 	if out := r2.run("backup", "-out", place, "-force"); !backupDirRe.MatchString(out) {
 		t.Errorf("backup with no daemon: %s", out)
+	}
+
+	// An auditor checks a manifest with Debian's minisign and the audit
+	// public key; one changed byte and it refuses.
+	mini := testutil.RequireTool(t, "minisign", "apt-get install minisign")
+	pub := strings.TrimSpace(r2.run("audit", "pubkey"))
+	if out, err := exec.Command(mini, "-Vm", filepath.Join(b, queue.ManifestFile), "-P", pub).CombinedOutput(); err != nil {
+		t.Errorf("minisign -V refuses the manifest: %v\n%s", err, out)
+	}
+	edited := bad[3].dir
+	if out, err := exec.Command(mini, "-Vm", filepath.Join(edited, queue.ManifestFile), "-P", pub).CombinedOutput(); err == nil {
+		t.Errorf("minisign -V accepts an edited manifest:\n%s", out)
 	}
 }
 
