@@ -425,6 +425,13 @@ func TestAppointmentActions(t *testing.T) {
 	if r := staff.post("/appointments/987654", url.Values{"action": {"cancel"}}); r.status != http.StatusNotFound {
 		t.Errorf("cancel an unknown appointment: %d", r.status)
 	}
+	// A form posted from another site is refused and changes nothing.
+	if r := staff.postWith(path, "action=cancel", map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != http.StatusForbidden {
+		t.Errorf("a cross-site cancel: %d", r.status)
+	}
+	if got, _ := svc.Appointment(ctx, root, ops.AppointmentRequest{Action: ops.AppointmentShow, ID: appt.ID}); got.State != ops.AppointmentScheduled {
+		t.Fatalf("a refused cross-site cancel left the appointment %q", got.State)
+	}
 
 	// Move it a day later, from the day's list.
 	next := time.Now().AddDate(0, 0, 4).Format("2006-01-02")
