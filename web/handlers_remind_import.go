@@ -403,11 +403,9 @@ func (s *Server) runImport(j *importJob, actor ops.Actor, req ops.ImportRequest)
 		j.status, j.errMsg = s.statusOf(r, err)
 		return
 	}
+	// done and total stay as the service last reported them (a file
+	// imported already reports nothing: its bar shows full when done).
 	j.result = res
-	if j.total == 0 {
-		j.total = res.Good
-	}
-	j.done = j.total
 }
 
 // importJobData is a job's page.
