@@ -49,3 +49,8 @@ func (s *Service) movedClock() func() time.Time {
 	}
 	return s.now
 }
+
+// MovedClock is the clock other parts of the appliance (the web UI's
+// countdown and its "today") must use: the test clock when
+// SetClockOffset moved it, else nil (their default, time.Now).
+func (s *Service) MovedClock() func() time.Time { return s.movedClock() }
