@@ -34,6 +34,9 @@ func init() {
 // for admins: a 403 page).
 func (s *Server) remindRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /appointments", s.livePage(s.appointments))
+	// More specific than /appointments/{id}: the new appointment's form.
+	m.HandleFunc("GET /appointments/new", s.page(activeOnly, false, s.appointmentNewForm))
+	m.HandleFunc("POST /appointments/new", s.page(activeOnly, false, s.appointmentCreate))
 	// Not live: each look at one appointment opens its number (an audit row).
 	m.HandleFunc("GET /appointments/{id}", s.page(activeOnly, false, s.appointment))
 	m.HandleFunc("POST /appointments/{id}", s.page(activeOnly, false, s.appointmentAction))
@@ -188,6 +191,7 @@ type appointmentsData struct {
 
 // appointmentDone are the notices after an appointment's action (?done=).
 var appointmentDone = map[string]string{
+	ops.AppointmentCreate: "Created: its reminders are planned as listed below.",
 	ops.AppointmentCancel: "Cancelled: its reminders that were still queued will not be sent.",
 	ops.AppointmentMove:   "Moved: its reminders were planned again for the new time.",
 }
@@ -281,6 +285,14 @@ func (s *Server) showAppointment(w http.ResponseWriter, r *http.Request, rs *req
 	if err != nil {
 		s.fail(w, r, rs, err)
 		return
+	}
+	if r.URL.Query().Get("done") == ops.AppointmentCreate && notice != "" {
+		// The clinical-word warning of the form, once the appointment is
+		// made: the provider and location go into every reminder.
+		if words := s.clinical(r, rs, strings.TrimSpace(a.Provider+" "+a.Location)); len(words) > 0 {
+			notice += " The provider or location looks like it carries clinical detail (" + strings.Join(words, ", ") +
+				"); reminders carry them, so keep them to the minimum necessary (to change them, cancel this appointment and create it again)."
+		}
 	}
 	s.show(w, r, rs, status, "appointment", pageData{Title: "Appointment " + strconv.FormatInt(a.ID, 10), Error: errMsg, Notice: notice,
 		Data: appointmentData{Appointment: a}})

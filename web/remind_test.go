@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,7 +137,8 @@ func TestRemindPagesNeedSignIn(t *testing.T) {
 	svc := openService(t)
 	b := newSite(t, svc, siteOptions{}).browser()
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/appointments"}, {"GET", "/appointments/1"}, {"POST", "/appointments/1"}, {"GET", "/import"},
+		{"GET", "/appointments"}, {"GET", "/appointments/1"}, {"POST", "/appointments/1"}, {"GET", "/appointments/new"},
+		{"POST", "/appointments/new"}, {"GET", "/import"},
 		{"POST", "/import/x/commit"}, {"GET", "/import/jobs/x"}, {"GET", "/templates"}, {"POST", "/templates"}, {"GET", "/report"},
 	} {
 		var a answer
@@ -793,5 +795,168 @@ func TestImportTwiceAtOnce(t *testing.T) {
 	}
 	if as, _ := svc.Appointments(context.Background(), root, ops.AppointmentFilter{Date: day}); len(as) != 2 {
 		t.Errorf("%d appointments after two commits of one file, want 2", len(as))
+	}
+}
+
+// newAppointmentForm is a good new appointment's form for day at hhmm.
+func newAppointmentForm(name, phone, day, hhmm string) url.Values {
+	return url.Values{"name": {name}, "phone": {phone}, "date": {day}, "time": {hhmm}, "provider": {"Dr Lee"},
+		"location": {"Room 2"}, "language": {"es"}}
+}
+
+// fieldValue is the value attribute of the input with id, unescaped.
+func fieldValue(body, id string) string {
+	m := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*\svalue="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
+// TestAppointmentNew: staff create one appointment by hand; its page lists
+// the reminders the clinic's plan made; the day's list shows it. A bad or
+// opted-out number, a time in the past, a duplicate and a missing field
+// show the form again as typed with the reason next to the field, and
+// create nothing; a form posted from another site is refused.
+func TestAppointmentNew(t *testing.T) {
+	svc, staff, _ := remindSite(t)
+	ctx := context.Background()
+	day := importDay()
+	if _, err := svc.OptOuts(ctx, root, ops.OptOutRequest{Action: ops.OptOutAdd, Number: "+15551230699"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The form, linked from the day's list with the day filled in.
+	list := staff.get("/appointments?date=" + day)
+	if !strings.Contains(list.body, `href="/appointments/new?date=`+day+`"`) {
+		t.Errorf("the day's list has no link to a new appointment on %s", day)
+	}
+	a := staff.get("/appointments/new?date=" + day)
+	if a.status != http.StatusOK || fieldValue(a.body, "new-date") != day {
+		t.Fatalf("GET /appointments/new: %d, date %q, want %s: %q", a.status, fieldValue(a.body, "new-date"), day, errorText(a.body))
+	}
+	for _, id := range []string{"appointment-new", "new-name", "new-phone", "new-date", "new-time", "new-provider", "new-location", "new-language", "new-submit"} {
+		if !hasID(a.body, id) {
+			t.Errorf("the new appointment form has no #%s", id)
+		}
+		if id != "appointment-new" && id != "new-submit" && !strings.Contains(a.body, `<label for="`+id+`"`) {
+			t.Errorf("#%s has no label", id)
+		}
+	}
+	if strings.Contains(a.body, "style=") || strings.Contains(a.body, "<script>") || strings.Contains(a.body, "data-live") {
+		t.Error("the form has inline style or script, or refreshes by itself")
+	}
+
+	// Created by staff (front-desk work): its page lists the plan's two
+	// reminders, queued.
+	r := staff.post("/appointments/new", newAppointmentForm("Gil Sol", "+15551230601", day, "12:00"))
+	m := regexp.MustCompile(`^/appointments/(\d+)\?done=create$`).FindStringSubmatch(r.location)
+	if r.status != http.StatusSeeOther || m == nil {
+		t.Fatalf("create: %d to %q: %q", r.status, r.location, errorText(r.body))
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	got, err := svc.Appointment(ctx, root, ops.AppointmentRequest{Action: ops.AppointmentShow, ID: id})
+	if err != nil || got.Name != "Gil Sol" || got.Phone != "+15551230601" || got.Language != ops.LangSpanish || got.Provider != "Dr Lee" ||
+		got.Location != "Room 2" || got.At.Local().Format("2006-01-02T15:04") != day+"T12:00" || got.CreatedBy == "" || !strings.Contains(got.CreatedBy, "alice") {
+		t.Fatalf("the created appointment: %+v %v", got, err)
+	}
+	p := staff.get(r.location)
+	if p.status != http.StatusOK || !strings.Contains(textOf(t, p.body, "notice"), "Created") || textOf(t, p.body, "appointment-phone") != "+15551230601" {
+		t.Fatalf("the new appointment's page: %d %q", p.status, errorText(p.body))
+	}
+	queued := strings.Count(p.body, `class="reminder state-queued"`)
+	if queued == 0 || queued != len(got.Reminders) {
+		t.Errorf("the new appointment's page lists %d queued reminders; the service planned %d", queued, len(got.Reminders))
+	}
+	if l := staff.get("/appointments?date=" + day); !slices.Contains(dataIDs(l.body), id) {
+		t.Errorf("the day's list does not show the new appointment %d: %v", id, dataIDs(l.body))
+	}
+
+	past := time.Now().AddDate(0, 0, -1).Format("2006-01-02")
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		field  string // the field the reason stands next to
+		status int
+		want   string
+	}{
+		{"invalid_number", newAppointmentForm("Hal Ng", "12", day, "12:30"), "phone", http.StatusBadRequest, "number"},
+		{"opted_out", newAppointmentForm("Ida Opt", "+15551230699", day, "12:30"), "phone", http.StatusBadRequest, "opted out"},
+		{"past", newAppointmentForm("Jo Late", "+15551230602", past, "09:00"), "time", http.StatusBadRequest, "in the past"},
+		{"duplicate", newAppointmentForm("Gil Again", "+15551230601", day, "12:00"), "time", http.StatusBadRequest, "exists already"},
+		{"missing_name", newAppointmentForm("  ", "+15551230603", day, "12:30"), "name", http.StatusBadRequest, "name is missing"},
+		{"missing_time", newAppointmentForm("Kim Lo", "+15551230603", day, ""), "time", http.StatusBadRequest, "time of the appointment is missing"},
+		{"bad_date", newAppointmentForm("Kim Lo", "+15551230603", "2026-02-30", "12:30"), "date", http.StatusBadRequest, "not a date"},
+		{"bad_language", func() url.Values {
+			f := newAppointmentForm("Kim Lo", "+15551230603", day, "12:30")
+			f.Set("language", "fr")
+			return f
+		}(),
+			"language", http.StatusBadRequest, "no such language"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := svc.Appointments(ctx, root, ops.AppointmentFilter{Date: tc.form.Get("date"), All: true})
+			a := staff.post("/appointments/new", tc.form)
+			if a.status != tc.status || !strings.Contains(errorText(a.body), tc.want) {
+				t.Fatalf("%d #error %q, want %d with %q", a.status, errorText(a.body), tc.status, tc.want)
+			}
+			if e := textOf(t, a.body, tc.field+"-error"); !strings.Contains(e, tc.want) {
+				t.Errorf("next to the %s: %q, want %q", tc.field, e, tc.want)
+			}
+			if !regexp.MustCompile(`id="new-` + tc.field + `"[^>]*aria-invalid="true"`).MatchString(a.body) {
+				t.Errorf("#new-%s is not marked invalid", tc.field)
+			}
+			if n := strings.Count(a.body, `class="field-error"`); n != 1 {
+				t.Errorf("%d fields show a reason, want 1", n)
+			}
+			for _, f := range []string{"name", "phone", "date", "time", "provider", "location"} {
+				if got, want := fieldValue(a.body, "new-"+f), strings.TrimSpace(tc.form.Get(f)); got != want {
+					t.Errorf("the form kept %s as %q, want %q", f, got, want)
+				}
+			}
+			if tc.field != "language" && !strings.Contains(a.body, `<option value="es" selected>`) {
+				t.Error("the form did not keep the language")
+			}
+			if day, err := time.Parse("2006-01-02", tc.form.Get("date")); err == nil {
+				after, _ := svc.Appointments(ctx, root, ops.AppointmentFilter{Date: day.Format("2006-01-02"), All: true})
+				if len(after) != len(before) {
+					t.Errorf("a refused form changed the day's appointments: %d, then %d", len(before), len(after))
+				}
+			}
+		})
+	}
+
+	// A form posted from another site is refused and creates nothing.
+	f := newAppointmentForm("Lu Cross", "+15551230604", day, "13:00")
+	if r := staff.postWith("/appointments/new", f.Encode(), map[string]string{"Sec-Fetch-Site": "cross-site"}); r.status != http.StatusForbidden {
+		t.Errorf("a cross-site create: %d", r.status)
+	}
+	if as, _ := svc.Appointments(ctx, root, ops.AppointmentFilter{Date: day, All: true}); len(as) != 1 {
+		t.Errorf("the day has %d appointments after the refused forms, want only Gil's", len(as))
+	}
+}
+
+// TestAppointmentNewClinical: a provider or location that looks like it
+// carries clinical detail is said so on the form shown again and on the
+// new appointment's page.
+func TestAppointmentNewClinical(t *testing.T) {
+	_, staff, _ := remindSite(t)
+	day := importDay()
+	f := newAppointmentForm("Mo Ray", "12", day, "12:00")
+	f.Set("location", "Chemotherapy suite")
+	a := staff.post("/appointments/new", f)
+	if a.status != http.StatusBadRequest || !hasID(a.body, "new-clinical") || strings.Contains(a.body, `id="new-clinical" class="help clinical-warning" hidden`) {
+		t.Fatalf("the form again with a clinical location: %d, warning shown: %v", a.status, hasID(a.body, "new-clinical"))
+	}
+	f.Set("phone", "+15551230611")
+	r := staff.post("/appointments/new", f)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %q", r.status, errorText(r.body))
+	}
+	if n := textOf(t, staff.get(r.location).body, "notice"); !strings.Contains(n, "clinical detail") {
+		t.Errorf("the new appointment's notice %q does not warn of clinical detail", n)
+	}
+	if n := textOf(t, staff.get("/appointments/new").body, "new-clinical-words"); n != "" {
+		t.Errorf("the empty form warns of %q", n)
 	}
 }
