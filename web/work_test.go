@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -114,7 +116,7 @@ func TestWorkPagesForStaff(t *testing.T) {
 		{"/outbox", []string{"outbox", "outbox-filter", "state", "since", "until", "find", "filter-submit"}},
 		{"/inbox", []string{"inbox"}},
 		{"/optouts", []string{"optouts", "optout-add", "optout-number", "optout-reason", "optout-add-submit"}},
-		{"/status", []string{"modems", "queue", "state", "locked"}},
+		{"/status", []string{"modems", "queue", "state", "locked", "backup"}},
 		{"/", []string{"queue"}},
 	} {
 		a := b.get(tc.path)
@@ -944,4 +946,56 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("the stream did not end with the server")
 	}
+}
+
+// TestStatusBackup: the status page says what the last backup did — no
+// place set, none yet, good, or failed (with the last good one) — as
+// smsd status does, so the front desk sees a failing nightly backup.
+func TestStatusBackup(t *testing.T) {
+	ctx := context.Background()
+	place := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		dir    string
+		record func(svc *daemon.Service)
+		want   string
+	}{
+		{"no place", "", nil, "No backup place is set"},
+		{"none yet", place, nil, "No backup yet to " + place},
+		{"good", place, func(svc *daemon.Service) {
+			if _, err := svc.Backup(ctx, ops.System, ops.BackupRequest{Dir: filepath.Join(place, "smsd-20261202-020000"), Done: true}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}, "to " + filepath.Join(place, "smsd-20261202-020000") + ": good"},
+		{"failed", place, func(svc *daemon.Service) {
+			svc.Backup(ctx, ops.System, ops.BackupRequest{Dir: filepath.Join(place, "smsd-20261202-020000"), Failure: "the backup place is full"}, nil)
+		}, "failed: the backup place is full"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := openServiceWith(t, func(c *config.Config) { c.BackupDir = tc.dir })
+			addUser(t, svc, "alice", ops.RoleStaff)
+			if tc.record != nil {
+				tc.record(svc)
+			}
+			b := newSite(t, svc, siteOptions{}).browser()
+			b.signIn("alice", "/")
+			a := b.get("/status")
+			if a.status != http.StatusOK || !strings.Contains(a.body, tc.want) {
+				t.Errorf("GET /status: %d, want %q in #backup: %s", a.status, tc.want, between(a.body, `id="backup"`, "</p>"))
+			}
+		})
+	}
+}
+
+// between is the part of s from the first from up to the next to.
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return "(no " + from + ")"
+	}
+	s = s[i:]
+	if j := strings.Index(s, to); j >= 0 {
+		return s[:j]
+	}
+	return s
 }
