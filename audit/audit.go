@@ -48,8 +48,6 @@ const (
 	MessageDismiss = "message_dismiss"
 	InboxView      = "inbox_view"
 	StatusView     = "status_view"
-	Import         = "import"
-	Export         = "export"
 	OptOutList     = "optout_list"
 	OptOutAdd      = "optout_add"
 	OptOutRemove   = "optout_remove"
@@ -95,14 +93,43 @@ const (
 	// onto a new data directory.
 	BackupMade = "backup"
 	Restored   = "restore"
+	// The reminders' actions (package daemon, issue 15). AppointmentList
+	// is a day's (or an import's) appointments shown, names included;
+	// AppointmentView one appointment opened with its number unmasked;
+	// AppointmentCreate, AppointmentMove and AppointmentCancel change one
+	// (and its queued reminders) in the same transaction.
+	AppointmentList   = "appointment_list"
+	AppointmentCreate = "appointment_create"
+	AppointmentMove   = "appointment_move"
+	AppointmentCancel = "appointment_cancel"
+	AppointmentView   = "appointment_view"
+	// AppointmentAnswer is a patient's reply (confirm, reschedule) matched
+	// to the latest reminder sent to the number and recorded on its
+	// appointment, by the system (queue.Store.ThreadReply).
+	AppointmentAnswer = "appointment_answer"
+	// ImportPreview is a day's list read from CSV and checked, nothing
+	// changed; ImportCommit its good rows' appointments created (or
+	// nothing, for a file already imported); ImportMappingSave a practice
+	// system's column mapping kept under a name.
+	ImportPreview     = "import_preview"
+	ImportCommit      = "import_commit"
+	ImportMappingSave = "import_mapping_save"
+	// TemplateSave is a message template created or changed (the system's
+	// when it creates the default ones); TemplateDelete one deleted.
+	TemplateSave   = "template_save"
+	TemplateDelete = "template_delete"
+	// ReportView is the daily report shown (smsd report, the report page).
+	ReportView = "report_view"
 )
 
 // Actions lists every action, for the test that each has a producer.
 var Actions = []string{LoginOK, LoginFail, Lockout, Logout, AutoLogout, MessageCreate, MessageView, MessageList,
-	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, Import, Export, OptOutList, OptOutAdd,
+	MessageCancel, MessageResend, MessageDismiss, InboxView, StatusView, OptOutList, OptOutAdd,
 	OptOutRemove, UserList, UserCreate, UserDisable, UserEnable, RoleChange, PasswordChange, TOTPEnrol, TokenCreate,
 	TokenRevoke, KeyRotate, Unlock, BreakGlassUse, ModemEvent, ConfigChange, AuditExport, AuditCheck, HeadSigned, Start,
-	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset, InboxHandle, BackupMade, Restored}
+	IntegrityCheck, QuarantineDismiss, DigestAccept, Setup, SessionEnd, UserUnlock, TOTPRequire, TOTPReset, InboxHandle, BackupMade, Restored,
+	AppointmentList, AppointmentCreate, AppointmentMove, AppointmentCancel, AppointmentView, AppointmentAnswer,
+	ImportPreview, ImportCommit, ImportMappingSave, TemplateSave, TemplateDelete, ReportView}
 
 // Outcomes of an action.
 const (

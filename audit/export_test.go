@@ -40,7 +40,7 @@ func goldenEvents() []audit.Event {
 		{Time: at(5, 0), Actor: "unix:root", Role: "admin", Client: "pid 1", Action: audit.ConfigChange, Detail: "\tdispatch.rate=10"},
 		{Time: at(6, 0), Actor: "system", Action: audit.ModemEvent, ObjectType: "modem", ObjectID: "ttyUSB2", Outcome: audit.Failed, Detail: "\r+CMS ERROR: 500"},
 		{Time: at(7, 0), Actor: "web:alice", Role: "admin", Client: "192.0.2.10", Action: audit.UserCreate, ObjectType: "user", ObjectID: "9", Detail: "'carol' as staff"},
-		{Time: at(8, 0), Actor: "token:importer", Role: "staff", Client: "198.51.100.4", Action: audit.Import, Detail: "rows=12, skipped=1"},
+		{Time: at(8, 0), Actor: "token:importer", Role: "staff", Client: "198.51.100.4", Action: audit.ImportCommit, Detail: "rows=12, skipped=1"},
 		{Time: at(9, 0), Actor: "web:alice", Role: "admin", Client: "192.0.2.10", Action: audit.MessageResend, ObjectType: "message", ObjectID: "17", Detail: `label "urgent" set`},
 		{Time: at(10, 0), Actor: "web:dévora", Role: "staff", Client: "192.0.2.11", Action: audit.MessageList, Detail: "filtre: envoyé, reçu — Ünïcödé"},
 		{Time: at(11, 0), Actor: "web:dévora", Role: "staff", Client: "192.0.2.11", Action: audit.MessageView, ObjectType: "message", ObjectID: "18", Detail: "viewed 📱✅"},

@@ -46,7 +46,7 @@ var exportSeeds = []exportSeed{
 	{"café", "Ünïcödé — “quotes”", "📱", "✅", "\xed\xa0\x80 surrogate half", 400, 0x40},
 	{"", "", "", "", "", 0, 0},
 	{`\.`, `\`, `\x0a`, "#comment", "\u0085 next line", 12, 0x0d},
-	{strings.Repeat("A", 300), strings.Repeat("é", 200), audit.Export, strings.Repeat("9", 40), strings.Repeat("detail ", 100), 5000, 9},
+	{strings.Repeat("A", 300), strings.Repeat("é", 200), audit.ReportView, strings.Repeat("9", 40), strings.Repeat("detail ", 100), 5000, 9},
 }
 
 // maxFuzzField is the most of each string FuzzExportVerify uses.

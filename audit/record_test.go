@@ -183,7 +183,7 @@ func TestRecordTimeAndFailure(t *testing.T) {
 // A record is safe to fill from several goroutines (a service's handlers)
 // while the store reads it: the race detector watches this test.
 func TestRecordConcurrentUse(t *testing.T) {
-	rec := audit.NewRecord(audit.Event{Action: audit.Import})
+	rec := audit.NewRecord(audit.Event{Action: audit.ImportCommit})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)

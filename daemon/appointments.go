@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 	"github.com/clinicsms/smsd/remind"
@@ -33,7 +34,7 @@ func (s *Service) dayBounds(date string, loc *time.Location) (time.Time, time.Ti
 // Names are shown, so the list is an audited view (appointment_list,
 // naming the day and the count). An API token may not.
 func (s *Service) Appointments(ctx context.Context, a ops.Actor, f ops.AppointmentFilter) (_ []ops.Appointment, err error) {
-	ctx, rec := begin(ctx, a, actAppointmentList, "appointment", "")
+	ctx, rec := begin(ctx, a, audit.AppointmentList, "appointment", "")
 	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := refuseToken(a, "list appointments"); err != nil {
 		return nil, err
@@ -74,8 +75,8 @@ func (s *Service) Appointments(ctx context.Context, a ops.Actor, f ops.Appointme
 // audited in its own transaction; the details carry the masked number at
 // most. An API token may not.
 func (s *Service) Appointment(ctx context.Context, a ops.Actor, r ops.AppointmentRequest) (_ ops.Appointment, err error) {
-	action := map[string]string{ops.AppointmentCreate: actAppointmentCreate, ops.AppointmentMove: actAppointmentMove,
-		ops.AppointmentCancel: actAppointmentCancel, ops.AppointmentShow: actAppointmentView}[r.Action]
+	action := map[string]string{ops.AppointmentCreate: audit.AppointmentCreate, ops.AppointmentMove: audit.AppointmentMove,
+		ops.AppointmentCancel: audit.AppointmentCancel, ops.AppointmentShow: audit.AppointmentView}[r.Action]
 	if action == "" {
 		action = "appointment_" + clipRunes(r.Action, 20)
 	}

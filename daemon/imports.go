@@ -29,9 +29,9 @@ import (
 // how far the commit got (rows done of rows to create); it is called from
 // inside the store's transaction and must return quickly.
 func (s *Service) Import(ctx context.Context, a ops.Actor, r ops.ImportRequest, progress func(done, total int)) (_ ops.ImportResult, err error) {
-	action := actImportPreview
+	action := audit.ImportPreview
 	if r.Commit {
-		action = actImportCommit
+		action = audit.ImportCommit
 	}
 	ctx, rec := begin(ctx, a, action, "import", "")
 	defer func() { err = s.finish(ctx, rec, err) }()
@@ -203,7 +203,7 @@ var importFields = map[string]bool{"name": true, "first_name": true, "last_name"
 
 // saveMapping saves a column mapping (admin; audited import_mapping_save).
 func (s *Service) saveMapping(ctx context.Context, a ops.Actor, st *queue.Store, name string, m remind.Mapping) (err error) {
-	ctx, rec := begin(audit.Without(ctx), a, actImportMappingSave, "import_mapping", "")
+	ctx, rec := begin(audit.Without(ctx), a, audit.ImportMappingSave, "import_mapping", "")
 	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := requireAdmin(a, "save a column mapping"); err != nil {
 		return err

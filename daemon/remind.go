@@ -22,30 +22,13 @@ import (
 // plan, the CSV reader, answers); the store keeps the data (queue); this
 // file joins them: the reminder plan of the clinic, the default templates.
 
-// Audit actions of the reminders. The names follow the log's style
-// (object_verb); none of their details carries PHI.
+// systemActorName is the audit actor of what the daemon does by itself
+// (the default templates); defaultReportChartDay the days the report's
+// chart shows.
 const (
-	actAppointmentList    = "appointment_list"
-	actAppointmentCreate  = "appointment_create"
-	actAppointmentMove    = "appointment_move"
-	actAppointmentCancel  = "appointment_cancel"
-	actAppointmentView    = "appointment_view"
-	actImportPreview      = "import_preview"
-	actImportCommit       = "import_commit"
-	actImportMappingSave  = "import_mapping_save"
-	actTemplateSave       = "template_save"
-	actTemplateDelete     = "template_delete"
-	actReportView         = "report_view"
-	actAppointmentAnswer  = "appointment_answer" // written by queue.ThreadReply
 	systemActorName       = "system"
 	defaultReportChartDay = 14
 )
-
-// RemindActions lists the audit actions the reminders write, for the test
-// that every action has a producer (audit.Actions lists the older ones).
-var RemindActions = []string{actAppointmentList, actAppointmentCreate, actAppointmentMove, actAppointmentCancel,
-	actAppointmentView, actImportPreview, actImportCommit, actImportMappingSave, actTemplateSave, actTemplateDelete,
-	actReportView, actAppointmentAnswer}
 
 // remindState is the Service's reminder state: whether the default
 // templates were looked at for the open store.
@@ -81,7 +64,7 @@ func (s *Service) seedTemplates(ctx context.Context, st *queue.Store) error {
 	for _, t := range remind.DefaultTemplates() {
 		ts = append(ts, queue.Template{Name: t.Name, Language: t.Language, Body: t.Body, Reminder: t.Reminder, CreatedBy: systemActorName})
 	}
-	rec := audit.NewRecord(audit.Event{Actor: systemActorName, Action: actTemplateSave, ObjectType: "template"})
+	rec := audit.NewRecord(audit.Event{Actor: systemActorName, Action: audit.TemplateSave, ObjectType: "template"})
 	n, err := st.SeedTemplates(audit.NewContext(audit.Without(ctx), rec), ts)
 	if err != nil {
 		return err

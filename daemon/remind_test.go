@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
@@ -163,7 +164,7 @@ func TestAppointmentService(t *testing.T) {
 	if _, err := s.Appointments(ctx, tok, ops.AppointmentFilter{}); ops.CodeOf(err) != ops.CodeDenied {
 		t.Fatalf("token lists appointments: %v", err)
 	}
-	for action, want := range map[string]int{actAppointmentCreate: 1, actAppointmentView: 2, actAppointmentList: 3, actAppointmentMove: 2, actAppointmentCancel: 2} {
+	for action, want := range map[string]int{audit.AppointmentCreate: 1, audit.AppointmentView: 2, audit.AppointmentList: 3, audit.AppointmentMove: 2, audit.AppointmentCancel: 2} {
 		if n := auditCount(t, s, action); n != want {
 			t.Errorf("%s: %d audit rows, want %d", action, n, want)
 		}
@@ -247,7 +248,7 @@ func TestImportService(t *testing.T) {
 	if tableCount(t, s, "appointments") != apps || tableCount(t, s, "messages") != msgs || tableCount(t, s, "imports") != 0 {
 		t.Fatal("the preview wrote something")
 	}
-	if auditCount(t, s, actImportPreview) != 1 {
+	if auditCount(t, s, audit.ImportPreview) != 1 {
 		t.Fatal("no audit row for the preview")
 	}
 
@@ -302,8 +303,8 @@ func TestImportService(t *testing.T) {
 	if p, err := s.Import(ctx, staff, ops.ImportRequest{Data: data}, nil); err != nil || !p.AlreadyImported {
 		t.Fatalf("preview of a committed file: %+v %v", p.AlreadyImported, err)
 	}
-	if auditCount(t, s, actImportCommit) != 3 {
-		t.Fatalf("import_commit rows: %d, want 3 (failed, committed, already imported)", auditCount(t, s, actImportCommit))
+	if auditCount(t, s, audit.ImportCommit) != 3 {
+		t.Fatalf("import_commit rows: %d, want 3 (failed, committed, already imported)", auditCount(t, s, audit.ImportCommit))
 	}
 
 	big := bytes.Repeat([]byte("a"), 10<<20+1)
@@ -347,12 +348,12 @@ func TestTemplateService(t *testing.T) {
 			t.Errorf("default template %q does not pass its own check: %v", tm.Name, tm.Check.Problems)
 		}
 	}
-	if !langs["en"] || !langs["es"] || auditCount(t, s, actTemplateSave) != 1 {
-		t.Fatalf("default reminders: %v, %d audit rows", langs, auditCount(t, s, actTemplateSave))
+	if !langs["en"] || !langs["es"] || auditCount(t, s, audit.TemplateSave) != 1 {
+		t.Fatalf("default reminders: %v, %d audit rows", langs, auditCount(t, s, audit.TemplateSave))
 	}
 	// Seeding happens once: another call writes no row.
 	s.Templates(ctx, staff, ops.TemplateRequest{Action: ops.TemplateList})
-	if auditCount(t, s, actTemplateSave) != 1 {
+	if auditCount(t, s, audit.TemplateSave) != 1 {
 		t.Fatal("defaults seeded twice")
 	}
 	for body, want := range map[string]string{
@@ -476,7 +477,7 @@ func TestReportService(t *testing.T) {
 	if _, err := s.Report(ctx, staff, ops.ReportRequest{Date: "03/12/2026"}); ops.CodeOf(err) != ops.CodeInvalidRequest {
 		t.Fatalf("bad date: %v", err)
 	}
-	if auditCount(t, s, actReportView) != 2 {
+	if auditCount(t, s, audit.ReportView) != 2 {
 		t.Fatal("report views not audited")
 	}
 	box, err := s.InboxList(ctx, staff, ops.InboxFilter{})

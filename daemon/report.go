@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -21,7 +22,7 @@ const maxReportDays = 366
 // (report_view) though it shows no PHI: who looked at the clinic's figures
 // when. An API token may not.
 func (s *Service) Report(ctx context.Context, a ops.Actor, r ops.ReportRequest) (_ ops.Report, err error) {
-	ctx, rec := begin(ctx, a, actReportView, "report", "")
+	ctx, rec := begin(ctx, a, audit.ReportView, "report", "")
 	defer func() { err = s.finish(ctx, rec, err) }()
 	if err := refuseToken(a, "see the report"); err != nil {
 		return ops.Report{}, err

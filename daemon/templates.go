@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 	"github.com/clinicsms/smsd/remind"
@@ -57,9 +58,9 @@ func (s *Service) Templates(ctx context.Context, a ops.Actor, r ops.TemplateRequ
 	default:
 		return nil, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown template action %q (list, check, save, delete)", clipRunes(r.Action, 20)))
 	}
-	action := actTemplateSave
+	action := audit.TemplateSave
 	if r.Action == ops.TemplateDelete {
-		action = actTemplateDelete
+		action = audit.TemplateDelete
 	}
 	objID := ""
 	if r.ID != 0 {

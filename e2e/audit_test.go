@@ -29,8 +29,6 @@ import (
 var auditPending = map[string]string{
 	audit.TokenCreate: "web UI, part 2 (JSON API tokens)",
 	audit.TokenRevoke: "web UI, part 2 (JSON API tokens)",
-	audit.Import:      "reminders (CSV import)",
-	audit.Export:      "reminders (a day's report)",
 	audit.Restored:    "written in the restored store, not this one: e2e.TestBackupRestore finds it there",
 }
 

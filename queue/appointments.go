@@ -826,7 +826,7 @@ func (s *Store) ThreadReply(ctx context.Context, inboundID int64, e164 string, a
 				return err
 			}
 		}
-		rec := audit.NewRecord(audit.Event{Actor: "system", Action: "appointment_answer", ObjectType: "appointment", ObjectID: strconv.FormatInt(apptID, 10)})
+		rec := audit.NewRecord(audit.Event{Actor: "system", Action: audit.AppointmentAnswer, ObjectType: "appointment", ObjectID: strconv.FormatInt(apptID, 10)})
 		if inboundID != 0 {
 			rec.AddDetail("inbound=" + strconv.FormatInt(inboundID, 10))
 		}
