@@ -186,22 +186,23 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 		}
 		s.show(w, r, nil, status, "unlock", pageData{Title: "Unlock the appliance", Error: msg})
 	}
-	f, bad := readForm(r)
-	if bad != nil {
-		again(bad.status, bad.msg)
+	// The passphrase is read as bytes and zeroed (readSecretField), never
+	// held as a string: readForm would keep it in strings nobody can clear.
+	pass, err := readSecretField(r, "passphrase")
+	defer clear(pass)
+	if err != nil {
+		again(http.StatusBadRequest, "The form could not be read (it is not encoded as a browser sends one, or is too large). Nothing was changed; type the passphrase again.")
 		return
 	}
 	if !s.svc.Locked() {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	if f.Get("passphrase") == "" {
+	if len(pass) == 0 {
 		again(http.StatusBadRequest, missingMsg("passphrase"))
 		return
 	}
-	pass := []byte(f.Get("passphrase"))
-	err := s.svc.Unlock(r.Context(), ops.Actor{Kind: ops.ActorWeb, Name: "unlock", Role: ops.RoleAdmin, Addr: clientAddr(r)}, pass)
-	clear(pass) // this copy at least; the form's string is the runtime's
+	err = s.svc.Unlock(r.Context(), ops.Actor{Kind: ops.ActorWeb, Name: "unlock", Role: ops.RoleAdmin, Addr: clientAddr(r)}, pass)
 	switch {
 	case err == nil, ops.CodeOf(err) == ops.CodeNotLocked:
 		http.Redirect(w, r, "/signin?unlocked=1", http.StatusSeeOther)
