@@ -225,3 +225,79 @@ func (tb *tab) scrollTo(sel string) {
 	tb.t.Helper()
 	eval[bool](tb, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (e) e.scrollIntoView({block: "start"}); return !!e; })()`, sel))
 }
+
+// TestBrowserAppointmentNew: a person at the front desk opens the form
+// from the day's list, types a patient's appointment, is told next to the
+// number that it is not one, corrects it, creates the appointment, lands
+// on its page with the planned reminders, and finds it on the day's list.
+// The form, refused and empty, passes axe-core.
+func TestBrowserAppointmentNew(t *testing.T) {
+	t.Parallel()
+	_, _, tb := workRig(t, 0, `timezone = "UTC"`)
+	// Three days ahead at noon: both reminders of the default plan are
+	// still to come, inside the default reminder hours.
+	day := time.Now().UTC().AddDate(0, 0, 3).Format("2006-01-02")
+	const phone = "+15551230701"
+
+	tb.open("/appointments?date=" + day)
+	tb.must("a#appointment-new-link", "the day's list's link to a new appointment")
+	tb.click("a#appointment-new-link")
+	tb.waitPath("/appointments/new", liveWait)
+	tb.must("form#appointment-new", "the new appointment form")
+	if d := eval[string](tb, `document.querySelector("input#new-date").value`); d != day {
+		t.Errorf("the form's date is %q, want the list's day %s", d, day)
+	}
+	tb.checkPage("new appointment")
+
+	// Typed as a person does; the date and time pickers set as a pick
+	// does (their keyboard entry follows the browser's locale).
+	tb.fill("input#new-name", "Rosa Díaz")
+	tb.fill("input#new-phone", "555")
+	tb.setInput("input#new-time", "12:00")
+	tb.fill("input#new-provider", "Dr Lee")
+	tb.fill("input#new-location", "Room 2")
+	tb.step("choosing Spanish", chromedp.SetValue(chromedp.CSS("select#new-language"), "es"))
+	tb.click("button#new-submit")
+	tb.must("#phone-error", "the reason next to the number after a bad number")
+	if e := tb.text("#phone-error"); !strings.Contains(e, "number") {
+		t.Errorf("next to the number: %q", e)
+	}
+	for sel, want := range map[string]string{"input#new-name": "Rosa Díaz", "input#new-time": "12:00", "input#new-date": day,
+		"input#new-provider": "Dr Lee", "select#new-language": "es", "input#new-phone": "555"} {
+		if got := eval[string](tb, fmt.Sprintf(`document.querySelector(%q).value`, sel)); got != want {
+			t.Errorf("the form shown again has %s = %q, want %q as typed", sel, got, want)
+		}
+	}
+	if !eval[bool](tb, `document.querySelector("input#new-phone").getAttribute("aria-describedby").split(" ").includes("phone-error")`) {
+		t.Error("the number's field does not point its reader at the reason")
+	}
+	tb.checkPage("new appointment refused")
+	tb.scrollTo("main")
+	tb.screenshot("appointment-new")
+
+	tb.fill("input#new-phone", phone)
+	tb.click("button#new-submit")
+	tb.waitPath("/appointments/", liveWait)
+	if p := tb.path(); !regexp.MustCompile(`^/appointments/\d+\?done=create$`).MatchString(p) {
+		t.Fatalf("after creating: at %s, want the appointment's page\n%s", p, tb.where())
+	}
+	if n := tb.text("#notice"); !strings.Contains(n, "Created") {
+		t.Errorf("the new appointment's notice: %q", n)
+	}
+	if got := tb.text("#appointment-phone"); got != phone {
+		t.Errorf("the new appointment's number: %q", got)
+	}
+	if n := eval[int](tb, `document.querySelectorAll("#appointment-reminders li.reminder.state-queued").length`); n != 2 {
+		t.Errorf("the new appointment lists %d queued reminders, want the plan's 2\n%s", n, tb.where())
+	}
+	id := strings.TrimPrefix(strings.SplitN(tb.path(), "?", 2)[0], "/appointments/")
+
+	tb.click(`a[href="/appointments?date=` + day + `"]`)
+	tb.must(fmt.Sprintf(`table#appointments tr[data-id=%q]`, id), "the new appointment on the day's list")
+	if s := tb.text(fmt.Sprintf(`table#appointments tr[data-id=%q] th`, id)); s != "Rosa Díaz" {
+		t.Errorf("the day's list names the new appointment's patient %q", s)
+	}
+	if showsNumber(tb.bodyText(), phone) {
+		t.Errorf("the day's list shows %s in full", phone)
+	}
+}
