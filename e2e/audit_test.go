@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/internal/testutil"
 	"github.com/clinicsms/smsd/modem/emulator"
+	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
 
@@ -64,7 +66,7 @@ func TestEveryActionAudited(t *testing.T) {
 	}
 	t.Cleanup(func() { emu.Close() })
 	r := &rig{t: t, dir: dir, data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "smsd.toml"), emu: emu}
-	os.WriteFile(r.conf, []byte(fmt.Sprintf("modem = %q\nrate_limit = \"0s\"\nkey_source = \"passphrase\"\nsend_timeout = \"2s\"\ncommand_timeout = \"1s\"\nhealth_interval = \"1s\"\nreconnect_max = \"500ms\"\n", emu.Path())), 0o600)
+	os.WriteFile(r.conf, []byte(fmt.Sprintf("modem = %q\nrate_limit = \"0s\"\nkey_source = \"passphrase\"\nsend_timeout = \"2s\"\ncommand_timeout = \"1s\"\nhealth_interval = \"1s\"\nreconnect_max = \"500ms\"\nreminder_hours = \"\"\n", emu.Path())), 0o600)
 	out, code := r.cmdStdin("correct horse battery\n", "init", "-passphrase")
 	if code != 0 {
 		t.Fatalf("init -passphrase: %d %s", code, out)
@@ -124,6 +126,7 @@ func TestEveryActionAudited(t *testing.T) {
 	}
 	r.waitFor("modem back", 20*time.Second, func() bool { return strings.Contains(r.statusText(), "modem1 ready") })
 	time.Sleep(1500 * time.Millisecond) // the modem watcher looks once a second
+	remindWalk := remindAuditWalk(t, r)
 	r.run("audit", "check")
 	r.run("audit", "pubkey")
 	// Through the daemon: a backup row by this user.
@@ -187,12 +190,26 @@ func TestEveryActionAudited(t *testing.T) {
 	has(audit.ModemEvent, "system", audit.Failed, "modem1")
 	has(audit.ConfigChange, "system", audit.OK, "")
 	has(audit.BackupMade, me, audit.OK, "")
+	id := strconv.FormatInt
+	has(audit.ImportPreview, me, audit.OK, "")
+	has(audit.ImportMappingSave, me, audit.OK, "")
+	has(audit.ImportCommit, me, audit.OK, "")
+	has(audit.AppointmentList, me, audit.OK, "")
+	has(audit.AppointmentView, me, audit.OK, id(remindWalk.imported, 10))
+	has(audit.AppointmentMove, me, audit.OK, id(remindWalk.imported, 10))
+	has(audit.AppointmentCancel, me, audit.OK, id(remindWalk.imported, 10))
+	has(audit.AppointmentCreate, me, audit.OK, id(remindWalk.added, 10))
+	has(audit.AppointmentAnswer, "system", audit.OK, id(remindWalk.added, 10))
+	has(audit.TemplateSave, "system", audit.OK, "") // the default templates
+	has(audit.TemplateSave, me, audit.OK, id(remindWalk.template, 10))
+	has(audit.TemplateDelete, me, audit.OK, id(remindWalk.template, 10))
+	has(audit.ReportView, me, audit.OK, "")
 	for _, row := range seen[audit.ModemEvent] {
 		t.Logf("modem event: %s %s", row["outcome"], row["detail"])
 	}
 	// No PHI in clear: not the number, not a text, not the reason's patient.
 	raw, _ := os.ReadFile(out)
-	for _, phi := range []string{patient, "15551234567", text, "fasting", "blood test", "correct horse"} {
+	for _, phi := range append([]string{patient, "15551234567", text, "fasting", "blood test", "correct horse"}, remindCanaries...) {
 		if strings.Contains(string(raw), phi) {
 			t.Errorf("the audit export holds %q in clear", phi)
 		}
@@ -206,6 +223,73 @@ func TestEveryActionAudited(t *testing.T) {
 	if b, err := exec.Command(mini, "-Vm", out, "-P", pub).CombinedOutput(); err != nil {
 		t.Errorf("minisign -V refuses an untouched export: %v\n%s", err, b)
 	}
+}
+
+// remindCanaries are the reminders walk's patients (names, numbers and
+// the template's distinctive word): none may be in the audit log in clear.
+var remindCanaries = []string{"Zebulon", "Quillfeather", "Xanthe", "Brightwater", "15551239871", "5551239871",
+	"15551239872", "5551239872", "Marmalade"}
+
+// remindIDs are what the reminders walk made: the imported appointment
+// (shown, moved, cancelled), the one added from the command line (its
+// reminder answered) and the template saved and deleted.
+type remindIDs struct{ imported, added, template int64 }
+
+// remindAuditWalk takes every reminder action through the command line
+// against the running daemon: an appointment added with its two-hour
+// reminder due seconds from now (the config's reminder_hours is empty: any
+// time of day), a day's list previewed with a mapping saved and
+// committed, the day's list, one appointment shown, moved and cancelled, a
+// template saved and deleted, the report; then the reminder reaches the
+// handset and its "C" answers the appointment (the system's
+// appointment_answer).
+func remindAuditWalk(t *testing.T, r *rig) remindIDs {
+	t.Helper()
+	var ids remindIDs
+	// Due 6 s after this command reads the clock: the 48-hour reminder's
+	// time has passed (skipped), the 2-hour one goes out while the rest
+	// of the walk runs.
+	out, code := r.cmdStdin("+15551239872\nXanthe Brightwater\n", "appointment", "add", "-at", "2h0m6s", "-json")
+	var added ops.Appointment
+	if code != 0 || json.Unmarshal([]byte(out), &added) != nil {
+		t.Fatalf("smsd appointment add: exit %d\n%s", code, out)
+	}
+	if !slices.ContainsFunc(added.Reminders, func(m ops.Reminder) bool { return m.Skipped == "" && m.MessageID != 0 }) {
+		t.Fatalf("the added appointment's reminders: %+v, want the 2-hour one planned", added.Reminders)
+	}
+	ids.added = added.ID
+	csvFile := filepath.Join(r.dir, "day.csv")
+	os.WriteFile(csvFile, []byte("Patient,Cell,Date,Time\r\nZebulon Quillfeather,+15551239871,2099-03-10,10:00\r\n"), 0o600)
+	r.run("import", "-map", "name=Patient", "-map", "phone=Cell", "-save-mapping", "pms", csvFile) // preview, mapping saved
+	r.run("import", "-mapping", "pms", "-commit", csvFile)
+	as := r.appointments("2099-03-10")
+	if len(as) != 1 {
+		t.Fatalf("the imported day holds %d appointments, want 1", len(as))
+	}
+	ids.imported = as[0].ID
+	n := strconv.FormatInt(ids.imported, 10)
+	r.run("appointment", "show", n)
+	r.run("appointment", "move", n, "-at", "2099-03-11T10:00")
+	r.run("appointment", "cancel", n)
+	out, code = r.cmdStdin("Hi {name}, Marmalade reminder: {date} at {time}. Reply C to confirm.\n", "templates", "save", "-name", "Canary")
+	if code != 0 {
+		t.Fatalf("smsd templates save: exit %d\n%s", code, out)
+	}
+	if _, err := fmt.Sscanf(out, "template %d", &ids.template); err != nil {
+		t.Fatalf("smsd templates save printed no id: %v\n%s", err, out)
+	}
+	r.run("templates", "delete", strconv.FormatInt(ids.template, 10))
+	r.run("report")
+	r.waitFor("the added appointment's reminder on the handset", 40*time.Second, func() bool { return len(r.handsetTo("+15551239872")) > 0 })
+	if err := r.emu.Inject("+15551239872", "C"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("the added appointment confirmed", 30*time.Second, func() bool {
+		out, _, _ := r.cmd("appointment", "show", strconv.FormatInt(ids.added, 10), "-json")
+		var a ops.Appointment
+		return json.Unmarshal([]byte(out), &a) == nil && a.Answer != ""
+	})
+	return ids
 }
 
 func currentUser(t *testing.T) string {
