@@ -529,11 +529,14 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 	return out, rows.Err()
 }
 
+// nextDueQuery reads messages_due (TestQueuePlans).
+const nextDueQuery = "SELECT MIN(due_at) FROM messages WHERE state = 'queued'"
+
 // NextDue returns the earliest time a queued message becomes due (ok false
 // when nothing is queued).
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, "SELECT MIN(due_at) FROM messages WHERE state = 'queued'").Scan(&due); err != nil {
+	if err := s.r.QueryRowContext(ctx, nextDueQuery).Scan(&due); err != nil {
 		return time.Time{}, false, err
 	}
 	if !due.Valid {

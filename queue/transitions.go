@@ -91,6 +91,12 @@ func (s *Store) setState(ctx context.Context, tx *sql.Tx, id int64, to State, ex
 	return err
 }
 
+// claimNext selects the next due queued message (its due time, then its
+// id) for readRow. It reads messages_due, which holds queued messages only
+// (schema step 12; TestQueuePlans).
+const claimNext = `id = (SELECT id FROM messages WHERE state = 'queued' AND due_at <= ?
+	ORDER BY due_at, id LIMIT 1)`
+
 // Claim takes the next due queued message for modemID and moves it to
 // sending, counting one attempt, in one transaction: two callers never get
 // the same message. It returns nil, nil when nothing is due. A message whose
@@ -122,8 +128,7 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			now := ms(s.now())
 			// The next due message, read with everything its integrity
 			// check and its new tag need.
-			r, err := readRow(ctx, tx, sp, `id = (SELECT id FROM messages WHERE state = 'queued' AND due_at <= ?
-				ORDER BY due_at, id LIMIT 1)`, now)
+			r, err := readRow(ctx, tx, sp, claimNext, now)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
