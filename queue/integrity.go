@@ -200,13 +200,24 @@ func (r *taggedRow) fields() [][]byte { return fieldsOf(r.vals, r.parts) }
 // columns, with args) selects: its id, version, tag, tagged columns and
 // (messages) parts, in one statement. No row is sql.ErrNoRows.
 func readRow(ctx context.Context, q querier, sp tagSpec, where string, args ...any) (*taggedRow, error) {
+	return readRowWith(ctx, q, sp, nil, nil, where, args...)
+}
+
+// readRowWith is readRow that also scans the untagged columns more into
+// moreDest, in the same statement: a caller that needs them (Claim, for
+// the message it returns) does not read the row a second time.
+func readRowWith(ctx context.Context, q querier, sp tagSpec, more []string, moreDest []any, where string, args ...any) (*taggedRow, error) {
 	r := &taggedRow{sp: sp, vals: make([]any, len(sp.cols))}
-	dest := make([]any, 0, 5+len(r.vals))
+	dest := make([]any, 0, 5+len(r.vals)+len(more))
 	dest = append(dest, &r.id, &r.rv, &r.tag)
 	for i := range r.vals {
 		dest = append(dest, &r.vals[i])
 	}
 	query := "SELECT id, rv, tag, " + strings.Join(sp.cols, ", ")
+	if len(more) > 0 {
+		query += ", " + strings.Join(more, ", ")
+		dest = append(dest, moreDest...)
+	}
 	var nparts int64
 	var parts sql.NullString
 	if sp.parts {

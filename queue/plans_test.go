@@ -2,8 +2,10 @@ package queue
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestQueuePlans: the dispatcher's and the outbox's lookups by state use
@@ -56,5 +58,52 @@ func TestQueuePlans(t *testing.T) {
 				t.Errorf("plan %q, want it to search %q without a sort", got, c.want)
 			}
 		})
+	}
+}
+
+// TestClaimReturnsRowAsStored: Claim builds the message it returns from
+// the row it read and the values it wrote, without reading the row again;
+// it must be what a later read finds, parts included (a resend, whose
+// earlier attempt recorded a part, and a fresh message).
+func TestClaimReturnsRowAsStored(t *testing.T) {
+	e, s := openEnv(t)
+	ctx := context.Background()
+	first, err := s.Enqueue(ctx, NewMessage{To: "+15550001111", Text: "first", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(ctx, "m1")
+	if err != nil || c == nil || c.ID != first.ID {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	if err := s.RecordPart(ctx, c.ID, 1, 2, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRetry(ctx, c.ID, "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(ctx, NewMessage{To: "+15550002222", Text: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(24 * time.Hour) // past the retry's backoff
+	for range 2 {
+		e.clk.Add(time.Second)
+		c, err := s.Claim(ctx, "m2")
+		if err != nil || c == nil {
+			t.Fatalf("claim: %v %v", c, err)
+		}
+		got, err := s.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*c, got) {
+			t.Errorf("claim returned\n%+v\nthe row reads\n%+v", *c, got)
+		}
+		if c.State != Sending || c.ModemID != "m2" || c.Attempts == 0 || c.Reference == 0 {
+			t.Errorf("claimed message %+v: want sending on m2, an attempt counted and a reference", *c)
+		}
+		if c.ID == first.ID && (c.Attempts != 2 || len(c.PartsAccepted) != 1 || c.PartMRs[1] != 7 || c.PartsTotal != 2 || c.LastError != "timeout") {
+			t.Errorf("resumed message %+v: want its second attempt, part 1 with MR 7 of 2, last error kept", *c)
+		}
 	}
 }

@@ -127,8 +127,11 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 		for {
 			now := ms(s.now())
 			// The next due message, read with everything its integrity
-			// check and its new tag need.
-			r, err := readRow(ctx, tx, sp, claimNext, now)
+			// check, its new tag and the returned Message need.
+			var created, sendAt, next int64
+			var lastErr string
+			r, err := readRowWith(ctx, tx, sp, []string{"created_at", "send_at", "next_attempt_at", "last_error"},
+				[]any{&created, &sendAt, &next, &lastErr}, claimNext, now)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
@@ -139,12 +142,23 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			id := r.id
 			// A row that fails its tag, or a sealed cell that does not
 			// open, is quarantined and the next message is tried: one
-			// bad row never stops the queue.
+			// bad row never stops the queue. Both cells are opened
+			// before anything is written, once each.
 			err = s.checkRow(r)
-			var to string
+			var to, text string
 			if err == nil {
 				toS, _ := r.val("to_sealed").([]byte)
 				to, err = s.open(toS, "messages", "to_sealed", id)
+			}
+			if err == nil {
+				textS, _ := r.val("text_sealed").([]byte)
+				text, err = s.open(textS, "messages", "text_sealed", id)
+			}
+			var m Message
+			if err == nil {
+				m = Message{ID: id, To: to, Text: text, State: Sending, LastError: lastErr, ModemID: modemID,
+					CreatedAt: fromMS(created), SendAt: fromMS(sendAt), NextAttemptAt: fromMS(next), UpdatedAt: fromMS(now)}
+				err = partsFromLines(&m, r.parts)
 			}
 			if errors.Is(err, ErrIntegrity) || errors.Is(err, ErrTampered) {
 				if err := s.quarantine(ctx, tx, id, err); err != nil {
@@ -159,25 +173,21 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			if err != nil {
 				return err
 			}
-			lastErr := "opted_out"
+			why := "opted_out"
 			if cb, _ := r.val("created_by").(string); cb == OptOutConfirmationBy {
 				// The opt-out's one confirmation: it goes to the opted-out
 				// number, but only within the window the rule allows.
-				var created int64
-				if err := tx.QueryRowContext(ctx, "SELECT created_at FROM messages WHERE id = ?", id).Scan(&created); err != nil {
-					return err
-				}
 				opted = s.now().Sub(fromMS(created)) > OptOutConfirmationWindow
-				lastErr = "expired: an opt-out confirmation goes out within 5 minutes or not at all"
+				why = "expired: an opt-out confirmation goes out within 5 minutes or not at all"
 			}
 			if opted {
 				if err := s.writeRow(ctx, tx, r, rowWrite{
 					set:   []colVal{{"state", string(Failed)}},
-					extra: "last_error = ?, updated_at = ?", args: []any{lastErr, ms(s.now())},
+					extra: "last_error = ?, updated_at = ?", args: []any{why, ms(s.now())},
 				}); err != nil {
 					return err
 				}
-				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to), "why", lastErr)
+				s.log.Info("queued message refused: recipient opted out after it was queued", "id", id, "to", mask.Log(to), "why", why)
 				continue
 			}
 			attempts, _ := r.val("attempts").(int64)
@@ -191,20 +201,14 @@ func (s *Store) Claim(ctx context.Context, modemID string) (*Message, error) {
 			}); err != nil {
 				return err
 			}
-			// The claimed message, its parts as read (a claim leaves them).
-			m, err := s.scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageCols+" FROM messages WHERE id = ?", id), true)
-			if err == nil {
-				err = partsFromLines(&m, r.parts)
-			}
-			if errors.Is(err, ErrTampered) || errors.Is(err, ErrIntegrity) {
-				if err := s.quarantine(ctx, tx, id, err); err != nil {
-					return err
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
+			// The claimed message as written, from the row as read: its
+			// parts as read (a claim leaves them), no second read.
+			m.Attempts = int(attempts + 1)
+			m.Reference = uint16(ref)
+			pt, _ := r.val("parts_total").(int64)
+			m.PartsTotal = int(pt)
+			m.CreatedBy, _ = r.val("created_by").(string)
+			m.Purged = r.val("purged_at") != nil
 			out = &m
 			return nil
 		}
