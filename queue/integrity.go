@@ -557,6 +557,16 @@ func xorInto(dst, src *[sha256.Size]byte) {
 // show; PRAGMA data_version is needed while other connections may write
 // (the CLI opening the store, sqlite3 on the live file), which the
 // dispatcher lock does not exclude.
+//
+// Measured again at schema 12 (interleaved with the store before the
+// tags, 8 rounds): per Enqueue 33.7 KB written against 24.7 KB, of which
+// the digest frame is about 4.7 KB and messages_state (schema 9, the
+// outbox, not the tags) about 4.8 KB; per claim, part and sent 57.5 KB
+// against 40.5 KB, three digest frames (12.4 KB) of it. Claim reads its row
+// once (readRowWith) and messages_due holds queued messages only, so the
+// state index is the only one a claim and a mark-sent move an entry in.
+// The driver caches prepared statements (_stmt_cache_size): a
+// database/sql Stmt per hot statement would save only the cache lookup.
 
 // digestState is what one transaction knows of one table's digest.
 type digestState struct {
