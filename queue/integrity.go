@@ -576,9 +576,12 @@ type digestState struct {
 	dirty    bool // changed in this transaction: written when it ends
 }
 
-// txDigests is one write transaction's view of the digests.
+// txDigests is one write transaction's view of the digests: the tables it
+// looked at, each copied from the cache (when cached) or read from the
+// file when first needed. Only those are copied, not the whole cache.
 type txDigests struct {
 	loaded bool
+	cached bool  // the cached copy was valid for dv: a table not yet in tables comes from it
 	dv     int64 // the writer connection's data_version in this transaction
 	tables map[string]*digestState
 }
@@ -604,17 +607,30 @@ func (td *txDigests) load(ctx context.Context, tx *sql.Tx, s *Store) error {
 	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
 		return err
 	}
-	td.tables = map[string]*digestState{}
+	td.tables = make(map[string]*digestState, 2)
 	s.dc.mu.Lock()
-	if s.dc.valid && s.dc.dv == dv {
-		for t, st := range s.dc.tables {
-			st := st
-			td.tables[t] = &st
-		}
-	}
+	td.cached = s.dc.valid && s.dc.dv == dv
 	s.dc.mu.Unlock()
 	td.dv, td.loaded = dv, true
 	return nil
+}
+
+// fromCache is a copy of table's cached digest state, when tx may use the
+// cache (load found it valid for its data_version, and it still is).
+func (td *txDigests) fromCache(s *Store, table string) (*digestState, bool) {
+	if !td.cached {
+		return nil, false
+	}
+	s.dc.mu.Lock()
+	defer s.dc.mu.Unlock()
+	if !s.dc.valid || s.dc.dv != td.dv {
+		return nil, false
+	}
+	c, ok := s.dc.tables[table]
+	if !ok {
+		return nil, false
+	}
+	return &c, true
 }
 
 // txDigestsOf is tx's view, or nil when tx is not one of s.tx.
@@ -635,6 +651,10 @@ func (s *Store) digestIn(ctx context.Context, q querier, table string) (*digestS
 				return nil, err
 			}
 			if st := td.tables[table]; st != nil {
+				return st, nil
+			}
+			if st, ok := td.fromCache(s, table); ok {
+				td.tables[table] = st
 				return st, nil
 			}
 		}
@@ -687,13 +707,18 @@ func (s *Store) endDigests(tx *sql.Tx, td *txDigests, committed bool) {
 	if !td.loaded {
 		return // no digest touched: the copy is as it was
 	}
-	tables := make(map[string]digestState, len(td.tables))
+	// The tables tx looked at replace theirs in the copy; the others are
+	// kept only when tx started from the copy (same data_version), so
+	// that nothing another connection wrote is ever taken as current.
+	if !td.cached || !s.dc.valid || s.dc.dv != td.dv || s.dc.tables == nil {
+		s.dc.tables = make(map[string]digestState, len(tagSpecs))
+	}
 	for t, st := range td.tables {
 		c := *st
 		c.dirty = false
-		tables[t] = c
+		s.dc.tables[t] = c
 	}
-	s.dc.valid, s.dc.dv, s.dc.tables = true, td.dv, tables
+	s.dc.valid, s.dc.dv = true, td.dv
 }
 
 // invalidateDigests drops the cached copy (a digest was written outside
