@@ -472,18 +472,8 @@ type importProgressJSON struct {
 // importProgress answers import.js: the job's progress as JSON. Asking
 // does not extend the session (the script asks by itself).
 func (s *Server) importProgress(w http.ResponseWriter, r *http.Request) {
-	token := s.token(r)
-	if token == "" {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": ops.CodeNoSession, "message": "not signed in"})
-		return
-	}
-	sess, err := s.svc.Session(r.Context(), token, clientAddr(r), false)
-	if err != nil {
-		s.sessionErrorJSON(w, r, err)
-		return
-	}
-	if sess.Stage != ops.StageActive {
-		writeJSON(w, http.StatusForbidden, map[string]string{"code": ops.CodeWrongStage, "message": "finish signing in first"})
+	sess, ok := s.scriptSession(w, r)
+	if !ok {
 		return
 	}
 	j := s.imports.job(r.PathValue("job"), sess.Actor.String())

@@ -131,20 +131,10 @@ func (h *streamHub) watch(quit chan struct{}) {
 // extend the session (looking is not using), and ends when the session
 // ends, the client goes or the server shuts down.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	token := s.token(r)
-	if token == "" {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": ops.CodeNoSession, "message": "not signed in"})
+	if _, ok := s.scriptSession(w, r); !ok {
 		return
 	}
-	sess, err := s.svc.Session(r.Context(), token, clientAddr(r), false)
-	if err != nil {
-		s.sessionErrorJSON(w, r, err)
-		return
-	}
-	if sess.Stage != ops.StageActive {
-		writeJSON(w, http.StatusForbidden, map[string]string{"code": ops.CodeWrongStage, "message": "finish signing in first"})
-		return
-	}
+	token := s.token(r) // the stream checks the session again at each status tick
 	sub, ok := s.streams.subscribe()
 	if !ok {
 		w.Header().Set("Retry-After", retryAfter)

@@ -215,6 +215,28 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (ops.Sessi
 	return sess, true
 }
 
+// scriptSession finds the active session of a script's own request (the
+// live stream, an import's progress) without extending it, or answers the
+// request as JSON (401, 403 before the last sign-in stage, or
+// sessionErrorJSON) and returns false.
+func (s *Server) scriptSession(w http.ResponseWriter, r *http.Request) (ops.Session, bool) {
+	token := s.token(r)
+	if token == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": ops.CodeNoSession, "message": "not signed in"})
+		return ops.Session{}, false
+	}
+	sess, err := s.svc.Session(r.Context(), token, clientAddr(r), false)
+	if err != nil {
+		s.sessionErrorJSON(w, r, err)
+		return ops.Session{}, false
+	}
+	if sess.Stage != ops.StageActive {
+		writeJSON(w, http.StatusForbidden, map[string]string{"code": ops.CodeWrongStage, "message": "finish signing in first"})
+		return ops.Session{}, false
+	}
+	return sess, true
+}
+
 // sessionErrorJSON answers a script's request (the countdown, the live
 // stream) whose session lookup failed: 401 and no cookie for an ended
 // session, 503 while locked, else the error's status, as JSON.
