@@ -51,19 +51,7 @@ func newRigCode(t *testing.T) (*rig, string) {
 // it returns stdout, stderr and the exit code.
 func (r *rig) smsdIn(data, in string, args ...string) (string, string, int) {
 	r.t.Helper()
-	full := append([]string{args[0], "-config", r.conf, "-data-dir", data}, args[1:]...)
-	c := exec.Command(smsdBin, full...)
-	c.Stdin = strings.NewReader(in)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		r.t.Fatalf("smsd %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return r.smsdWith(data, strings.NewReader(in), args...)
 }
 
 var backupDirRe = regexp.MustCompile(`(?m)^backup written: (\S+) `)

@@ -126,8 +126,16 @@ log_level = "debug"
 // stderr and the exit code.
 func (r *rig) cmd(args ...string) (string, string, int) {
 	r.t.Helper()
-	full := append([]string{args[0], "-config", r.conf, "-data-dir", r.data}, args[1:]...)
+	return r.smsdWith(r.data, nil, args...)
+}
+
+// smsdWith runs smsd with the rig's config, data directory data and stdin
+// (nil: none, as for cmd); it returns stdout, stderr and the exit code.
+func (r *rig) smsdWith(data string, stdin io.Reader, args ...string) (string, string, int) {
+	r.t.Helper()
+	full := append([]string{args[0], "-config", r.conf, "-data-dir", data}, args[1:]...)
 	c := exec.Command(smsdBin, full...)
+	c.Stdin = stdin
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
