@@ -2,8 +2,10 @@ package dispatch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,42 @@ func TestSendMixedEncodingsExactlyOnce(t *testing.T) {
 	for _, h := range got {
 		if wp := pdu.CountText(h.Text).Parts; h.Parts != wp {
 			t.Errorf("handset message to %s arrived in %d parts, want %d", h.To, h.Parts, wp)
+		}
+	}
+}
+
+// TestLastPartMarksSentInOneWrite: the dispatcher records a message's last
+// part and its move to sent in one transaction (queue.RecordLastPart), so
+// no crash leaves a message whose every part was accepted still sending.
+// Each write gives the row a new version: enqueue 1, claim 2, each part
+// before the last one more, and the last part with sent one more.
+func TestLastPartMarksSentInOneWrite(t *testing.T) {
+	// No status report comes during the test: each would write the row.
+	r := newRig(t, withStatusDelay(time.Hour))
+	single := r.enqueue(alice, "Reminder: dentist Tuesday 10:00")
+	multi := r.enqueue(bob, threePart)
+	r.start()
+	r.waitHandset(0, 2, 30*time.Second)
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(r.dir, "smsd.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		id     int64
+		parts  int
+		wantRV int64
+	}{{single.ID, 1, 3}, {multi.ID, 3, 5}} {
+		m := r.waitOut(c.id, 10*time.Second)
+		if m.State != queue.Sent || len(m.PartsAccepted) != c.parts {
+			t.Errorf("message %d: %s with parts %v, want sent with %d", c.id, m.State, m.PartsAccepted, c.parts)
+		}
+		var rv int64
+		if err := db.QueryRow("SELECT rv FROM messages WHERE id = ?", c.id).Scan(&rv); err != nil {
+			t.Fatal(err)
+		}
+		if rv != c.wantRV {
+			t.Errorf("message %d of %d parts: row version %d, want %d (the last part and sent in one write)", c.id, c.parts, rv, c.wantRV)
 		}
 	}
 }

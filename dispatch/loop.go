@@ -287,12 +287,15 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 	if msg.PartsTotal > 0 && len(msg.PartsAccepted) >= msg.PartsTotal {
 		// Every part went out before a crash, only MarkSent was missing.
 		log.Info("all parts were accepted before; marking sent", "parts", msg.PartsTotal)
-		l.finish(bg, log, msg, nil, 0)
+		l.finish(bg, log, msg, nil, 0, false)
 		return
 	}
 	// Opt-outs that came after the enqueue are caught by Claim itself.
 	l.countStart(l.d.now())
 	newParts := 0
+	// marked: the last part was recorded together with the move to sent
+	// (RecordLastPart), so finish has nothing more to write.
+	marked := false
 	accepted := func(seq, total, mr int) error {
 		if mr < 0 {
 			// The modem said OK without a TP-MR: the part is out, but its
@@ -300,7 +303,11 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 			log.Warn("part accepted without a message reference; its delivery report cannot be matched", "part", seq)
 			mr = 0
 		}
-		if err := l.recordPart(bg, msg.ID, seq, total, mr); err != nil {
+		if len(msg.PartsAccepted)+newParts+1 == total && l.d.store.RecordLastPart(bg, msg.ID, seq, total, mr) == nil {
+			marked = true
+		} else if err := l.recordPart(bg, msg.ID, seq, total, mr); err != nil {
+			// A failed RecordLastPart wrote nothing: the part is recorded
+			// the usual way and MarkSent follows in finish.
 			log.Error("a part went out but recording it failed; the message becomes uncertain rather than risk sending the part twice",
 				"part", seq, "of", total, "err", err)
 			return errRecordFailed
@@ -331,7 +338,13 @@ func (l *loop) send(ctx, sendCtx context.Context, msg *queue.Message) {
 			err = errInterrupted
 		}
 	}
-	l.finish(bg, log, msg, err, newParts)
+	if marked && err != nil {
+		// Every part was accepted and the message is sent in the store;
+		// whatever Send said after the last part changes nothing of that.
+		log.Warn("send reported an error after its last part was accepted; the message is sent", "err", err)
+		err = nil
+	}
+	l.finish(bg, log, msg, err, newParts, marked)
 }
 
 // recordPart stores one accepted part, retrying a few times: a part that
@@ -349,15 +362,18 @@ func (l *loop) recordPart(ctx context.Context, id int64, seq, total, mr int) err
 	return err
 }
 
-// finish records the outcome of Send.
-func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message, err error, newParts int) {
+// finish records the outcome of Send. marked: the store has the message
+// as sent already (RecordLastPart).
+func (l *loop) finish(ctx context.Context, log *slog.Logger, msg *queue.Message, err error, newParts int, marked bool) {
 	prior := len(msg.PartsAccepted)
 	switch {
 	case err == nil:
-		if e := l.d.store.MarkSent(ctx, msg.ID); e != nil {
-			log.Error("message went out but marking it sent failed (it becomes uncertain at the next start)", "err", e)
-			l.noteErr("store_mark_sent")
-			return
+		if !marked {
+			if e := l.d.store.MarkSent(ctx, msg.ID); e != nil {
+				log.Error("message went out but marking it sent failed (it becomes uncertain at the next start)", "err", e)
+				l.noteErr("store_mark_sent")
+				return
+			}
 		}
 		l.mu.Lock()
 		l.sent++

@@ -36,6 +36,9 @@
 //	   └──── Resend ─────┤ MarkUncertain, or store reopened while sending → uncertain (Resend or Dismiss)
 //	queued ──Cancel──▶ cancelled;  queued ──Claim finds the number opted out──▶ failed
 //
+// RecordPart records each part the SMSC accepted while sending;
+// RecordLastPart records the part that completes a message and does
+// MarkSent's move in the same transaction (the dispatcher's way).
 // Resend applies to uncertain, failed and undelivered messages; Dismiss
 // turns uncertain into failed. Anything else is ErrInvalidTransition.
 package queue

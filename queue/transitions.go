@@ -242,49 +242,101 @@ func partsFromLines(m *Message, lines []string) error {
 // report can be matched. Only while sending. Recording the same seq again
 // (a resend of that part) updates its MR.
 func (s *Store) RecordPart(ctx context.Context, id int64, seq, total, mr int) error {
-	if total < 1 || total > 255 || seq < 1 || seq > total || mr < 0 || mr > 255 {
-		return fmt.Errorf("message %d: record part %d/%d mr %d: out of range", id, seq, total, mr)
+	if err := checkPart(id, seq, total, mr); err != nil {
+		return err
 	}
 	return s.transitionRow(ctx, id, "record part", []State{Sending}, func(tx *sql.Tx, r *taggedRow, _ State) (*rowWrite, error) {
-		pt, _ := r.val("parts_total").(int64)
-		if pt != 0 && pt != int64(total) {
-			return nil, fmt.Errorf("message %d: record part: total %d differs from the %d recorded before (the text must not change between attempts)", id, total, pt)
-		}
-		now := ms(s.now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO message_parts (message_id, seq, total, mr, accepted_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (message_id, seq) DO UPDATE SET mr = excluded.mr, accepted_at = excluded.accepted_at, report = '', reported_at = NULL`,
-			id, seq, total, mr, now); err != nil {
+		parts, err := partsWith(r, id, seq, total, mr)
+		if err != nil {
 			return nil, err
 		}
-		// The parts as they now are, in tag order: the recorded part
-		// replaces one of the same seq (keeping its total, which the
-		// upsert keeps) or goes in at its place.
-		parts := make([]string, 0, len(r.parts)+1)
-		line, done := partLine(int64(seq), int64(total), int64(mr), ""), false
-		for _, l := range r.parts {
-			ls, lt, _, ok := partNums(l)
-			if !ok {
-				return nil, fmt.Errorf("message %d: malformed part: %w", id, ErrIntegrity)
-			}
-			switch {
-			case ls == int64(seq):
-				line, done = partLine(ls, lt, int64(mr), ""), true
-				parts = append(parts, line)
-				continue
-			case ls > int64(seq) && !done:
-				parts, done = append(parts, line), true
-			}
-			parts = append(parts, l)
-		}
-		if !done {
-			parts = append(parts, line)
+		if err := s.insertPart(ctx, tx, id, seq, total, mr); err != nil {
+			return nil, err
 		}
 		return &rowWrite{
 			set:   []colVal{{"parts_total", int64(total)}},
 			parts: parts,
-			extra: "updated_at = ?", args: []any{now},
+			extra: "updated_at = ?", args: []any{ms(s.now())},
 		}, nil
 	})
+}
+
+// RecordLastPart is RecordPart for the part that completes the message
+// followed by MarkSent, in one transaction: the dispatcher's last write per
+// message, so a single-part message costs two transactions (Claim, this)
+// instead of three, and no crash can leave a message whose every part was
+// accepted still sending. When other parts are still missing it writes
+// nothing and fails with ErrInvalidTransition (record the part with
+// RecordPart instead).
+func (s *Store) RecordLastPart(ctx context.Context, id int64, seq, total, mr int) error {
+	if err := checkPart(id, seq, total, mr); err != nil {
+		return err
+	}
+	return s.transitionRow(ctx, id, "record last part", []State{Sending}, func(tx *sql.Tx, r *taggedRow, _ State) (*rowWrite, error) {
+		parts, err := partsWith(r, id, seq, total, mr)
+		if err != nil {
+			return nil, err
+		}
+		if len(parts) != total {
+			return nil, fmt.Errorf("message %d: part %d is not the last: %d of %d parts accepted with it: %w", id, seq, len(parts), total, ErrInvalidTransition)
+		}
+		if err := s.insertPart(ctx, tx, id, seq, total, mr); err != nil {
+			return nil, err
+		}
+		to, code := sentState(parts, int64(total))
+		return &rowWrite{
+			set:   []colVal{{"state", string(to)}, {"parts_total", int64(total)}},
+			parts: parts,
+			extra: "last_error = ?, updated_at = ?", args: []any{code, ms(s.now())},
+		}, nil
+	})
+}
+
+func checkPart(id int64, seq, total, mr int) error {
+	if total < 1 || total > 255 || seq < 1 || seq > total || mr < 0 || mr > 255 {
+		return fmt.Errorf("message %d: record part %d/%d mr %d: out of range", id, seq, total, mr)
+	}
+	return nil
+}
+
+// insertPart writes part seq into message_parts (a part of the same seq,
+// from an earlier attempt, is replaced and its report cleared).
+func (s *Store) insertPart(ctx context.Context, tx *sql.Tx, id int64, seq, total, mr int) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO message_parts (message_id, seq, total, mr, accepted_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (message_id, seq) DO UPDATE SET mr = excluded.mr, accepted_at = excluded.accepted_at, report = '', reported_at = NULL`,
+		id, seq, total, mr, ms(s.now()))
+	return err
+}
+
+// partsWith is the row's part lines, in tag order, once part seq is
+// recorded: it replaces one of the same seq (keeping that one's total, as
+// the upsert does) or goes in at its place.
+func partsWith(r *taggedRow, id int64, seq, total, mr int) ([]string, error) {
+	pt, _ := r.val("parts_total").(int64)
+	if pt != 0 && pt != int64(total) {
+		return nil, fmt.Errorf("message %d: record part: total %d differs from the %d recorded before (the text must not change between attempts)", id, total, pt)
+	}
+	parts := make([]string, 0, len(r.parts)+1)
+	line, done := partLine(int64(seq), int64(total), int64(mr), ""), false
+	for _, l := range r.parts {
+		ls, lt, _, ok := partNums(l)
+		if !ok {
+			return nil, fmt.Errorf("message %d: malformed part: %w", id, ErrIntegrity)
+		}
+		switch {
+		case ls == int64(seq):
+			line, done = partLine(ls, lt, int64(mr), ""), true
+			parts = append(parts, line)
+			continue
+		case ls > int64(seq) && !done:
+			parts, done = append(parts, line), true
+		}
+		parts = append(parts, l)
+	}
+	if !done {
+		parts = append(parts, line)
+	}
+	return parts, nil
 }
 
 // MarkSent moves a sending message to sent. When parts were recorded, all
@@ -297,28 +349,35 @@ func (s *Store) MarkSent(ctx context.Context, id int64) error {
 		if total != 0 && got != total {
 			return nil, fmt.Errorf("message %d: mark sent with %d of %d parts accepted: %w", id, got, total, ErrInvalidTransition)
 		}
-		// settleReports, on the parts as read.
-		var delivered, failed int64
-		for _, l := range r.parts {
-			switch partReport(l) {
-			case "delivered":
-				delivered++
-			case "failed":
-				failed++
-			}
-		}
-		to, code := Sent, ""
-		switch {
-		case failed > 0:
-			to, code = Undelivered, "status_report_failed"
-		case total > 0 && delivered == total:
-			to = Delivered
-		}
+		to, code := sentState(r.parts, total)
 		return &rowWrite{
 			set:   []colVal{{"state", string(to)}},
 			extra: "last_error = ?, updated_at = ?", args: []any{code, ms(s.now())},
 		}, nil
 	})
+}
+
+// sentState is where a message whose every part was accepted goes, with
+// the status reports its parts already have (settleReports, on the part
+// lines as read): undelivered when any failed, delivered when all were
+// delivered, sent otherwise.
+func sentState(parts []string, total int64) (State, string) {
+	var delivered, failed int64
+	for _, l := range parts {
+		switch partReport(l) {
+		case "delivered":
+			delivered++
+		case "failed":
+			failed++
+		}
+	}
+	switch {
+	case failed > 0:
+		return Undelivered, "status_report_failed"
+	case total > 0 && delivered == total:
+		return Delivered, ""
+	}
+	return Sent, ""
 }
 
 // settleReports moves a sent message to delivered when every part has a

@@ -107,6 +107,7 @@ func TestTransitions(t *testing.T) {
 	ops := []op{
 		{"record_part", func(s *Store, id int64) error { return s.RecordPart(ctx, id, 1, 1, 5) }, map[State]State{Sending: Sending}},
 		{"mark_sent", func(s *Store, id int64) error { return s.MarkSent(ctx, id) }, map[State]State{Sending: Sent}},
+		{"record_last_part", func(s *Store, id int64) error { return s.RecordLastPart(ctx, id, 1, 1, 5) }, map[State]State{Sending: Sent}},
 		{"mark_retry", func(s *Store, id int64) error { return s.MarkRetry(ctx, id, "cms_38") }, map[State]State{Sending: Queued}},
 		{"mark_failed", func(s *Store, id int64) error { return s.MarkFailed(ctx, id, "cms_21") }, map[State]State{Sending: Failed}},
 		{"mark_uncertain", func(s *Store, id int64) error { return s.MarkUncertain(ctx, id, "maybe_sent_timeout") }, map[State]State{Sending: Uncertain}},
@@ -369,6 +370,90 @@ func TestMultipart(t *testing.T) {
 	mustState(t, s, m.ID, Sent)
 	s.RecordStatusReport(ctx, 202, num, true, true)
 	mustState(t, s, m.ID, Delivered)
+}
+
+// TestRecordLastPart: the part that completes a message is recorded and
+// the message marked sent in one write (one row version more, not two),
+// with the reports its other parts already have; a part that does not
+// complete it is refused with nothing written.
+func TestRecordLastPart(t *testing.T) {
+	ctx := context.Background()
+	long := strings.Repeat("long text ", 40)
+	type part struct{ seq, total, mr int }
+	cases := []struct {
+		name    string
+		text    string
+		before  []part       // recorded with RecordPart first
+		reports map[int]bool // status reports (delivered?) for those, by MR
+		last    part
+		want    State // "" = refused with ErrInvalidTransition
+		wantErr string
+	}{
+		{name: "single part", text: "x", last: part{1, 1, 9}, want: Sent},
+		{name: "third of three", text: long, before: []part{{1, 3, 10}, {2, 3, 11}}, last: part{3, 3, 12}, want: Sent},
+		{name: "out of order", text: long, before: []part{{1, 3, 10}, {3, 3, 12}}, last: part{2, 3, 11}, want: Sent},
+		{name: "a report that failed before", text: long, before: []part{{1, 3, 10}, {2, 3, 11}}, reports: map[int]bool{10: true, 11: false}, last: part{3, 3, 12}, want: Undelivered},
+		{name: "a part still missing", text: long, before: []part{{1, 3, 10}}, last: part{3, 3, 12}, wantErr: "2 of 3"},
+		{name: "nothing recorded yet", text: long, last: part{1, 3, 10}, wantErr: "not the last"},
+		{name: "the total changed", text: long, before: []part{{1, 3, 10}, {2, 3, 11}}, last: part{3, 4, 12}, wantErr: "differs"},
+		{name: "out of range", text: "x", last: part{2, 1, 9}, wantErr: "out of range"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, s := openEnv(t)
+			m := mustEnqueue(t, s, num, c.text)
+			if cl, err := s.Claim(ctx, "m1"); err != nil || cl == nil || cl.ID != m.ID {
+				t.Fatalf("claim: %+v %v", cl, err)
+			}
+			for _, p := range c.before {
+				if err := s.RecordPart(ctx, m.ID, p.seq, p.total, p.mr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for mr, ok := range c.reports {
+				if _, err := s.RecordStatusReport(ctx, mr, num, ok, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var rv int64
+			s.w.QueryRow("SELECT rv FROM messages WHERE id = ?", m.ID).Scan(&rv)
+			before := rowDump(t, s, m.ID)
+			e.clk.Add(time.Minute)
+			err := s.RecordLastPart(ctx, m.ID, c.last.seq, c.last.total, c.last.mr)
+			if c.want == "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, c.wantErr)
+				}
+				if after := rowDump(t, s, m.ID); after != before {
+					t.Fatalf("a refused last part changed the message:\n%s\n%s", before, after)
+				}
+				mustState(t, s, m.ID, Sending)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := mustState(t, s, m.ID, c.want)
+			if got.PartsTotal != c.last.total || len(got.PartsAccepted) != c.last.total || got.PartMRs[c.last.seq] != c.last.mr {
+				t.Errorf("parts %d %v %v, want all %d with MR %d for part %d", got.PartsTotal, got.PartsAccepted, got.PartMRs, c.last.total, c.last.mr, c.last.seq)
+			}
+			var rvAfter int64
+			s.w.QueryRow("SELECT rv FROM messages WHERE id = ?", m.ID).Scan(&rvAfter)
+			if rvAfter != rv+1 {
+				t.Errorf("row version %d -> %d, want one write", rv, rvAfter)
+			}
+			if p, err := s.CheckIntegrity(ctx); err != nil || len(p) != 0 {
+				t.Errorf("integrity after the last part: %v %v", p, err)
+			}
+			// The part's report finds it, as after MarkSent.
+			if c.last.total == 1 {
+				if id, err := s.RecordStatusReport(ctx, c.last.mr, num, true, true); err != nil || id != m.ID {
+					t.Fatalf("report for the last part: %d %v", id, err)
+				}
+				mustState(t, s, m.ID, Delivered)
+			}
+		})
+	}
 }
 
 func TestStatusReportMatching(t *testing.T) {
