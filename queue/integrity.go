@@ -389,11 +389,7 @@ func (s *Store) tagNew(ctx context.Context, tx *sql.Tx, table string, id int64, 
 	if len(vals) != len(sp.cols) {
 		return nil, fmt.Errorf("tag new %s row: %d values for %d columns", table, len(vals), len(sp.cols))
 	}
-	fields := make([][]byte, len(vals))
-	for i, v := range vals {
-		fields[i] = encodeField(v)
-	}
-	tag := s.current().RowTag(table, id, 1, fields)
+	tag := s.current().RowTag(table, id, 1, fieldsOf(vals, nil))
 	if err := s.digestSwap(ctx, tx, table, nil, tag); err != nil {
 		return nil, err
 	}
