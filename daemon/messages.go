@@ -132,13 +132,17 @@ func messageError(id int64, err error) error {
 	if errors.Is(err, queue.ErrNotFound) {
 		return ops.Errorf(ops.CodeNotFound, fmt.Sprintf("no message %d (see smsd messages)", id))
 	}
+	if errors.Is(err, queue.ErrTampered) || errors.Is(err, queue.ErrIntegrity) {
+		return ops.Errorf(ops.CodeIntegrity, fmt.Sprintf("message %d failed its integrity check (changed without the key, or damaged on disk), so its number and text are not shown; an admin runs smsd doctor (%v)", id, err))
+	}
 	return err
 }
 
 func messageView(m queue.Message) ops.Message {
 	return ops.Message{ID: m.ID, State: string(m.State), To: m.To, Text: m.Text, CreatedAt: utc(m.CreatedAt), SendAt: utc(m.SendAt),
 		UpdatedAt: utc(m.UpdatedAt), NextAttemptAt: utc(m.NextAttemptAt), Attempts: m.Attempts, LastError: m.LastError,
-		PartsTotal: m.PartsTotal, PartsAccepted: len(m.PartsAccepted), ModemID: m.ModemID, CreatedBy: m.CreatedBy, Purged: m.Purged}
+		PartsTotal: m.PartsTotal, PartsAccepted: len(m.PartsAccepted), ModemID: m.ModemID, CreatedBy: m.CreatedBy, Purged: m.Purged,
+		Damaged: m.Damaged}
 }
 
 // listView is a message as lists and decisions show it: the number

@@ -44,7 +44,7 @@ func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest)
 		}
 		out := make([]ops.OptOut, 0, len(es))
 		for _, e := range es {
-			out = append(out, ops.OptOut{ID: e.ID, Number: mask.Number(e.Number), CreatedAt: utc(e.CreatedAt), Source: e.Source})
+			out = append(out, ops.OptOut{ID: e.ID, Number: mask.Number(e.Number), CreatedAt: utc(e.CreatedAt), Source: e.Source, Damaged: e.Damaged})
 		}
 		return out, nil
 	case ops.OptOutAdd:

@@ -154,7 +154,7 @@ func (s *Service) planner(ctx context.Context, st *queue.Store, now time.Time) (
 func opsAppointment(a queue.Appointment) ops.Appointment {
 	out := ops.Appointment{ID: a.ID, State: a.State, Name: a.Name, Phone: a.Phone, At: utc(a.At), Provider: a.Provider,
 		Location: a.Location, Language: a.Language, Answer: a.Answer, AnsweredAt: utc(a.AnsweredAt), ImportID: a.ImportID,
-		CreatedBy: a.CreatedBy, CreatedAt: utc(a.CreatedAt), Reminders: []ops.Reminder{}}
+		CreatedBy: a.CreatedBy, CreatedAt: utc(a.CreatedAt), Reminders: []ops.Reminder{}, Damaged: a.Damaged}
 	for _, r := range a.Reminders {
 		out.Reminders = append(out.Reminders, ops.Reminder{MessageID: r.MessageID, Before: r.Before.String(), SendAt: utc(r.SendAt), State: string(r.State)})
 	}
@@ -200,8 +200,8 @@ func storeError(err error, what string) error {
 		return ops.Errorf(ops.CodeWrongState, fmt.Sprintf("refused: %v; nothing was %s", err, what))
 	case errors.Is(err, queue.ErrNotFound):
 		return ops.Errorf(ops.CodeNotFound, fmt.Sprintf("%v; nothing was %s", err, what))
-	case errors.Is(err, queue.ErrIntegrity):
-		return ops.Errorf(ops.CodeIntegrity, fmt.Sprintf("%v; nothing was %s", err, what))
+	case errors.Is(err, queue.ErrIntegrity), errors.Is(err, queue.ErrTampered):
+		return ops.Errorf(ops.CodeIntegrity, fmt.Sprintf("%v; nothing was %s; an admin runs smsd doctor", err, what))
 	case errors.Is(err, queue.ErrInvalidTransition):
 		return ops.Errorf(ops.CodeWrongState, fmt.Sprintf("%v; nothing was %s", err, what))
 	}

@@ -139,7 +139,7 @@ func (s *Service) InboxList(ctx context.Context, a ops.Actor, f ops.InboxFilter)
 // inboxItem is a received message as the inbox shows it, opened.
 func inboxItem(in queue.Inbound) ops.InboxItem {
 	it := ops.InboxItem{ID: in.ID, From: in.From, Text: in.Text, ReceivedAt: utc(in.ReceivedAt), SentAt: utc(in.SentAt),
-		DecodeError: in.DecodeError, Incomplete: in.Incomplete}
+		DecodeError: in.DecodeError, Incomplete: in.Incomplete, Damaged: in.Damaged}
 	if in.ReplyTo != 0 {
 		r := in.ReplyTo
 		it.ReplyTo = &r

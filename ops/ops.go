@@ -187,6 +187,10 @@ type InboxItem struct {
 	ReplyTo     *int64 `json:"reply_to"`
 	DecodeError string `json:"decode_error,omitempty"`
 	Incomplete  bool   `json:"incomplete,omitempty"`
+	// Damaged: the row failed its integrity check (changed without the
+	// key, or damaged on disk), so its sealed content is not shown; the
+	// rest of the list is. smsd doctor names the row.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // User actions a UserRequest may ask for.
@@ -265,6 +269,10 @@ type Message struct {
 	CreatedBy     string `json:"created_by,omitempty"`
 	// Purged: the retention policy erased the number and text.
 	Purged bool `json:"purged,omitempty"`
+	// Damaged: the row failed its integrity check (changed without the
+	// key, or damaged on disk), so its sealed content is not shown; the
+	// rest of the list is. smsd doctor names the row.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // What a MessageAction may do to a message.
@@ -308,6 +316,10 @@ type OptOut struct {
 	// Source says how it came: "sms_stop" (the patient texted STOP),
 	// "unix:alice" (staff), ...
 	Source string `json:"source,omitempty"`
+	// Damaged: the row failed its integrity check (changed without the
+	// key, or damaged on disk), so its sealed content is not shown; the
+	// rest of the list is. smsd doctor names the row.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // AuditSummary is what an audit export holds, as its signature vouches.

@@ -50,6 +50,11 @@ type Appointment struct {
 	ImportID  int64     `json:"import_id,omitempty"`
 	CreatedBy string    `json:"created_by"`
 	CreatedAt time.Time `json:"created_at"`
+	// Damaged: the row failed its integrity check (changed without the
+	// key, or damaged on disk), so its name, number, provider and place
+	// are not shown (its time and state are as stored, unvouched for); the
+	// rest of the list is. smsd doctor names the row.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // Reminder is one planned reminder: a queued message of its appointment, or

@@ -169,6 +169,10 @@ type Appointment struct {
 	// GetAppointment and Appointments): while it is scheduled, the ones not
 	// cancelled; once cancelled, all of them.
 	Reminders []ReminderMessage
+	// Damaged is set only by Appointments: the row failed its integrity
+	// check or a sealed cell did not open, so only its id, state and time
+	// (as stored, unvouched for) and its reminders are filled.
+	Damaged bool
 }
 
 // SkippedSlot is a slot of the reminder plan that was not kept, and why
@@ -715,7 +719,8 @@ type AppointmentQuery struct {
 }
 
 // Appointments lists appointments by time, opened and checked, with their
-// reminders. A row that fails its integrity check is an error naming it.
+// reminders. A row that fails its integrity check, or whose sealed cells
+// do not open, is listed as Damaged: one bad row never hides a day's list.
 func (s *Store) Appointments(ctx context.Context, f AppointmentQuery) ([]Appointment, error) {
 	var where []string
 	var args []any
@@ -753,10 +758,18 @@ func (s *Store) Appointments(ctx context.Context, f AppointmentQuery) ([]Appoint
 			if err != nil {
 				return err
 			}
-			if err := s.checkRow(r); err != nil {
-				return fmt.Errorf("appointment %d: %w", id, err)
+			err = s.checkRow(r)
+			var a Appointment
+			if err == nil {
+				a, err = s.appointmentFromRow(ctx, qr, r)
 			}
-			a, err := s.appointmentFromRow(ctx, qr, r)
+			if unreadable(err) {
+				a = Appointment{ID: id, Damaged: true}
+				a.State, _ = r.val("state").(string)
+				at, _ := r.val("at").(int64)
+				a.At = fromMS(at)
+				err = nil
+			}
 			if err != nil {
 				return err
 			}

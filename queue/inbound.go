@@ -28,6 +28,9 @@ type Inbound struct {
 	// handled), HandledBy who ("web:alice"; not PHI).
 	HandledAt time.Time
 	HandledBy string
+	// Damaged is set only by the listings (Inbox, InboxPage): a sealed
+	// cell did not open, so From, Text, Raw and DecodeError are empty.
+	Damaged bool
 }
 
 // AddInbound stores a received message and threads it to the latest
@@ -134,24 +137,37 @@ func (s *Store) scanInbound(sc scanner) (Inbound, error) {
 	if handled.Valid {
 		in.HandledAt = fromMS(handled.Int64)
 	}
+	// On failure the clear columns are kept (a listing shows the row as
+	// Damaged) and no sealed cell.
+	clear := in
 	var err error
 	if in.From, err = s.open(fromS, "inbound", "from_sealed", in.ID); err != nil {
-		return Inbound{}, err
+		return clear, err
 	}
 	if in.Text, err = s.open(textS, "inbound", "text_sealed", in.ID); err != nil {
-		return Inbound{}, err
+		return clear, err
 	}
 	if rawS != nil {
 		r, err := s.open(rawS, "inbound", "raw_sealed", in.ID)
 		if err != nil {
-			return Inbound{}, err
+			return clear, err
 		}
 		in.Raw = []byte(r)
 	}
 	if in.DecodeError, err = s.open(decS, "inbound", "decode_error_sealed", in.ID); err != nil {
-		return Inbound{}, err
+		return clear, err
 	}
 	return in, nil
+}
+
+// scanListedInbound is scanInbound for a listing: a row whose sealed cells
+// do not open is listed as Damaged.
+func (s *Store) scanListedInbound(sc scanner) (Inbound, error) {
+	in, err := s.scanInbound(sc)
+	if err != nil && in.ID != 0 && unreadable(err) {
+		in.Damaged, err = true, nil
+	}
+	return in, err
 }
 
 // Inbox returns the latest limit (default 100) inbound messages, newest first.
@@ -166,7 +182,7 @@ func (s *Store) Inbox(ctx context.Context, limit int) ([]Inbound, error) {
 	defer rows.Close()
 	var out []Inbound
 	for rows.Next() {
-		in, err := s.scanInbound(rows)
+		in, err := s.scanListedInbound(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +295,8 @@ type OptOutEntry struct {
 	Number    string
 	CreatedAt time.Time
 	Source    string // "sms_stop", "unix:alice", ...; never PHI
+	// Damaged: the sealed number did not open; Number is empty.
+	Damaged bool
 }
 
 // OptOuts lists every opt-out, newest first.
@@ -296,7 +314,9 @@ func (s *Store) OptOuts(ctx context.Context) ([]OptOutEntry, error) {
 		if err := rows.Scan(&e.ID, &sealed, &created, &e.Source); err != nil {
 			return nil, err
 		}
-		if e.Number, err = s.open(sealed, "optouts", "number_sealed", e.ID); err != nil {
+		if e.Number, err = s.open(sealed, "optouts", "number_sealed", e.ID); unreadable(err) {
+			e.Damaged = true
+		} else if err != nil {
 			return nil, err
 		}
 		e.CreatedAt = fromMS(created)

@@ -91,6 +91,10 @@ type Message struct {
 	// Existing is set only by Enqueue and EnqueueBatch: the idempotency key
 	// matched a message stored before, which is returned; nothing was added.
 	Existing bool
+	// Damaged is set only by List: the message's sealed number or text did
+	// not open (changed without the key, or damaged), so To and Text are
+	// empty. The page lists it rather than failing; `smsd doctor` names it.
+	Damaged bool
 }
 
 // NormalizeNumber parses a phone number (region used when it has no country
@@ -341,15 +345,26 @@ func (s *Store) scanMessage(sc scanner, decrypt bool) (Message, error) {
 	m.Reference = uint16(ref)
 	m.Purged = purged.Valid
 	if decrypt {
-		var err error
-		if m.To, err = s.open(toS, "messages", "to_sealed", m.ID); err != nil {
-			return Message{}, err
+		// On failure m keeps its clear columns (a listing shows the row as
+		// Damaged) and neither cell.
+		to, err := s.open(toS, "messages", "to_sealed", m.ID)
+		if err != nil {
+			return m, err
 		}
-		if m.Text, err = s.open(textS, "messages", "text_sealed", m.ID); err != nil {
-			return Message{}, err
+		text, err := s.open(textS, "messages", "text_sealed", m.ID)
+		if err != nil {
+			return m, err
 		}
+		m.To, m.Text = to, text
 	}
 	return m, nil
+}
+
+// unreadable reports whether err is a sealed cell that did not open or a
+// row that failed its tag: a listing shows such a row as damaged instead
+// of failing the whole page, so one bad row never hides the others.
+func unreadable(err error) bool {
+	return errors.Is(err, ErrTampered) || errors.Is(err, ErrIntegrity)
 }
 
 type querier interface {
@@ -458,6 +473,9 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]Message, error) {
 	var out []Message
 	for rows.Next() {
 		m, err := s.scanMessage(rows, !f.NoContent)
+		if err != nil && m.ID != 0 && unreadable(err) {
+			m.Damaged, err = true, nil
+		}
 		if err != nil {
 			rows.Close()
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,8 +345,19 @@ func TestListAndCounts(t *testing.T) {
 	if counts, err := s.Counts(ctx); err != nil || counts[Queued] != 3 {
 		t.Fatal(counts, err)
 	}
-	if _, err := s.List(ctx, ListFilter{State: Queued}); !errors.Is(err, ErrTampered) {
-		t.Fatalf("damaged row listed without error: %v", err)
+	// The damaged row is listed as damaged, without content; the others
+	// of its page are listed whole.
+	got, err = s.List(ctx, ListFilter{State: Queued})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("list of the damaged row's state: %d messages, %v; want 3", len(got), err)
+	}
+	for _, m := range got {
+		if damaged := m.ID == ids[0]; m.Damaged != damaged || (m.Text == "") != damaged || (m.To == "") != damaged {
+			t.Errorf("message %d: damaged %v, to %q, text %q; want damaged=%v and content only when sound", m.ID, m.Damaged, m.To, m.Text, damaged)
+		}
+	}
+	if _, err := s.Get(ctx, ids[0]); !errors.Is(err, ErrTampered) {
+		t.Fatalf("the damaged message read on its own: %v, want ErrTampered", err)
 	}
 }
 
@@ -535,5 +547,110 @@ func TestIdempotentEnqueueConcurrent(t *testing.T) {
 	}
 	if counts, _ := s.Counts(ctx); len(seen) != 1 || counts[Queued] != 1 {
 		t.Fatalf("ids %v, counts %v: want one message", seen, counts)
+	}
+}
+
+// TestListingsShowDamagedRows: one row changed without the key (a sealed
+// cell overwritten, or a tagged column edited) never hides the other rows
+// of a listing: the outbox, the inbox, the opt-outs and the appointments
+// list it as damaged, with none of its sealed content, and list the rest
+// whole; reading the row on its own still fails.
+func TestListingsShowDamagedRows(t *testing.T) {
+	ctx := context.Background()
+	e, s := openEnv(t)
+	at := e.clk.Now().Add(72 * time.Hour)
+	plan := testPlan(e.clk.Now, 24*time.Hour)
+	var appts []int64
+	for i, n := range []string{"+15550001111", "+15550002222", "+15550003333"} {
+		mustEnqueue(t, s, n, fmt.Sprintf("text %d", i))
+		if _, err := s.AddInbound(ctx, Inbound{From: n, Text: fmt.Sprintf("reply %d", i), SentAt: e.clk.Now().Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.OptOut(ctx, fmt.Sprintf("+1555000999%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.CreateAppointment(ctx, NewAppointment{Name: fmt.Sprintf("Patient %d", i), Phone: fmt.Sprintf("+1555000444%d", i), At: at.Add(time.Duration(i) * time.Hour)}, plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appts = append(appts, a.ID)
+	}
+	cases := []struct {
+		name, damage string
+		list         func() (ids []int64, damaged map[int64]bool, whole func(i int) bool, err error)
+		get          func(id int64) error
+		id           int64 // the row damaged
+		rows         int
+		before       []int64 // rows of the same listing damaged by a case before
+	}{
+		{"outbox", "UPDATE messages SET to_sealed = randomblob(60) WHERE id = 2", func() ([]int64, map[int64]bool, func(int) bool, error) {
+			l, err := s.List(ctx, ListFilter{})
+			var ids []int64
+			dmg := map[int64]bool{}
+			for _, m := range l {
+				ids, dmg[m.ID] = append(ids, m.ID), m.Damaged
+			}
+			return ids, dmg, func(i int) bool { return l[i].Damaged == (l[i].To == "" && l[i].Text == "") }, err
+		}, func(id int64) error { _, err := s.Get(ctx, id); return err }, 2, 6, nil}, // 3 sent, 3 reminders
+		{"inbox", "UPDATE inbound SET text_sealed = randomblob(60) WHERE id = 2", func() ([]int64, map[int64]bool, func(int) bool, error) {
+			l, _, err := s.InboxPage(ctx, InboxQuery{})
+			var ids []int64
+			dmg := map[int64]bool{}
+			for _, m := range l {
+				ids, dmg[m.ID] = append(ids, m.ID), m.Damaged
+			}
+			return ids, dmg, func(i int) bool { return l[i].Damaged == (l[i].From == "" && l[i].Text == "") }, err
+		}, func(id int64) error { _, err := s.GetInbound(ctx, id); return err }, 2, 3, nil},
+		{"opt-outs", "UPDATE optouts SET number_sealed = randomblob(60) WHERE id = 2", func() ([]int64, map[int64]bool, func(int) bool, error) {
+			l, err := s.OptOuts(ctx)
+			var ids []int64
+			dmg := map[int64]bool{}
+			for _, o := range l {
+				ids, dmg[o.ID] = append(ids, o.ID), o.Damaged
+			}
+			return ids, dmg, func(i int) bool { return l[i].Damaged == (l[i].Number == "") }, err
+		}, nil, 2, 3, nil},
+		{"appointments, a sealed cell", "UPDATE appointments SET name_sealed = randomblob(60) WHERE id = " + fmt.Sprint(appts[1]), appointmentList(ctx, s), func(id int64) error { _, err := s.GetAppointment(ctx, id); return err }, appts[1], 3, nil},
+		{"appointments, a tagged column", "UPDATE appointments SET language = 'xx' WHERE id = " + fmt.Sprint(appts[2]), appointmentList(ctx, s), func(id int64) error { _, err := s.GetAppointment(ctx, id); return err }, appts[2], 3, appts[1:2]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := s.w.Exec(c.damage); err != nil {
+				t.Fatal(err)
+			}
+			ids, damaged, whole, err := c.list()
+			if err != nil || len(ids) != c.rows {
+				t.Fatalf("listing after one row was damaged: %v %v, want all %d rows", ids, err, c.rows)
+			}
+			for i, id := range ids {
+				want := id == c.id || slices.Contains(c.before, id)
+				if damaged[id] != want {
+					t.Errorf("row %d listed damaged=%v, want %v", id, damaged[id], want)
+				}
+				if !whole(i) {
+					t.Errorf("row %d: damaged=%v but its content says otherwise", id, damaged[id])
+				}
+			}
+			if c.get != nil {
+				if err := c.get(c.id); !unreadable(err) {
+					t.Errorf("the damaged row read on its own: %v, want an integrity error", err)
+				}
+			}
+		})
+	}
+}
+
+// appointmentList lists every appointment for TestListingsShowDamagedRows.
+func appointmentList(ctx context.Context, s *Store) func() ([]int64, map[int64]bool, func(int) bool, error) {
+	return func() ([]int64, map[int64]bool, func(int) bool, error) {
+		l, err := s.Appointments(ctx, AppointmentQuery{All: true})
+		var ids []int64
+		dmg := map[int64]bool{}
+		for _, a := range l {
+			ids, dmg[a.ID] = append(ids, a.ID), a.Damaged
+		}
+		return ids, dmg, func(i int) bool {
+			return l[i].Damaged == (l[i].Name == "" && l[i].Phone == "") && !l[i].At.IsZero() && len(l[i].Reminders) == 1
+		}, err
 	}
 }

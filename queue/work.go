@@ -124,7 +124,7 @@ func (s *Store) InboxPage(ctx context.Context, q InboxQuery) (_ []Inbound, unhan
 		}
 		defer rows.Close()
 		for rows.Next() {
-			in, err := s.scanInbound(rows)
+			in, err := s.scanListedInbound(rows)
 			if err != nil {
 				return err
 			}

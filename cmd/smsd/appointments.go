@@ -61,10 +61,14 @@ func runAppointments(ctx context.Context, env *cmdEnv, args []string) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tWHEN\tSTATE\tNAME\tPHONE\tLANG\tANSWER\tREMINDERS")
 	for _, a := range as {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, inZone(a.At, zone), safe(a.State), safe(clip(a.Name, 30)), maskedPhone(a.Phone),
+		name, phone := safe(clip(a.Name, 30)), maskedPhone(a.Phone)
+		if a.Damaged {
+			name, phone = damagedMark, "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, inZone(a.At, zone), safe(a.State), name, phone,
 			safe(a.Language), answerText(a.Answer), reminderSummary(a.Reminders, zone))
 	}
-	return tw.Flush()
+	return flushListing(tw, env.stdout, slices.ContainsFunc(as, func(a ops.Appointment) bool { return a.Damaged }))
 }
 
 // answerText shows a patient's answer ("-" for none yet).

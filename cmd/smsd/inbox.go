@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/clinicsms/smsd/ops"
@@ -59,7 +60,11 @@ func printInbox(w io.Writer, items []ops.InboxItem) error {
 		if it.DecodeError != "" {
 			text = "(undecodable PDU kept raw: " + safe(it.DecodeError) + ")"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.ID, it.ReceivedAt.Local().Format("2006-01-02 15:04"), safe(it.From), reply, text)
+		from := safe(it.From)
+		if it.Damaged {
+			from, text = damagedMark, "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.ID, it.ReceivedAt.Local().Format("2006-01-02 15:04"), from, reply, text)
 	}
-	return tw.Flush()
+	return flushListing(tw, w, slices.ContainsFunc(items, func(it ops.InboxItem) bool { return it.Damaged }))
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -62,9 +63,13 @@ func runMessages(ctx context.Context, env *cmdEnv, args []string) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tSEND AT\tTO\tPARTS\tBY\tERROR")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, safe(m.State), local(m.CreatedAt), local(m.SendAt), safe(m.To), parts(m), safe(m.CreatedBy), safe(m.LastError))
+		to := safe(m.To)
+		if m.Damaged {
+			to = damagedMark
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, safe(m.State), local(m.CreatedAt), local(m.SendAt), to, parts(m), safe(m.CreatedBy), safe(m.LastError))
 	}
-	return tw.Flush()
+	return flushListing(tw, env.stdout, slices.ContainsFunc(ms, func(m ops.Message) bool { return m.Damaged }))
 }
 
 // parseDay reads a -since or -until: a local date, or a time as -at takes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/clinicsms/smsd/ops"
@@ -80,9 +81,13 @@ func runOptOuts(ctx context.Context, env *cmdEnv, args []string) error {
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NUMBER\tSINCE\tSOURCE")
 		for _, o := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(o.Number), local(o.CreatedAt), safe(o.Source))
+			number := safe(o.Number)
+			if o.Damaged {
+				number = damagedMark
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", number, local(o.CreatedAt), safe(o.Source))
 		}
-		return tw.Flush()
+		return flushListing(tw, env.stdout, slices.ContainsFunc(out, func(o ops.OptOut) bool { return o.Damaged }))
 	}
 	return nil
 }
