@@ -57,7 +57,13 @@ func (s *Service) OptOuts(ctx context.Context, a ops.Actor, r ops.OptOutRequest)
 	default:
 		return nil, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("unknown opt-out action %q (list, add, remove)", r.Action))
 	}
-	number, err := queue.NormalizeNumber(r.Number, s.cfg.DefaultRegion)
+	normalize := queue.NormalizeNumber
+	if r.Action == ops.OptOutAdd {
+		// An opt-out added at the desk must be the patient's real number;
+		// a removal finds whatever was stored.
+		normalize = queue.NormalizeRecipient
+	}
+	number, err := normalize(r.Number, s.cfg.DefaultRegion)
 	if err != nil {
 		return nil, ops.Errorf(ops.CodeInvalidNumber, fmt.Sprintf("%v; nothing was changed. Write the number with its country code, e.g. +15551234567", err))
 	}

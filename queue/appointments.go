@@ -295,7 +295,7 @@ func (s *Store) createAppointmentTx(ctx context.Context, tx *sql.Tx, a NewAppoin
 	if err := checkNewAppointment(a); err != nil {
 		return Appointment{}, err
 	}
-	phone, err := NormalizeNumber(a.Phone, s.opt.DefaultRegion)
+	phone, err := NormalizeRecipient(a.Phone, s.opt.DefaultRegion)
 	if err != nil {
 		return Appointment{}, err
 	}

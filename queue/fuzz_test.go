@@ -41,5 +41,11 @@ func FuzzNormalizeNumber(f *testing.F) {
 		if err != nil || again != e {
 			t.Fatalf("not stable: %q → %q → %q %v", in, e, again, err)
 		}
+		// The recipient rule takes a subset, unchanged.
+		if r, err := NormalizeRecipient(in, region); err == nil && r != e {
+			t.Fatalf("NormalizeRecipient(%q) = %q, NormalizeNumber %q", in, r, e)
+		} else if err != nil && !errors.Is(err, ErrInvalidNumber) {
+			t.Fatalf("NormalizeRecipient error not ErrInvalidNumber: %v", err)
+		}
 	})
 }

@@ -138,6 +138,26 @@ func NormalizeNumber(number, region string) (string, error) {
 	return e, nil
 }
 
+// NormalizeRecipient is NormalizeNumber for a number smsd is to send to
+// (a message, an appointment, an opt-out typed by staff): a number that is
+// possible only locally, a US number without its area code ("555-1234"),
+// is refused too. NormalizeNumber turns it into "+15551234", which no
+// phone has: a reminder to it would fail at the network, and an opt-out of
+// it would leave the patient's real number opted in. Lookups (a search, an
+// opt-in, a status report) keep NormalizeNumber, so a number stored before
+// this rule still matches.
+func NormalizeRecipient(number, region string) (string, error) {
+	e, err := NormalizeNumber(number, region)
+	if err != nil {
+		return "", err
+	}
+	pn, err := phonenumbers.Parse(e, "ZZ")
+	if err == nil && phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.IS_POSSIBLE_LOCAL_ONLY {
+		return "", fmt.Errorf("%w %s: it has no area code (write it in full, e.g. +1 555 123 4567)", ErrInvalidNumber, mask.Number(strings.TrimSpace(number)))
+	}
+	return e, nil
+}
+
 // Enqueue validates and stores one message in state queued. The number is
 // normalised to E.164; an opted-out number is refused with ErrOptedOut. With
 // an IdempotencyKey already used for the same number and text, the existing
@@ -224,7 +244,7 @@ func nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
 
 // enqueueTx inserts m as row id (if not a duplicate) in tx.
 func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, m NewMessage, id int64) (Message, bool, error) {
-	to, err := NormalizeNumber(m.To, s.opt.DefaultRegion)
+	to, err := NormalizeRecipient(m.To, s.opt.DefaultRegion)
 	if err != nil {
 		return Message{}, false, err
 	}

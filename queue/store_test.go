@@ -212,6 +212,53 @@ func TestNormalizeNumber(t *testing.T) {
 	}
 }
 
+// TestNormalizeRecipient: a number smsd sends to must be dialable: one
+// possible only locally (a US number without its area code) is refused,
+// naming what is missing and not the number, where NormalizeNumber (for
+// lookups) still takes it; Enqueue, CreateAppointment and the opt-outs
+// staff add use the stricter rule and store nothing for it.
+func TestNormalizeRecipient(t *testing.T) {
+	for _, tc := range []struct{ in, region, want string }{
+		{"+15551234567", "US", "+15551234567"},
+		{"(202) 555-0100", "US", "+12025550100"},
+		{"07700 900123", "GB", "+447700900123"},
+		{"0151 12345678", "DE", "+4915112345678"},
+		{"555-1234", "US", ""},
+		{"5551234", "US", ""},
+		{"+1 555 1234", "US", ""},
+		{"12", "US", ""},
+	} {
+		got, err := NormalizeRecipient(tc.in, tc.region)
+		switch {
+		case tc.want != "" && (err != nil || got != tc.want):
+			t.Errorf("NormalizeRecipient(%q, %s) = %q, %v; want %q", tc.in, tc.region, got, err, tc.want)
+		case tc.want == "" && !errors.Is(err, ErrInvalidNumber):
+			t.Errorf("NormalizeRecipient(%q, %s) = %q, %v; want ErrInvalidNumber", tc.in, tc.region, got, err)
+		case tc.want == "" && (strings.Contains(err.Error(), "5551234") || strings.Contains(err.Error(), tc.in)):
+			t.Errorf("NormalizeRecipient(%q) error shows the whole number: %v", tc.in, err)
+		}
+	}
+	if _, err := NormalizeRecipient("555-1234", "US"); err == nil || !strings.Contains(err.Error(), "area code") {
+		t.Errorf("a number without its area code: %v, want an error saying so", err)
+	}
+	if e, err := NormalizeNumber("555-1234", "US"); err != nil || e != "+15551234" {
+		t.Errorf("NormalizeNumber(555-1234) = %q, %v: lookups must still find numbers stored before the rule", e, err)
+	}
+
+	ctx := context.Background()
+	e, s := openEnv(t)
+	if _, err := s.Enqueue(ctx, NewMessage{To: "555-1234", Text: "x"}); !errors.Is(err, ErrInvalidNumber) {
+		t.Errorf("Enqueue to a number without its area code: %v", err)
+	}
+	at := e.clk.Now().Add(72 * time.Hour)
+	if _, err := s.CreateAppointment(ctx, NewAppointment{Name: "A", Phone: "555-1234", At: at}, testPlan(e.clk.Now, 24*time.Hour)); !errors.Is(err, ErrInvalidNumber) {
+		t.Errorf("CreateAppointment with a number without its area code: %v", err)
+	}
+	if n := countRows(t, s, "SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM appointments)"); n != 0 {
+		t.Errorf("%d rows stored for refused numbers", n)
+	}
+}
+
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	e, s := openEnv(t)

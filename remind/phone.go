@@ -7,15 +7,14 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// normalizeNumber is queue.NormalizeNumber's rule (remind does not import the
-// store), so an imported number is the number the queue will accept and
-// that opt-outs and replies match: digits and + - ( ) . / and spaces only,
-// parsed with region for numbers without a country code, possible for its
-// country (length) rather than currently assigned, E.164 of at most 15
-// digits that parses back to itself. One rule more for a list: a number
-// that is only possible locally (a US number without its area code) is
-// refused, where a person typing one number would be asked again. Spreadsheet
-// guards around a number (a leading apostrophe, ="...") are removed first.
+// normalizeNumber is queue.NormalizeRecipient's rule (remind does not
+// import the store), so an imported number is the number the queue will
+// accept and that opt-outs and replies match: digits and + - ( ) . / and
+// spaces only, parsed with region for numbers without a country code,
+// possible for its country (length) rather than currently assigned, and
+// not only locally (a US number without its area code is refused), E.164
+// of at most 15 digits that parses back to itself. Spreadsheet guards
+// around a number (a leading apostrophe, ="...") are removed first.
 // The error says what is wrong without the number.
 func normalizeNumber(number, region string) (string, error) {
 	n := strings.TrimSpace(number)
