@@ -154,7 +154,7 @@ func (s *Service) renderTemplate(ctx context.Context, r ops.SendRequest) (string
 	for _, p := range remind.Placeholders {
 		known[p] = true
 	}
-	f := remind.Fields{"clinic": s.cfg.ClinicName, "phone": s.cfg.ClinicPhone}
+	f := remind.Fields(s.SettingFields(ctx))
 	for k, v := range r.Fields {
 		k = strings.Trim(strings.ToLower(strings.TrimSpace(k)), "{}")
 		if !known[k] {

@@ -31,6 +31,13 @@ func (s *Service) maxParts() int {
 	return s.cfg.MaxParts
 }
 
+// SettingFields are the placeholders that come from the settings
+// (clinic_name, clinic_phone): what Send fills a template's {clinic} and
+// {phone} with, for the send page's preview.
+func (s *Service) SettingFields(ctx context.Context) map[string]string {
+	return map[string]string{"clinic": s.cfg.ClinicName, "phone": s.cfg.ClinicPhone}
+}
+
 // CountText is what a text costs as the modem will send it: pdu.CountText,
 // the rule EncodeSubmit applies, so the counter and the modem agree; TooLong
 // is Send's own limit (checkText), and UCS2At the character that forces

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -86,11 +87,11 @@ func (in sendInput) templateFields() map[string]string {
 }
 
 // composed is the text the form would send: the chosen template filled
-// with the fields (rendered as the service renders it; {clinic} and
-// {phone}, which the service fills from its settings, are shown as they
-// are written), or the free text with the name put in. ok is false when
-// the template is unknown or does not render.
-func (s *Server) composed(in sendInput, ts []ops.Template) (text string, isTemplate, ok bool) {
+// with the fields and the settings' {clinic} and {phone} (rendered as the
+// service renders it, so that the counter counts the text that goes out),
+// or the free text with the name put in. ok is false when the template is
+// unknown or does not render.
+func (s *Server) composed(ctx context.Context, in sendInput, ts []ops.Template) (text string, isTemplate, ok bool) {
 	if in.TemplateID == 0 {
 		return composeText(in.Text, in.Patient), false, true
 	}
@@ -98,11 +99,9 @@ func (s *Server) composed(in sendInput, ts []ops.Template) (text string, isTempl
 	if i < 0 {
 		return "", true, false
 	}
-	f := remind.Fields(in.templateFields())
-	for _, k := range []string{"clinic", "phone"} {
-		if _, set := f[k]; !set {
-			f[k] = "{" + k + "}"
-		}
+	f := remind.Fields(s.svc.SettingFields(ctx))
+	for k, v := range in.templateFields() {
+		f[k] = v
 	}
 	out, err := remind.Render(ts[i].Body, f)
 	return out, true, err == nil
@@ -158,7 +157,7 @@ func (s *Server) newSendData(r *http.Request, rs *reqSession, in sendInput) send
 		d.Zone = "the appliance's time zone"
 	}
 	d.Templates = s.sendTemplates(r, rs)
-	text, isTemplate, _ := s.composed(in, d.Templates)
+	text, isTemplate, _ := s.composed(r.Context(), in, d.Templates)
 	if isTemplate {
 		d.Preview = text
 	}
@@ -259,7 +258,7 @@ func (s *Server) sendCount(w http.ResponseWriter, r *http.Request, rs *reqSessio
 	if in.TemplateID != 0 {
 		ts = s.sendTemplates(r, rs)
 	}
-	text, isTemplate, ok := s.composed(in, ts)
+	text, isTemplate, ok := s.composed(r.Context(), in, ts)
 	if !ok {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"code": ops.CodeInvalidRequest, "message": "the template is not there any more or does not fill: choose another"})
 		return

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicsms/smsd/config"
 	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/ops"
 )
@@ -958,5 +959,55 @@ func TestAppointmentNewClinical(t *testing.T) {
 	}
 	if n := textOf(t, staff.get("/appointments/new").body, "new-clinical-words"); n != "" {
 		t.Errorf("the empty form warns of %q", n)
+	}
+}
+
+// TestSendPreviewFillsSettings: the send page's preview and counter show
+// a template with {clinic} and {phone} filled from the settings, as Send
+// fills them: a clinic name that takes the text past one part is counted
+// as two, and the preview is the text that goes out.
+func TestSendPreviewFillsSettings(t *testing.T) {
+	svc := openServiceWith(t, func(c *config.Config) {
+		c.ClinicName = "Quartermaine Family Practice of the Upper Valley"
+		c.ClinicPhone = "+1 555 010 0000"
+	})
+	addUser(t, svc, "alice", ops.RoleStaff)
+	staff := newSite(t, svc, siteOptions{}).browser()
+	staff.signIn("alice", "/")
+	ctx := context.Background()
+	// 125 characters with the placeholders as written: one part unfilled,
+	// two (173) once the clinic's name and number are in.
+	body := "Hi {name}, see you {date} at {clinic}. Questions? Call {phone}. Reply C to confirm, R to reschedule. Thank you, see you soon!"
+	ts, err := svc.Templates(ctx, root, ops.TemplateRequest{Action: ops.TemplateSave, Name: "Settings", Language: ops.LangEnglish, Body: body})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("save a template: %v %v", ts, err)
+	}
+	id := strconv.FormatInt(ts[0].ID, 10)
+	form := url.Values{"to": {patientA}, "patient": {"Ana"}, "template_id": {id}, "f_date": {"Thu 3 Dec"}}
+	c := staff.post("/send/count", form)
+	var got struct {
+		ops.TextCount
+		Preview string `json:"preview"`
+	}
+	if c.status != http.StatusOK || json.Unmarshal([]byte(c.body), &got) != nil {
+		t.Fatalf("count: %d %s", c.status, c.body)
+	}
+	if !strings.Contains(got.Preview, "Quartermaine Family Practice of the Upper Valley") || !strings.Contains(got.Preview, "+1 555 010 0000") {
+		t.Errorf("the preview %q does not fill {clinic} and {phone} from the settings", got.Preview)
+	}
+	if got.Parts != 2 {
+		t.Errorf("the counter says %d parts for %q, want 2", got.Parts, got.Preview)
+	}
+	if p := staff.post("/send", form); p.status != http.StatusSeeOther {
+		t.Fatalf("send by template: %d %q", p.status, errorText(p.body))
+	}
+	// What went out is what the preview showed.
+	ms, err := svc.Messages(ctx, root, ops.MessageFilter{})
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("messages after the send: %v %v", ms, err)
+	}
+	m, err := svc.Message(ctx, root, ms[0].ID)
+	if err != nil || m.Text != got.Preview {
+		t.Errorf("the message's text %q (%v), the preview %q", m.Text, err, got.Preview)
 	}
 }

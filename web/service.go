@@ -76,6 +76,10 @@ type Service interface {
 	// CountText is what a text costs as the modem will send it (the send
 	// page's counter).
 	CountText(ctx context.Context, text string) ops.TextCount
+	// SettingFields are the placeholders a send by template fills from
+	// the appliance's settings ({clinic}, {phone}), as Send fills them:
+	// the send page's preview and counter show the text that goes out.
+	SettingFields(ctx context.Context) map[string]string
 	// Send queues one message (opted-out and invalid numbers refused).
 	Send(ctx context.Context, a ops.Actor, r ops.SendRequest) (ops.SendResult, error)
 	// Messages lists outgoing messages, numbers masked, no text.
