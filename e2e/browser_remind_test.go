@@ -28,7 +28,7 @@ import (
 // listed, sent at their time, and a reply that confirms one.
 func TestBrowserRemind(t *testing.T) {
 	t.Parallel()
-	r, _, tb := workRig(t, 0, `timezone = "UTC"`)
+	r, _, tb := workRig(t, 0, `timezone = "UTC"`, `clinic_name = "Elm Street Clinic"`)
 	now := time.Now().UTC()
 	// The visit is three days ahead at noon: its reminders (2 days and 2
 	// hours before, the default plan) are at noon tomorrow and at 10:00
@@ -211,6 +211,10 @@ func TestBrowserRemind(t *testing.T) {
 	preview := tb.waitText("#template-preview", "the filled template", liveWait, func(s string) bool { return strings.Contains(s, "Ana") })
 	if tb.visible("textarea#text") {
 		t.Error("the free-text box is shown while a template is chosen")
+	}
+	// {clinic} is filled from the settings, as the message will be.
+	if !strings.Contains(preview, "Elm Street Clinic") || strings.Contains(preview, "{") {
+		t.Errorf("the preview %q does not show the clinic's name from the settings", preview)
 	}
 	counter := tb.text("#counter")
 	if m := regexp.MustCompile(`^(\d+) characters`).FindStringSubmatch(counter); m == nil {
