@@ -13,6 +13,7 @@ import (
 
 	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/crypt"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -385,5 +386,75 @@ func TestBackupStateOnlyWhenDone(t *testing.T) {
 	staff := ops.Actor{Kind: ops.ActorWeb, Name: "bob", Role: ops.RoleStaff}
 	if _, err := s.As(staff).Backup(ctx, ops.BackupRequest{Dir: dir}, f); ops.CodeOf(err) != ops.CodeDenied {
 		t.Fatalf("staff asked for a backup: %v", err)
+	}
+}
+
+// TestRestoreIntoPassphraseStore: with key_source = "passphrase" the
+// restored store's new key is the passphrase given after the recovery
+// code: without one, or with a weak one, the restore is refused and the
+// data directory left as it was (missing); with a strong one the restored
+// store opens with that passphrase (and with the new recovery code), not
+// with another passphrase, and every message of the backup is in it.
+func TestRestoreIntoPassphraseStore(t *testing.T) {
+	saved := crypt.PassphraseParams
+	crypt.PassphraseParams = crypt.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+	t.Cleanup(func() { crypt.PassphraseParams = saved })
+	s := openDirect(t)
+	ctx := context.Background()
+	code, err := s.Store().NewRecoveryCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Send(ctx, admin, ops.SendRequest{To: "+15550100009", Text: "kept across the restore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := backupTo(t, s, t.TempDir())
+	const strong = "violet harbour lantern whistles"
+
+	for _, tc := range []struct {
+		name, pass, errHas string
+	}{
+		{"no passphrase", "", "give the new passphrase"},
+		{"weak passphrase", "password", "passphrase too weak"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := restoredConfig(t)
+			cfg.KeySource = config.KeyPassphrase
+			_, err := Restore(ctx, cfg, RestoreRequest{Dir: dir, Recovery: []byte(code), Passphrase: []byte(tc.pass), Actor: admin})
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Fatalf("restore: %v; want a refusal saying %q", err, tc.errHas)
+			}
+			if tc.pass != "" && !strings.Contains(err.Error(), "nothing was changed") {
+				t.Errorf("a weak passphrase is refused only after the copy: %v", err)
+			}
+			if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused restore left the data directory behind: %v", err)
+			}
+		})
+	}
+
+	cfg := restoredConfig(t)
+	cfg.KeySource = config.KeyPassphrase
+	res, err := Restore(ctx, cfg, RestoreRequest{Dir: dir, Recovery: []byte(code), Passphrase: []byte(strong), Actor: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.KeySource != config.KeyPassphrase || res.KeyFile != "" || res.RecoveryCode == "" || res.RecoveryCode == code {
+		t.Fatalf("restore result: key source %q, key file %q, new code %v", res.KeySource, res.KeyFile, res.RecoveryCode != "" && res.RecoveryCode != code)
+	}
+	if err := queue.CheckKey(ctx, cfg.DBPath(), KeySource(&cfg, []byte("another long passphrase here")), StoreOptions(&cfg, nil)); !errors.Is(err, queue.ErrWrongKey) {
+		t.Errorf("another passphrase: %v, want ErrWrongKey", err)
+	}
+	if err := queue.CheckKey(ctx, cfg.DBPath(), queue.KeySource{Recovery: []byte(res.RecoveryCode)}, StoreOptions(&cfg, nil)); err != nil {
+		t.Errorf("the new recovery code: %v", err)
+	}
+	st, err := queue.Open(ctx, cfg.DBPath(), KeySource(&cfg, []byte(strong)), StoreOptions(&cfg, nil))
+	if err != nil {
+		t.Fatalf("open the restored store with its passphrase: %v", err)
+	}
+	defer st.Close()
+	if m, err := st.Get(ctx, r.ID); err != nil || m.Text != "kept across the restore" {
+		t.Errorf("the backed-up message after the restore: %+v %v", m, err)
 	}
 }

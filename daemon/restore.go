@@ -16,6 +16,7 @@ import (
 
 	"github.com/clinicsms/smsd/audit"
 	"github.com/clinicsms/smsd/config"
+	"github.com/clinicsms/smsd/crypt"
 	"github.com/clinicsms/smsd/ops"
 	"github.com/clinicsms/smsd/queue"
 )
@@ -74,8 +75,14 @@ func Restore(ctx context.Context, cfg config.Config, r RestoreRequest) (res Rest
 		return res, err
 	}
 	newKeys := KeySource(&cfg, r.Passphrase)
-	if cfg.KeySource == config.KeyPassphrase && len(r.Passphrase) == 0 {
-		return res, errors.New("key_source is passphrase: give the new passphrase on the line after the recovery code")
+	if cfg.KeySource == config.KeyPassphrase {
+		if len(r.Passphrase) == 0 {
+			return res, errors.New("key_source is passphrase: give the new passphrase on the line after the recovery code")
+		}
+		// Refused before the backup is read and copied, not after.
+		if err := crypt.CheckPassphrase(r.Passphrase); err != nil {
+			return res, fmt.Errorf("the new passphrase: %w (nothing was changed in %s)", err, cfg.DataDir)
+		}
 	}
 	if newKeys.KeyFile != "" {
 		if _, err := os.Lstat(newKeys.KeyFile); err == nil {

@@ -423,3 +423,70 @@ func TestBackupKilled(t *testing.T) {
 		t.Errorf("a backup after the kills: %s", out)
 	}
 }
+
+// TestRestoreIntoPassphraseStore: a clinic whose new box keeps its key as
+// a passphrase (key_source = "passphrase") restores with the recovery code
+// and the new passphrase on the next line. smsd restore refuses a weak
+// passphrase (and a missing one) before touching the data directory; with
+// a strong one no key file is written, the restored daemon starts locked,
+// refuses another passphrase, unlocks with the new one, and has the
+// backup's message.
+func TestRestoreIntoPassphraseStore(t *testing.T) {
+	r, code := newRigCode(t)
+	r.start()
+	if out, errs, rc := r.smsdIn(r.data, "+15558675310\nkept across the restore\n", "send"); rc != 0 {
+		t.Fatalf("send: %s%s", out, errs)
+	}
+	r.waitFor("the message sent", 30*time.Second, func() bool { return r.handsetCounts()["+15558675310|kept across the restore"] == 1 })
+	place := filepath.Join(r.dir, "stick")
+	os.MkdirAll(place, 0o700)
+	bm := backupDirRe.FindStringSubmatch(r.run("backup", "-out", place, "-force"))
+	if bm == nil {
+		t.Fatal("no backup written")
+	}
+	r.stop()
+
+	// The new box: its configuration says passphrase.
+	conf, err := os.ReadFile(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := &rig{t: t, dir: r.dir, data: filepath.Join(r.dir, "restored"), conf: filepath.Join(r.dir, "passphrase.toml"), emu: r.emu}
+	if err := os.WriteFile(r2.conf, append(conf, "key_source = \"passphrase\"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r2.stop() })
+	const pass = "violet harbour lantern whistles"
+	for _, tc := range []struct{ name, in, says string }{
+		{"no passphrase", code + "\n", "give the new passphrase"},
+		{"weak passphrase", code + "\npassword\n", "too weak"},
+	} {
+		out, errs, rc := r2.smsdIn(r2.data, tc.in, "restore", bm[1])
+		if rc == 0 || !strings.Contains(errs, tc.says) || strings.Contains(out, "Recovery code:") {
+			t.Errorf("restore (%s): exit %d, %q %q; want a refusal saying %q", tc.name, rc, out, errs, tc.says)
+		}
+		if _, err := os.Stat(r2.data); !os.IsNotExist(err) {
+			t.Fatalf("restore (%s) touched the data directory: %v", tc.name, err)
+		}
+	}
+	out, errs, rc := r2.smsdIn(r2.data, code+"\n"+pass+"\n", "restore", bm[1])
+	if rc != 0 || !regexp.MustCompile(`(?m)^Recovery code: \S+$`).MatchString(out) {
+		t.Fatalf("restore with a passphrase: exit %d\n%s%s", rc, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(r2.data, "smsd.key")); !os.IsNotExist(err) {
+		t.Errorf("a passphrase restore wrote a key file: %v", err)
+	}
+	r2.start()
+	if st := r2.statusText(); !strings.Contains(st, "LOCKED") {
+		t.Errorf("the restored passphrase store started unlocked: %s", st)
+	}
+	if out, rc := r2.cmdStdin("another long passphrase here\n", "key", "unlock"); rc == 0 {
+		t.Errorf("unlock with another passphrase: exit 0 %q", out)
+	}
+	if out, rc := r2.cmdStdin(pass+"\n", "key", "unlock"); rc != 0 {
+		t.Fatalf("unlock with the new passphrase: exit %d %q", rc, out)
+	}
+	if out := r2.run("messages"); !strings.Contains(out, "+1******5310") {
+		t.Errorf("the restored store's messages do not include the backed-up one:\n%s", out)
+	}
+}
