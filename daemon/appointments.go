@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -140,7 +141,7 @@ func (s *Service) Appointment(ctx context.Context, a ops.Actor, r ops.Appointmen
 func (s *Service) createAppointment(ctx context.Context, a ops.Actor, r ops.AppointmentRequest, now time.Time) (ops.Appointment, error) {
 	name := strings.TrimSpace(r.Name)
 	if name == "" {
-		return ops.Appointment{}, ops.Errorf(ops.CodeInvalidRequest, "the patient's name is missing; nothing was created")
+		return ops.Appointment{}, ops.FieldErrorf(ops.CodeInvalidRequest, "name", "the patient's name is missing; nothing was created")
 	}
 	for _, f := range []struct {
 		name, v string
@@ -151,10 +152,10 @@ func (s *Service) createAppointment(ctx context.Context, a ops.Actor, r ops.Appo
 		}
 	}
 	if r.At.IsZero() {
-		return ops.Appointment{}, ops.Errorf(ops.CodeInvalidRequest, "the appointment's time (at) is missing; nothing was created")
+		return ops.Appointment{}, ops.FieldErrorf(ops.CodeInvalidRequest, "at", "the appointment's time (at) is missing; nothing was created")
 	}
 	if r.At.Before(now) {
-		return ops.Appointment{}, ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("the appointment's time, %s, is in the past; nothing was created", r.At.UTC().Format(time.RFC3339)))
+		return ops.Appointment{}, ops.FieldErrorf(ops.CodeInvalidRequest, "at", fmt.Sprintf("the appointment's time, %s, is in the past; nothing was created", r.At.UTC().Format(time.RFC3339)))
 	}
 	lang, err := validLanguage(r.Language)
 	if err != nil {
@@ -171,7 +172,27 @@ func (s *Service) createAppointment(ctx context.Context, a ops.Actor, r ops.Appo
 	ap, err := st.CreateAppointment(ctx, queue.NewAppointment{Name: name, Phone: r.Phone, Provider: strings.TrimSpace(r.Provider),
 		Location: strings.TrimSpace(r.Location), At: r.At, Language: lang, CreatedBy: a.String()}, plan)
 	if err != nil {
-		return ops.Appointment{}, storeError(err, "created")
+		return ops.Appointment{}, createError(err)
 	}
 	return masked(opsAppointment(ap)), nil
+}
+
+// createError is storeError for a new appointment, naming the request
+// field a refusal is about: the number (bad, or opted out) or the time (an
+// appointment for the number at that time exists already: the time is
+// what the desk changes).
+func createError(err error) error {
+	field := ""
+	switch {
+	case errors.Is(err, queue.ErrInvalidNumber), errors.Is(err, queue.ErrOptedOut):
+		field = "phone"
+	case errors.Is(err, queue.ErrDuplicateAppointment):
+		field = "at"
+	}
+	err = storeError(err, "created")
+	var e *ops.Error
+	if field == "" || !errors.As(err, &e) {
+		return err
+	}
+	return ops.FieldErrorf(e.Code, field, e.Message)
 }

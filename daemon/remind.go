@@ -179,7 +179,7 @@ func validLanguage(l string) (string, error) {
 	case "es", "spanish", "español", "espanol":
 		return ops.LangSpanish, nil
 	}
-	return "", ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("language %q is not one smsd has reminders in (en, es); nothing was changed", clipRunes(l, 20)))
+	return "", ops.FieldErrorf(ops.CodeInvalidRequest, "language", fmt.Sprintf("language %q is not one smsd has reminders in (en, es); nothing was changed", clipRunes(l, 20)))
 }
 
 // storeError turns the reminder store's errors into ones a person can act
@@ -212,10 +212,10 @@ func storeError(err error, what string) error {
 // UTF-8.
 func checkField(name, v string, max int) error {
 	if !utf8.ValidString(v) {
-		return ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("the %s is not valid UTF-8 text; nothing was changed", name))
+		return ops.FieldErrorf(ops.CodeInvalidRequest, name, fmt.Sprintf("the %s is not valid UTF-8 text; nothing was changed", name))
 	}
 	if n := utf8.RuneCountInString(v); n > max {
-		return ops.Errorf(ops.CodeInvalidRequest, fmt.Sprintf("the %s has %d characters, at most %d fit a reminder; shorten it; nothing was changed", name, n, max))
+		return ops.FieldErrorf(ops.CodeInvalidRequest, name, fmt.Sprintf("the %s has %d characters, at most %d fit a reminder; shorten it; nothing was changed", name, n, max))
 	}
 	return nil
 }

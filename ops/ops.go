@@ -399,12 +399,31 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Field is the request field the error is about, by its JSON name
+	// ("phone", "at", "name", ...), when it is about one: a form shows the
+	// message beside that field.
+	Field string `json:"field,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // Errorf returns an *Error with the given code.
 func Errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// FieldErrorf returns an *Error with the given code about request field
+// field.
+func FieldErrorf(code, field, message string) *Error {
+	return &Error{Code: code, Message: message, Field: field}
+}
+
+// FieldOf returns the field of err if it is (or wraps) an *Error, else "".
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
 
 // CodeOf returns the code of err if it is (or wraps) an *Error, else "".
 func CodeOf(err error) string {

@@ -131,29 +131,16 @@ func (s *Server) appointmentCreate(w http.ResponseWriter, r *http.Request, rs *r
 	http.Redirect(w, r, "/appointments/"+strconv.FormatInt(a.ID, 10)+"?done="+ops.AppointmentCreate, http.StatusSeeOther)
 }
 
-// createErrorField is the form field a refusal of the service is about:
-// the number for a bad or opted-out number; for an invalid request the
-// field its message names (the service says "the patient's name", "the
-// appointment's time ... is in the past", "an appointment for this phone
-// number at this time exists already": the time, which is what the desk
-// changes; "the provider", "language"); "" when it names none, and the
-// page then shows the message above the form only.
+// createErrorField is the form field a refusal of the service is about,
+// from the request field the service names (ops.FieldOf: "at" is this
+// form's time); "" when it names none, and the page then shows the message
+// above the form only.
 func createErrorField(err error) string {
-	switch ops.CodeOf(err) {
-	case ops.CodeOptedOut, ops.CodeInvalidNumber:
-		return "phone"
-	case ops.CodeInvalidRequest, ops.CodeInvalidText, ops.CodeTooLong:
-	default:
-		return ""
-	}
-	msg := strings.ToLower(err.Error())
-	for _, c := range []struct{ field, word string }{
-		{"time", "time"}, {"name", "name"}, {"provider", "provider"}, {"location", "location"},
-		{"language", "language"}, {"phone", "number"},
-	} {
-		if strings.Contains(msg, c.word) {
-			return c.field
-		}
+	switch f := ops.FieldOf(err); f {
+	case "at":
+		return "time"
+	case "name", "phone", "provider", "location", "language":
+		return f
 	}
 	return ""
 }
