@@ -224,6 +224,15 @@ attack_test() {
 
 	web_test
 
+	# Attack: another process of the smsd user (a shell as smsd, the backup
+	# service) goes for the daemon's memory, where the data key is: the
+	# daemon is not dumpable, so its /proc entries are root's.
+	out=$(as_user smsd cat "/proc/$serve_pid/environ" 2>&1 >/dev/null); rc=$?
+	m=$(in_root stat -c '%U' "/proc/$serve_pid/mem" 2>&1)
+	[ $rc != 0 ] && grep -qi 'permission denied' <<<"$out" && [ "$m" = root ] &&
+		pass "a process of the smsd user cannot read the daemon's environment or memory (/proc/PID/mem is $m's: not dumpable)" ||
+		fail "a process of the smsd user reads the daemon's /proc/PID/environ (exit $rc: $out; /proc/PID/mem owned by $m)"
+
 	# Attack: mallory, not in smsd-admin, goes for the socket and the store.
 	out=$(as_user mallory /usr/bin/smsd status 2>&1); rc=$?
 	[ $rc != 0 ] && grep -q 'permission denied' <<<"$out" && pass "mallory (not in smsd-admin): smsd status refused: $(head -1 <<<"$out" | cut -c1-110)" || fail "mallory reached the daemon: exit $rc: $out"

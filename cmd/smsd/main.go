@@ -17,6 +17,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/clinicsms/smsd/daemon"
 	"github.com/clinicsms/smsd/modem"
 )
 
@@ -71,6 +72,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if err := daemon.GuardProcess(); err != nil {
+		fmt.Fprintf(env.stderr, "smsd: warning: %v; keys in memory are less protected\n", err)
+	}
 	os.Exit(runMain(ctx, env, os.Args[1:]))
 }
 
