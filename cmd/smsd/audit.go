@@ -206,6 +206,12 @@ func auditKeys(ctx context.Context, env *cmdEnv, cf commonFlags, pubkey string) 
 			return nil, err
 		}
 	}
+	return parseAuditKeys(texts)
+}
+
+// parseAuditKeys reads audit public keys in minisign's text form (RW...),
+// as the daemon lists them and -pubkey takes them.
+func parseAuditKeys(texts []string) ([]minisign.PublicKey, error) {
 	keys := make([]minisign.PublicKey, 0, len(texts))
 	for _, t := range texts {
 		var k minisign.PublicKey

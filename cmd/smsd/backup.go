@@ -411,15 +411,7 @@ func storeAuditKeys(ctx context.Context, cfg config.Config) ([]minisign.PublicKe
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]minisign.PublicKey, 0, len(texts))
-	for _, t := range texts {
-		var k minisign.PublicKey
-		if err := k.UnmarshalText([]byte(t)); err != nil {
-			return nil, fmt.Errorf("audit public key %q: %w", t, err)
-		}
-		keys = append(keys, k)
-	}
-	return keys, nil
+	return parseAuditKeys(texts)
 }
 
 // printVerified says what a verification checked.
